@@ -1,0 +1,101 @@
+# berth: a kubelet. Run `make help` for the targets.
+#
+# Everything runs as root on Debian 12. Generated files go to bin/ and
+# _output/ (images, containerd state, registry storage, run state).
+
+SHELL := /bin/bash
+GO ?= go
+
+CONTAINERD_STATE ?= $(CURDIR)/_output/containerd
+CONTAINERD_SOCK := $(CONTAINERD_STATE)/containerd.sock
+
+# e2e tests find hack/ and _output/images through this; they start their own
+# containerd instances with hack/containerd.sh, STATE_DIRs under _output/e2e/.
+export BERTH_REPO_ROOT := $(CURDIR)
+
+.PHONY: help all build deps images unit e2e test-e2e test run containerd-up containerd-down \
+	registry-up registry-down teardown clean bench
+
+help:
+	@echo "build            go build -o bin/berth ./cmd/berth"
+	@echo "unit             unit tests (go test ./...)"
+	@echo "test             deps + images + unit tests + e2e tests (BERTH_E2E=1)"
+	@echo "test-e2e (e2e)   deps + images + e2e tests only"
+	@echo "run              start a containerd in _output/containerd and run berth against it"
+	@echo "images           build the local test images into _output/images (cached)"
+	@echo "deps             install Debian packages the tests need (no-op when present)"
+	@echo "containerd-up    start the development containerd ($(CONTAINERD_STATE))"
+	@echo "containerd-down  stop it, with its containers, shims and mounts"
+	@echo "registry-up/-down  a local registry on 127.0.0.1:5000"
+	@echo "teardown         stop every containerd under _output and the registry"
+	@echo "clean            teardown, then remove bin/ and _output/"
+	@echo "bench            benchmarks"
+
+all: build
+
+build:
+	$(GO) build -o bin/berth ./cmd/berth
+
+deps:
+	@hack/install-deps.sh
+
+images: deps
+	@hack/images.sh build
+
+unit:
+	$(GO) test ./...
+
+# The e2e package skips itself unless BERTH_E2E=1; until it exists there is
+# nothing to run.
+e2e: test-e2e
+test-e2e: deps images
+	@if [[ -d test/e2e ]]; then \
+		echo "BERTH_E2E=1 $(GO) test -count=1 -v ./test/e2e/..."; \
+		BERTH_E2E=1 $(GO) test -count=1 -v ./test/e2e/...; \
+	else \
+		echo "e2e: no test/e2e yet, skipping"; \
+	fi
+
+test: deps images
+	$(GO) test ./...
+	@$(MAKE) --no-print-directory test-e2e
+
+run: deps containerd-up build
+	@echo
+	@echo "containerd: $(CONTAINERD_SOCK) (log $(CONTAINERD_STATE)/containerd.log)"
+	@echo "  ctr --address $(CONTAINERD_SOCK) -n k8s.io containers ls"
+	@echo "  ctr --address $(CONTAINERD_SOCK) -n k8s.io tasks ls"
+	@echo "  ctr --address $(CONTAINERD_SOCK) -n k8s.io images ls -q"
+	@echo "berth: curl -s 127.0.0.1:10255/pods; static pods from examples/"
+	@echo "stop:  Ctrl-C, then make containerd-down"
+	@echo
+	bin/berth --pod-manifest-path examples \
+		--container-runtime-endpoint unix://$(CONTAINERD_SOCK) \
+		--root-dir _output/run/root \
+		--hostname-override $$(hostname)
+
+containerd-up: deps
+	@hack/containerd.sh up $(CONTAINERD_STATE)
+
+containerd-down:
+	@hack/containerd.sh down $(CONTAINERD_STATE)
+
+registry-up: deps
+	@hack/registry.sh up
+
+registry-down:
+	@hack/registry.sh down
+
+# Stops whatever tests or `run` left behind; safe when nothing runs.
+teardown:
+	@hack/containerd.sh down-all $(CURDIR)/_output
+	@hack/registry.sh down
+
+# Removing _output while a containerd still has mounts in it would be unsafe:
+# teardown fails in that case and stops make before the rm.
+clean: teardown
+	rm -rf bin _output
+
+bench:
+	@echo "bench: berth's benchmarks are issue 7; running whatever Benchmark* exist"
+	$(GO) test -run='^$$' -bench=. ./...

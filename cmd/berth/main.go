@@ -1,0 +1,98 @@
+// Command berth is a kubelet: it runs the pods of one node on a CRI
+// container runtime. See internal/config for its flags and configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+
+	"github.com/berth-dev/berth/internal/app"
+	"github.com/berth-dev/berth/internal/config"
+	"k8s.io/klog/v2"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, returning the exit status: 0 on success,
+// 1 on a bad configuration or a failure, 2 on a malformed command line.
+func run(args []string, stdout, stderr io.Writer) int {
+	res, err := config.Parse(args, config.Env{Output: stderr})
+	var usageErr *config.UsageError
+	switch {
+	case errors.Is(err, config.ErrHelp):
+		return 0
+	case errors.As(err, &usageErr):
+		fmt.Fprintf(stderr, "berth: %v\nRun 'berth --help' for usage.\n", err)
+		return 2
+	case err != nil:
+		fmt.Fprintf(stderr, "berth: %v\n", err)
+		return 1
+	}
+	if res.Version {
+		fmt.Fprintf(stdout, "berth %s\n", version())
+		return 0
+	}
+
+	if err := initLogging(uint32(res.Options.Config.Logging.Verbosity)); err != nil {
+		fmt.Fprintf(stderr, "berth: %v\n", err)
+		return 1
+	}
+	defer klog.Flush()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, restore the default handling so that a
+	// second one kills berth even if shutdown hangs.
+	context.AfterFunc(ctx, stop)
+	logger := klog.Background()
+	ctx = klog.NewContext(ctx, logger)
+
+	opts := res.Options
+	logger.Info("Starting berth", "version", version(), "nodeName", opts.NodeName,
+		"standalone", res.Standalone(), "runtimeEndpoint", opts.RuntimeEndpoint,
+		"staticPodPath", opts.StaticPodPath)
+	for _, w := range res.Warnings {
+		logger.Info(w.Msg, w.KeysAndValues...)
+	}
+	if len(res.Unsupported) > 0 {
+		logger.Info("Warning: berth does not act on these configuration fields yet; they are ignored",
+			"fields", res.Unsupported)
+	}
+
+	if err := app.Run(ctx, opts); err != nil {
+		// Logged once here, at the boundary; components return errors.
+		logger.Error(err, "berth stopped")
+		return 1
+	}
+	return 0
+}
+
+// initLogging sets klog's verbosity through klog's own flags, the way
+// upstream wires -v.
+func initLogging(v uint32) error {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	if err := fs.Set("v", strconv.FormatUint(uint64(v), 10)); err != nil {
+		return fmt.Errorf("set log verbosity %d: %w", v, err)
+	}
+	return nil
+}
+
+// version is the module version berth was built as, "(devel)" from a
+// source tree.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "unknown"
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// Only paths that end before app.Run: those need a container runtime.
+func TestRunExitStatus(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		wantStatus int
+		wantStdout string
+		wantStderr string
+	}{
+		{name: "help", args: []string{"--help"}, wantStatus: 0, wantStderr: "Usage: berth [flags]"},
+		{name: "version", args: []string{"--version"}, wantStatus: 0, wantStdout: "berth "},
+		{name: "unknown flag", args: []string{"--bogus"}, wantStatus: 2, wantStderr: "berth: unknown flag: --bogus\nRun 'berth --help' for usage.\n"},
+		{name: "missing config file", args: []string{"--config", "/nonexistent/berth.yaml"}, wantStatus: 1, wantStderr: "berth: read config file: open /nonexistent/berth.yaml"},
+		{name: "invalid value", args: []string{"--cgroup-driver", "none"}, wantStatus: 1, wantStderr: `berth: invalid configuration: cgroupDriver (--cgroup-driver) "none" is not supported`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if got := run(tt.args, &stdout, &stderr); got != tt.wantStatus {
+				t.Errorf("status = %d, want %d (stderr %q)", got, tt.wantStatus, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tt.wantStdout) {
+				t.Errorf("stdout %q does not contain %q", stdout.String(), tt.wantStdout)
+			}
+			if !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Errorf("stderr %q does not contain %q", stderr.String(), tt.wantStderr)
+			}
+		})
+	}
+}

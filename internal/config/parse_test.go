@@ -1,0 +1,444 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/app"
+)
+
+func testEnv() Env {
+	return Env{Hostname: func() (string, error) { return " Node-1.Example ", nil }}
+}
+
+// defaultOptions is what Parse gives with no flags at all.
+func defaultOptions() app.Options {
+	return app.Options{
+		NodeName:              "node-1.example",
+		RootDir:               "/var/lib/kubelet",
+		PodLogsDir:            "/var/log/pods",
+		FileCheckFrequency:    20 * time.Second,
+		SyncFrequency:         time.Minute,
+		RuntimeEndpoint:       "unix:///run/containerd/containerd.sock",
+		ImageEndpoint:         "unix:///run/containerd/containerd.sock",
+		RuntimeRequestTimeout: 2 * time.Minute,
+		CgroupDriver:          "cgroupfs",
+		MaxParallelImagePulls: 1,
+		ResolvConf:            "/etc/resolv.conf",
+		ReadOnlyAddress:       "127.0.0.1",
+		ReadOnlyPort:          10255,
+	}
+}
+
+func TestParse(t *testing.T) {
+	manifests := t.TempDir()
+	tests := []struct {
+		name   string
+		args   []string
+		want   func(o *app.Options) // edits defaultOptions() into the expected Options
+		unsupp []string
+	}{
+		{
+			name: "no flags: upstream defaults, standalone read-only port on localhost",
+			want: func(o *app.Options) {},
+		},
+		{
+			name: "good YAML file",
+			args: []string{"--config", "testdata/good.yaml"},
+			want: func(o *app.Options) {
+				o.StaticPodPath = filepath.Join("testdata", "manifests")
+				o.SyncFrequency = 30 * time.Second
+				o.FileCheckFrequency = 5 * time.Second
+				o.RuntimeEndpoint = "unix:///run/test/containerd.sock"
+				o.ImageEndpoint = "unix:///run/test/images.sock"
+				o.RuntimeRequestTimeout = time.Minute
+				o.CgroupDriver = "systemd"
+				o.MaxParallelImagePulls = 3
+				o.PodLogsDir = "/var/log/test-pods"
+				o.ClusterDNS = []string{"10.96.0.10"}
+				o.ClusterDomain = "cluster.local"
+				o.ResolvConf = "/run/resolv.conf"
+				o.ReadOnlyAddress = "192.0.2.1"
+				o.ReadOnlyPort = 10256
+			},
+		},
+		{
+			name: "good JSON file",
+			args: []string{"--config=testdata/good.json"},
+			want: func(o *app.Options) {
+				o.SyncFrequency = 45 * time.Second
+				o.ClusterDNS = []string{"10.0.0.10", "fd00::10"}
+				o.ResolvConf = ""
+			},
+		},
+		{
+			name: "flags override the file",
+			args: []string{
+				"--config", "testdata/good.yaml",
+				"--pod-manifest-path", manifests,
+				"--sync-frequency", "10s",
+				"--file-check-frequency=1s",
+				"--container-runtime-endpoint", "unix:///run/flag.sock",
+				"--runtime-request-timeout", "3m",
+				"--cgroup-driver", "cgroupfs",
+				"--cluster-dns", "10.0.0.1,10.0.0.2",
+				"--cluster-domain", "flag.local",
+				"--resolv-conf=",
+				"--read-only-port", "0",
+				"--address", "::1",
+				"--max-pods", "7",
+			},
+			want: func(o *app.Options) {
+				o.StaticPodPath = manifests
+				o.SyncFrequency = 10 * time.Second
+				o.FileCheckFrequency = time.Second
+				o.RuntimeEndpoint = "unix:///run/flag.sock"
+				o.ImageEndpoint = "unix:///run/test/images.sock" // from the file, flag not given
+				o.RuntimeRequestTimeout = 3 * time.Minute
+				o.CgroupDriver = "cgroupfs"
+				o.MaxParallelImagePulls = 3
+				o.PodLogsDir = "/var/log/test-pods"
+				o.ClusterDNS = []string{"10.0.0.1", "10.0.0.2"}
+				o.ClusterDomain = "flag.local"
+				o.ResolvConf = ""
+				o.ReadOnlyAddress = "::1"
+				o.ReadOnlyPort = 0
+			},
+		},
+		{
+			name: "flags equal to a default still override the file",
+			args: []string{"--config", "testdata/good.yaml", "--sync-frequency", "1m", "--cgroup-driver=cgroupfs"},
+			want: func(o *app.Options) {
+				o.StaticPodPath = filepath.Join("testdata", "manifests")
+				o.FileCheckFrequency = 5 * time.Second
+				o.RuntimeEndpoint = "unix:///run/test/containerd.sock"
+				o.ImageEndpoint = "unix:///run/test/images.sock"
+				o.RuntimeRequestTimeout = time.Minute
+				o.MaxParallelImagePulls = 3
+				o.PodLogsDir = "/var/log/test-pods"
+				o.ClusterDNS = []string{"10.96.0.10"}
+				o.ClusterDomain = "cluster.local"
+				o.ResolvConf = "/run/resolv.conf"
+				o.ReadOnlyAddress = "192.0.2.1"
+				o.ReadOnlyPort = 10256
+			},
+		},
+		{
+			name: "node flags",
+			args: []string{"--hostname-override", "My-Node", "--node-ip", "10.1.2.3", "--root-dir", "/srv/berth", "--image-service-endpoint", "unix:///run/img.sock"},
+			want: func(o *app.Options) {
+				o.NodeName = "my-node"
+				o.NodeIP = "10.1.2.3"
+				o.RootDir = "/srv/berth"
+				o.ImageEndpoint = "unix:///run/img.sock"
+			},
+		},
+		{
+			name: "standalone: file disables the read-only port",
+			args: []string{"--config", "testdata/readonly-disabled.yaml"},
+			want: func(o *app.Options) { o.ReadOnlyPort = 0 },
+		},
+		{
+			name: "standalone: flag moves the read-only port, still on localhost",
+			args: []string{"--read-only-port", "10300"},
+			want: func(o *app.Options) { o.ReadOnlyPort = 10300 },
+		},
+		{
+			name: "standalone: address set, default port",
+			args: []string{"--address", "0.0.0.0"},
+			want: func(o *app.Options) { o.ReadOnlyAddress = "0.0.0.0" },
+		},
+		{
+			name: "kubeconfig: upstream defaults, read-only port off",
+			args: []string{"--kubeconfig", "/etc/kubernetes/kubelet.conf"},
+			want: func(o *app.Options) {
+				o.ReadOnlyAddress = "0.0.0.0"
+				o.ReadOnlyPort = 0
+			},
+		},
+		{
+			name: "kubeconfig: read-only port set explicitly",
+			args: []string{"--kubeconfig", "/etc/kubernetes/kubelet.conf", "--read-only-port", "10255"},
+			want: func(o *app.Options) {
+				o.ReadOnlyAddress = "0.0.0.0"
+				o.ReadOnlyPort = 10255
+			},
+		},
+		{
+			name: "serializeImagePulls false without a limit means unlimited",
+			args: []string{"--config", writeConfig(t, "serializeImagePulls: false\n")},
+			want: func(o *app.Options) { o.MaxParallelImagePulls = 0 },
+		},
+		{
+			name:   "unsupported fields are reported, supported ones are not",
+			args:   []string{"--config", "testdata/unsupported.yaml", "--max-pods", "5", "-v", "3"},
+			want:   func(o *app.Options) { o.StaticPodPath = "/etc/kubernetes/manifests" },
+			unsupp: []string{"authentication.anonymous.enabled", "authentication.webhook.cacheTTL", "authentication.webhook.enabled", "authentication.x509.clientCAFile", "authorization.mode", "evictionHard", "failSwapOn", "featureGates", "logging.format", "registerWithTaints"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Parse(tt.args, testEnv())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := defaultOptions()
+			tt.want(&want)
+			got := res.Options
+			if got.Config == nil {
+				t.Fatal("Options.Config is nil")
+			}
+			got.Config = nil
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Options:\n got %+v\nwant %+v", got, want)
+			}
+			if !slices.Equal(res.Unsupported, tt.unsupp) {
+				t.Errorf("Unsupported:\n got %q\nwant %q", res.Unsupported, tt.unsupp)
+			}
+		})
+	}
+}
+
+// writeConfig writes a KubeletConfiguration file with body after the type
+// header and returns its path.
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	data := "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n" + body
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestParseConfig checks the merged configuration kept for /configz.
+func TestParseConfig(t *testing.T) {
+	res, err := Parse([]string{"--config", "testdata/good.yaml", "--max-pods", "9", "--v=4"}, testEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := res.Options.Config
+	if cfg.APIVersion != APIVersion || cfg.Kind != Kind {
+		t.Errorf("TypeMeta = %q %q", cfg.APIVersion, cfg.Kind)
+	}
+	if cfg.MaxPods != 9 || cfg.Logging.Verbosity != 4 {
+		t.Errorf("maxPods %d verbosity %d, want the flag values 9 and 4", cfg.MaxPods, cfg.Logging.Verbosity)
+	}
+	if cfg.HealthzPort == nil || *cfg.HealthzPort != 10248 {
+		t.Errorf("healthzPort not defaulted: %v", cfg.HealthzPort)
+	}
+
+	// The merged configuration is itself a valid config file, so /configz
+	// output can be fed back to berth.
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Decode(data); err != nil {
+		t.Errorf("merged configuration does not decode: %v", err)
+	}
+}
+
+func TestParseStandaloneConfig(t *testing.T) {
+	res, err := Parse(nil, testEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Standalone() {
+		t.Error("Standalone() = false without --kubeconfig")
+	}
+	if cfg := res.Options.Config; cfg.ReadOnlyPort != 10255 || cfg.Address != "127.0.0.1" {
+		t.Errorf("merged config: readOnlyPort %d address %q, want what berth uses (10255 on 127.0.0.1)", cfg.ReadOnlyPort, cfg.Address)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		env       *Env
+		usage     bool     // want a *UsageError
+		wantInErr []string // substrings
+	}{
+		{name: "unknown flag", args: []string{"--no-such-flag"}, usage: true, wantInErr: []string{"unknown flag: --no-such-flag"}},
+		{name: "stray argument", args: []string{"run"}, usage: true, wantInErr: []string{`unexpected argument "run"`}},
+		{name: "bad duration flag", args: []string{"--sync-frequency", "soon"}, usage: true, wantInErr: []string{"sync-frequency", "soon"}},
+		{name: "bad number flag", args: []string{"--max-pods", "many"}, usage: true, wantInErr: []string{"max-pods"}},
+		{name: "negative -v", args: []string{"-v", "-1"}, usage: true, wantInErr: []string{"-1"}},
+		{name: "empty --config", args: []string{"--config="}, usage: true, wantInErr: []string{"--config must not be empty"}},
+		{name: "missing config file", args: []string{"--config", "testdata/nope.yaml"}, wantInErr: []string{"read config file", "testdata/nope.yaml"}},
+		{name: "unknown field", args: []string{"--config", "testdata/unknown-field.yaml"}, wantInErr: []string{`config file "testdata/unknown-field.yaml"`, `field "podManifestPath": unknown field`}},
+		{name: "wrong kind", args: []string{"--config", "testdata/wrong-kind.yaml"}, wantInErr: []string{`field "kind"`}},
+		{name: "bad duration in file", args: []string{"--config", "testdata/bad-duration.yaml"}, wantInErr: []string{`field "syncFrequency"`}},
+		{
+			name: "invalid values in file",
+			args: []string{"--config", "testdata/invalid-values.yaml"},
+			wantInErr: []string{
+				"invalid configuration: ",
+				`cgroupDriver (--cgroup-driver) "cgroupv3" is not supported`,
+				`containerRuntimeEndpoint (--container-runtime-endpoint) "tcp://127.0.0.1:1234": protocol "tcp" is not supported`,
+				"port 70000 must be between 1 and 65535",
+				"readOnlyPort (--read-only-port) -1 must be between 0 and 65535",
+				"healthzPort 65536 must be between 0 and 65535",
+				"syncFrequency (--sync-frequency) must be greater than zero, got -5s",
+				`podLogsDir "/var/log/../pods" must be a clean path`,
+				`clusterDNS (--cluster-dns) "not-an-ip" is not an IP address`,
+			},
+		},
+		{name: "zero duration flag", args: []string{"--file-check-frequency", "0s"}, wantInErr: []string{"fileCheckFrequency (--file-check-frequency) must be greater than zero"}},
+		{name: "negative port flag", args: []string{"--read-only-port", "-5"}, wantInErr: []string{"readOnlyPort (--read-only-port) -5"}},
+		{name: "port too big", args: []string{"--read-only-port", "65536"}, wantInErr: []string{"readOnlyPort (--read-only-port) 65536"}},
+		{name: "negative max pods", args: []string{"--max-pods", "-1"}, wantInErr: []string{"maxPods (--max-pods) -1 must not be negative"}},
+		{name: "unknown cgroup driver", args: []string{"--cgroup-driver", "cgroupv2"}, wantInErr: []string{`cgroupDriver (--cgroup-driver) "cgroupv2"`}},
+		{name: "bare socket path", args: []string{"--container-runtime-endpoint", "/run/containerd/containerd.sock"}, wantInErr: []string{"want a unix:// URL"}},
+		{name: "tcp endpoint", args: []string{"--container-runtime-endpoint", "tcp://localhost:1"}, wantInErr: []string{`protocol "tcp" is not supported`}},
+		{name: "npipe endpoint", args: []string{"--container-runtime-endpoint", "npipe:////./pipe/containerd"}, wantInErr: []string{"npipe endpoints are for Windows"}},
+		{name: "unix endpoint with a host", args: []string{"--container-runtime-endpoint", "unix://run/containerd.sock"}, wantInErr: []string{"absolute socket path"}},
+		{name: "bad image endpoint", args: []string{"--image-service-endpoint", "http://x"}, wantInErr: []string{"imageServiceEndpoint (--image-service-endpoint)"}},
+		{name: "bad address", args: []string{"--address", "localhost"}, wantInErr: []string{`address (--address) "localhost" is not an IP address`}},
+		{name: "bad cluster dns", args: []string{"--cluster-dns", "10.0.0.1,dns"}, wantInErr: []string{`clusterDNS (--cluster-dns) "dns"`}},
+		{name: "bad node ip", args: []string{"--node-ip", "10.0.0"}, wantInErr: []string{`--node-ip "10.0.0" is not an IP address`}},
+		{name: "dual-stack node ip", args: []string{"--node-ip", "10.0.0.1,fd00::1"}, wantInErr: []string{"dual-stack"}},
+		{name: "empty root dir", args: []string{"--root-dir="}, wantInErr: []string{"--root-dir must not be empty"}},
+		{name: "invalid node name", args: []string{"--hostname-override", "node_1"}, wantInErr: []string{`node name "node_1"`}},
+		{
+			name:      "hostname fails",
+			env:       &Env{Hostname: func() (string, error) { return "", errors.New("uname broke") }},
+			wantInErr: []string{"get host name: uname broke"},
+		},
+		{
+			name:      "empty hostname",
+			env:       &Env{Hostname: func() (string, error) { return "  ", nil }},
+			wantInErr: []string{"node name is empty"},
+		},
+		{
+			name:      "parallel pulls need serializeImagePulls false",
+			args:      []string{"--config", writeConfig(t, "serializeImagePulls: true\nmaxParallelImagePulls: 2\n")},
+			wantInErr: []string{"maxParallelImagePulls 2 needs serializeImagePulls: false"},
+		},
+		{
+			name:      "maxParallelImagePulls must be positive",
+			args:      []string{"--config", writeConfig(t, "serializeImagePulls: false\nmaxParallelImagePulls: 0\n")},
+			wantInErr: []string{"maxParallelImagePulls 0 must be at least 1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := testEnv()
+			if tt.env != nil {
+				env = *tt.env
+			}
+			res, err := Parse(tt.args, env)
+			if err == nil {
+				t.Fatalf("want an error, got %+v", res)
+			}
+			var usageErr *UsageError
+			if got := errors.As(err, &usageErr); got != tt.usage {
+				t.Errorf("usage error = %v, want %v (%v)", got, tt.usage, err)
+			}
+			for _, want := range tt.wantInErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans several lines: %q", err)
+			}
+		})
+	}
+}
+
+func TestParseHelpAndVersion(t *testing.T) {
+	var out bytes.Buffer
+	_, err := Parse([]string{"-h"}, Env{Output: &out})
+	if !errors.Is(err, ErrHelp) {
+		t.Errorf("-h: got %v, want ErrHelp", err)
+	}
+	if !strings.Contains(out.String(), "--pod-manifest-path") {
+		t.Errorf("-h did not print the flags:\n%s", out.String())
+	}
+
+	// --version wins even over a broken configuration: nothing is loaded.
+	res, err := Parse([]string{"--version", "--config", "testdata/nope.yaml"}, testEnv())
+	if err != nil || !res.Version {
+		t.Errorf("--version: got %+v, %v", res, err)
+	}
+}
+
+func TestParseWarnings(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pod.yaml")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string // warning messages, in order
+	}{
+		{name: "no static pod path", args: nil, want: nil},
+		{name: "existing directory", args: []string{"--pod-manifest-path", dir}, want: nil},
+		{
+			name: "missing directory is not an error",
+			args: []string{"--pod-manifest-path", filepath.Join(dir, "later")},
+			want: []string{"Warning: staticPodPath does not exist yet; static pods start when it appears"},
+		},
+		{
+			name: "single file",
+			args: []string{"--pod-manifest-path", file},
+			want: []string{"Warning: staticPodPath is not a directory; it is read as a single manifest file"},
+		},
+		{
+			name: "kubeconfig is accepted",
+			args: []string{"--kubeconfig", "/etc/kubernetes/kubelet.conf"},
+			want: []string{"Warning: --kubeconfig is accepted but berth does not connect to an API server yet"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Parse(tt.args, testEnv())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range res.Warnings {
+				got = append(got, w.Msg)
+				if len(w.KeysAndValues)%2 != 0 {
+					t.Errorf("warning %q: odd key/value list %v", w.Msg, w.KeysAndValues)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("warnings:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// Parse must not share state between calls.
+func TestParseIsRepeatable(t *testing.T) {
+	args := []string{"--config", "testdata/good.yaml", "--max-pods", "3"}
+	first, err := Parse(args, testEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Parse(args, testEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Options.Config == second.Options.Config {
+		t.Error("two Parse calls share one configuration")
+	}
+	a, _ := json.Marshal(first.Options.Config)
+	b, _ := json.Marshal(second.Options.Config)
+	if !bytes.Equal(a, b) {
+		t.Error("two Parse calls with the same arguments differ")
+	}
+}

@@ -1,0 +1,64 @@
+package config
+
+import (
+	"slices"
+	"strings"
+)
+
+// supportedFields lists, by JSON path, the KubeletConfiguration fields berth
+// acts on. A path covers everything beneath it ("authentication" would cover
+// "authentication.webhook.enabled"). Add a field here when the feature that
+// honours it lands; every other field a user sets is reported once at
+// start-up as not acted on.
+func supportedFields() []string {
+	return []string{
+		"apiVersion",
+		"kind",
+
+		"staticPodPath",
+		"syncFrequency",
+		"fileCheckFrequency",
+
+		"containerRuntimeEndpoint",
+		"imageServiceEndpoint",
+		"runtimeRequestTimeout",
+		"cgroupDriver",
+		"podLogsDir",
+
+		"serializeImagePulls",
+		"maxParallelImagePulls",
+
+		"clusterDNS",
+		"clusterDomain",
+		"resolvConf",
+		"maxPods",
+
+		"readOnlyPort",
+		"address",
+
+		"logging.verbosity", // klog -v
+	}
+}
+
+// isSupported reports whether berth acts on the field at path.
+func isSupported(path string) bool {
+	for _, s := range supportedFields() {
+		if path == s || strings.HasPrefix(path, s+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// unsupported returns, sorted and without duplicates, the paths in set that
+// berth does not act on.
+func unsupported(set []string) []string {
+	var out []string
+	for _, p := range set {
+		if !isSupported(p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

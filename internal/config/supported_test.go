@@ -1,0 +1,62 @@
+package config
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	kubeletconfig "k8s.io/kubelet/config/v1beta1"
+)
+
+// Every supported path must name a real field, so a typo in the list
+// cannot silently hide a field from the unsupported report.
+func TestSupportedFieldsExist(t *testing.T) {
+	for _, path := range supportedFields() {
+		typ := reflect.TypeFor[kubeletconfig.KubeletConfiguration]()
+		for _, name := range strings.Split(path, ".") {
+			for typ.Kind() == reflect.Pointer {
+				typ = typ.Elem()
+			}
+			if typ.Kind() != reflect.Struct {
+				t.Errorf("supported field %q: %q is not inside an object", path, name)
+				break
+			}
+			f, ok := jsonFields(typ)[name]
+			if !ok {
+				t.Errorf("supported field %q: no field %q in %s", path, name, typ)
+				break
+			}
+			typ = f.Type
+		}
+	}
+}
+
+func TestUnsupported(t *testing.T) {
+	tests := []struct {
+		name string
+		set  []string
+		want []string
+	}{
+		{name: "nothing set", set: nil, want: nil},
+		{name: "only supported", set: []string{"apiVersion", "kind", "staticPodPath", "maxPods", "logging.verbosity"}, want: nil},
+		{
+			name: "nested and sorted, without duplicates",
+			set:  []string{"staticPodPath", "evictionHard", "authentication.webhook.enabled", "logging.format", "evictionHard"},
+			want: []string{"authentication.webhook.enabled", "evictionHard", "logging.format"},
+		},
+		{
+			// A supported name must match a whole path element.
+			name: "prefix of a name is not a match",
+			set:  []string{"addressExtra", "maxPodsPerCore"},
+			want: []string{"addressExtra", "maxPodsPerCore"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := unsupported(tt.set); !slices.Equal(got, tt.want) {
+				t.Errorf("unsupported(%q) = %q, want %q", tt.set, got, tt.want)
+			}
+		})
+	}
+}

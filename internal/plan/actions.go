@@ -1,0 +1,45 @@
+// Package plan decides what must change for a pod: it compares the desired
+// pod spec with what the runtime reports and returns the actions to take. It
+// does no IO and keeps no state, so every decision is table-tested.
+package plan
+
+import ()
+
+// KillInfo says why a running container must be killed.
+type KillInfo struct {
+	Name    string // spec name
+	Reason  string // short, e.g. "SpecChanged"
+	Message string // for the Killing event and logs
+}
+
+// PodActions is the result of one planning step for one pod. The runtime
+// executor carries it out in this order: kill the pod (all containers, then
+// the sandbox) if KillPod; else kill ContainersToKill; create a sandbox if
+// CreateSandbox; start NextInitContainer if set, else ContainersToStart.
+type PodActions struct {
+	// KillPod: stop every container and the sandbox (before a new sandbox is
+	// made, or because the pod is done).
+	KillPod bool
+	// CreateSandbox: make a new sandbox with Attempt before starting anything.
+	CreateSandbox bool
+	// SandboxID of the sandbox to start containers in when no new one is made.
+	SandboxID string
+	// Attempt is the attempt number for the new sandbox.
+	Attempt uint32
+	// NextInitContainer is the index in spec.initContainers of the init
+	// container to start next, or -1.
+	NextInitContainer int
+	// ContainersToStart are indexes into spec.containers.
+	ContainersToStart []int
+	// ContainersToKill, by container ID.
+	ContainersToKill map[string]KillInfo
+}
+
+// NoInit is the value of NextInitContainer when no init container is to start.
+const NoInit = -1
+
+// Changes reports whether the actions would change anything.
+func (a PodActions) Changes() bool {
+	return a.KillPod || a.CreateSandbox || a.NextInitContainer != NoInit ||
+		len(a.ContainersToStart) > 0 || len(a.ContainersToKill) > 0
+}

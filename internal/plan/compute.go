@@ -1,0 +1,160 @@
+package plan
+
+import (
+	"fmt"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/berth-dev/berth/internal/container"
+)
+
+// Reasons in KillInfo.
+const (
+	ReasonSpecChanged = "SpecChanged" // the spec's hash differs from the running container's
+	ReasonUnknown     = "Unknown"     // the runtime cannot say whether the container runs
+	ReasonNotInSpec   = "NotInSpec"   // the pod spec has no container of that name
+)
+
+// ComputePodActions compares the desired pod with what the runtime holds for
+// it and returns what must change. It follows the upstream kubelet's
+// computePodActions: the sandbox first, then the init containers one at a
+// time, then the app containers. Back-off is not decided here: the executor
+// checks it before it starts a container.
+func ComputePodActions(pod *v1.Pod, st *container.PodStatus) PodActions {
+	if needed, _ := st.NeedsNewSandbox(); needed {
+		return newSandboxActions(pod, st)
+	}
+
+	sb := st.LatestSandbox()
+	a := PodActions{SandboxID: sb.ID, Attempt: sb.Attempt, NextInitContainer: NoInit}
+	if initialized := initActions(pod, st, &a); a.KillPod || !initialized {
+		return settle(a, st)
+	}
+	appActions(pod, st, &a)
+	return settle(a, st)
+}
+
+// newSandboxActions plans a pod whose sandbox is missing, dead or duplicated:
+// everything left is killed and the pod starts over in a new sandbox, from
+// its first init container, unless the pod has nothing left to run.
+func newSandboxActions(pod *v1.Pod, st *container.PodStatus) PodActions {
+	a := PodActions{CreateSandbox: true, NextInitContainer: NoInit}
+	hasSandbox := st != nil && len(st.Sandboxes) > 0
+	// Old sandboxes are stopped too: a dead one may still hold its network.
+	a.KillPod = hasSandbox || len(st.RunningContainers()) > 0
+	if hasSandbox {
+		a.Attempt = st.LatestSandbox().Attempt + 1
+	}
+
+	// A pod that never restarts and has run containers already is not
+	// brought back because its sandbox went away. (Without containers it
+	// never really started, so making the sandbox is retried.)
+	if pod.Spec.RestartPolicy == v1.RestartPolicyNever && hasSandbox && len(st.Containers) > 0 {
+		a.CreateSandbox = false
+		return settle(a, st)
+	}
+
+	var start []int
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		if pod.Spec.RestartPolicy == v1.RestartPolicyOnFailure && succeeded(st.FindContainer(c.Name)) {
+			continue
+		}
+		start = append(start, i)
+	}
+	// Nothing to run again and initialization was done before: the pod is
+	// complete, so don't make a sandbox just to tear it down.
+	if len(start) == 0 && container.AnyRegularContainerCreated(pod, st) {
+		a.CreateSandbox = false
+		return settle(a, st)
+	}
+
+	// A new sandbox starts from the beginning: init containers first.
+	if len(pod.Spec.InitContainers) > 0 {
+		a.NextInitContainer = 0
+		return a
+	}
+	a.ContainersToStart = start
+	return a
+}
+
+// appActions plans the app containers of an initialized pod in a ready
+// sandbox. When none is left running and none is to start, the pod is done
+// and is killed to release its sandbox.
+func appActions(pod *v1.Pod, st *container.PodStatus, a *PodActions) {
+	keep := 0
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		cs := st.FindContainer(c.Name)
+		if cs == nil || cs.State != container.StateRunning {
+			if !container.ShouldRestart(pod, c, st) {
+				continue
+			}
+			a.ContainersToStart = append(a.ContainersToStart, i)
+			if cs != nil && cs.State == container.StateUnknown {
+				// It may still be running: kill it so two never run at once.
+				a.kill(cs, ReasonUnknown, fmt.Sprintf("Container is in %q state, try killing it before restart", cs.State))
+			}
+			continue
+		}
+		if cs.Hash != container.HashContainer(c) {
+			// Replaced whatever the restart policy says: the spec asks for it.
+			a.kill(cs, ReasonSpecChanged, fmt.Sprintf("Container %s definition changed, will be restarted", c.Name))
+			a.ContainersToStart = append(a.ContainersToStart, i)
+			continue
+		}
+		keep++
+	}
+
+	known := specNames(pod)
+	for _, cs := range st.RunningContainers() {
+		if !known[cs.Name] {
+			a.kill(cs, ReasonNotInSpec, fmt.Sprintf("Container %s is not in the pod spec", cs.Name))
+		}
+	}
+
+	if keep == 0 && len(a.ContainersToStart) == 0 {
+		a.KillPod = true
+		// Sidecars alone must not keep a finished pod alive.
+		a.NextInitContainer = NoInit
+	}
+}
+
+// settle drops a KillPod that would have nothing to stop: a pod that is done
+// and already released plans no action, so the worker can rest. Kills of
+// single containers are subsumed by KillPod.
+func settle(a PodActions, st *container.PodStatus) PodActions {
+	if a.KillPod && !a.CreateSandbox && !st.IsRunning() {
+		a.KillPod = false
+	}
+	if a.KillPod {
+		a.ContainersToKill = nil
+	}
+	return a
+}
+
+func (a *PodActions) kill(cs *container.ContainerStatus, reason, message string) {
+	if a.ContainersToKill == nil {
+		a.ContainersToKill = make(map[string]KillInfo)
+	}
+	a.ContainersToKill[cs.ID] = KillInfo{Name: cs.Name, Reason: reason, Message: message}
+}
+
+// succeeded reports whether a container exited with code 0.
+func succeeded(cs *container.ContainerStatus) bool {
+	return cs != nil && cs.State == container.StateExited && cs.ExitCode == 0
+}
+
+func specNames(pod *v1.Pod) map[string]bool {
+	names := make(map[string]bool, len(pod.Spec.InitContainers)+len(pod.Spec.Containers)+len(pod.Spec.EphemeralContainers))
+	for i := range pod.Spec.InitContainers {
+		names[pod.Spec.InitContainers[i].Name] = true
+	}
+	for i := range pod.Spec.Containers {
+		names[pod.Spec.Containers[i].Name] = true
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		names[pod.Spec.EphemeralContainers[i].Name] = true
+	}
+	return names
+}

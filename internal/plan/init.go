@@ -1,0 +1,115 @@
+package plan
+
+import (
+	"fmt"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/berth-dev/berth/internal/container"
+)
+
+// initActions plans the init containers of a pod whose sandbox is ready and
+// reports whether the pod is initialized (every init container done, so app
+// containers may run). Init containers run one at a time, in order; a
+// sidecar (restartPolicy Always) counts as done once it runs, and is
+// restarted whenever it stops. A failed init container is retried unless the
+// pod's restartPolicy is Never: then the pod has failed and is killed.
+//
+// Only containers of the current sandbox count: a new sandbox runs
+// initialization again.
+func initActions(pod *v1.Pod, st *container.PodStatus, a *PodActions) bool {
+	inits := pod.Spec.InitContainers
+	if len(inits) == 0 {
+		return true
+	}
+	last := len(inits) - 1
+	initialized := container.AnyActiveRegularContainer(pod, st)
+	retry := pod.Spec.RestartPolicy != v1.RestartPolicyNever
+
+	// PodActions holds one init container to start; when several qualify
+	// (sidecars to restart, the next in line) the first in spec order goes,
+	// the rest follow on later syncs.
+	start := func(i int) {
+		if a.NextInitContainer == NoInit || i < a.NextInitContainer {
+			a.NextInitContainer = i
+		}
+	}
+
+	// Walk backwards: the last init container that ran says how far
+	// initialization got, even if earlier ones were garbage-collected.
+	// reached means a later init container (or an app container) has run,
+	// so this one completed before.
+	reached := initialized
+	for i := last; i >= 0; i-- {
+		c := &inits[i]
+		sidecar := container.IsSidecar(c)
+		cs := st.FindActiveContainer(c.Name)
+		if cs == nil {
+			if reached && sidecar {
+				start(i) // a sidecar that vanished after it had run
+			}
+			continue
+		}
+		if reached && !sidecar {
+			continue // done; only sidecars need care once passed
+		}
+
+		switch cs.State {
+		case container.StateCreated:
+			// Created but never started: the start failed; try again.
+			start(i)
+		case container.StateRunning:
+			if !sidecar {
+				break // wait for it to finish
+			}
+			// A running sidecar lets initialization go on. (Startup probes
+			// are not consulted yet: running counts as started.)
+			if i == last {
+				initialized = true
+			} else if !reached {
+				start(i + 1)
+			}
+			if cs.Hash != container.HashContainer(c) {
+				a.kill(cs, ReasonSpecChanged, fmt.Sprintf("Init container %s definition changed", c.Name))
+				start(i)
+			}
+		case container.StateExited:
+			switch {
+			case sidecar:
+				start(i)
+			case initFailed(cs):
+				if !retry {
+					a.KillPod = true
+					a.NextInitContainer = NoInit
+					return false
+				}
+				start(i)
+			case i == last:
+				initialized = true
+			default:
+				start(i + 1)
+			}
+		default: // unknown: it may still run, so kill it before a retry
+			if !sidecar && !retry {
+				a.KillPod = true
+				a.NextInitContainer = NoInit
+				return false
+			}
+			a.kill(cs, ReasonUnknown, fmt.Sprintf("Init container is in %q state, try killing it before restart", cs.State))
+			start(i)
+		}
+		reached = true
+	}
+	if !reached {
+		start(0)
+	}
+	return initialized
+}
+
+// initFailed reports whether an init container failed: it exited non-zero,
+// was OOM-killed, or its state is unknown.
+func initFailed(cs *container.ContainerStatus) bool {
+	return cs.Reason == "OOMKilled" ||
+		(cs.State == container.StateExited && cs.ExitCode != 0) ||
+		cs.State == container.StateUnknown
+}

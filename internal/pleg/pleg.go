@@ -1,0 +1,210 @@
+// Package pleg is berth's pod lifecycle event generator: it notices when the
+// runtime state of a pod changes (a container started, exited, was removed)
+// and wakes that pod's worker. It relists the runtime every period and, where
+// the runtime streams container events (CRI GetContainerEvents), reacts to
+// those at once; the relist stays as the safety net either way.
+package pleg
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/klog/v2"
+
+	"github.com/berth-dev/berth/internal/container"
+)
+
+// Lister lists every pod the runtime holds, from cheap list calls.
+type Lister interface {
+	ListPods(ctx context.Context) (map[types.UID]*container.PodStatus, error)
+}
+
+// EventSource streams container events; it returns when the stream ends.
+// An error that wraps ErrEventsUnsupported means the runtime has no stream.
+type EventSource interface {
+	WatchContainerEvents(ctx context.Context, onEvent func(podUID types.UID)) error
+}
+
+// ErrEventsUnsupported is wrapped by EventSource errors when the runtime does
+// not implement container events; the PLEG then relies on relisting alone.
+var ErrEventsUnsupported = errors.New("runtime does not stream container events")
+
+// Options configures a PLEG.
+type Options struct {
+	Lister Lister
+	// Events may be nil.
+	Events EventSource
+	// RelistPeriod is how often the runtime is listed (upstream: 1 s).
+	RelistPeriod time.Duration
+	// OnChange is called, from the PLEG's goroutine, for every pod whose
+	// runtime state changed, including pods that vanished.
+	OnChange func(uid types.UID)
+	// OnRelist, if set, is called after each successful relist with the
+	// fresh snapshot (berth's housekeeping uses it to find orphaned pods).
+	OnRelist func(pods map[types.UID]*container.PodStatus)
+}
+
+// PLEG notices runtime state changes. Create with New, start with Run.
+type PLEG struct {
+	opts Options
+
+	mu          sync.Mutex
+	lastRelist  time.Time
+	lastErr     error
+	fingerprint map[types.UID]string
+}
+
+// New returns a PLEG; it does nothing until Run.
+func New(opts Options) *PLEG {
+	if opts.RelistPeriod <= 0 {
+		opts.RelistPeriod = time.Second
+	}
+	return &PLEG{opts: opts}
+}
+
+// Run relists until ctx is cancelled, and watches runtime events alongside.
+func (p *PLEG) Run(ctx context.Context) {
+	logger := klog.FromContext(ctx).WithName("pleg")
+	ctx = klog.NewContext(ctx, logger)
+	var wg sync.WaitGroup
+	if p.opts.Events != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.watchEvents(ctx)
+		}()
+	}
+	wait.UntilWithContext(ctx, p.relist, p.opts.RelistPeriod)
+	wg.Wait()
+}
+
+// Healthy reports whether a relist succeeded recently, and the last error.
+func (p *PLEG) Healthy(now time.Time, threshold time.Duration) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lastRelist.IsZero() || now.Sub(p.lastRelist) > threshold {
+		if p.lastErr != nil {
+			return false, p.lastErr
+		}
+		return false, errors.New("pleg has not relisted the runtime recently")
+	}
+	return true, nil
+}
+
+func (p *PLEG) relist(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	pods, err := p.opts.Lister.ListPods(ctx)
+	if err != nil {
+		p.mu.Lock()
+		first := p.lastErr == nil
+		p.lastErr = err
+		p.mu.Unlock()
+		if first {
+			// Logged once per outage: the relist runs every second.
+			logger.Error(err, "Cannot list pods from the container runtime; retrying every relist period. Check that the runtime is running")
+		}
+		return
+	}
+	next := make(map[types.UID]string, len(pods))
+	for uid, st := range pods {
+		next[uid] = Fingerprint(st)
+	}
+	p.mu.Lock()
+	prev := p.fingerprint
+	recovered := p.lastErr != nil
+	p.fingerprint = next
+	p.lastRelist = time.Now()
+	p.lastErr = nil
+	p.mu.Unlock()
+
+	changed := Changed(prev, next)
+	if recovered {
+		logger.Info("Container runtime is reachable again; resyncing every pod")
+		changed = allUIDs(prev, next)
+	}
+	for _, uid := range changed {
+		p.opts.OnChange(uid)
+	}
+	if p.opts.OnRelist != nil {
+		p.opts.OnRelist(pods)
+	}
+}
+
+func (p *PLEG) watchEvents(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Cap: 30 * time.Second, Steps: 1 << 30}
+	for ctx.Err() == nil {
+		err := p.opts.Events.WatchContainerEvents(ctx, p.opts.OnChange)
+		if errors.Is(err, ErrEventsUnsupported) {
+			logger.V(1).Info("Runtime does not stream container events; relying on relist", "period", p.opts.RelistPeriod)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		logger.V(2).Info("Container event stream ended; reconnecting", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff.Step()):
+		}
+	}
+}
+
+// Fingerprint summarises the parts of a pod's runtime state whose change
+// should wake its worker: the identity and state of every sandbox and
+// container.
+func Fingerprint(st *container.PodStatus) string {
+	parts := make([]string, 0, len(st.Sandboxes)+len(st.Containers))
+	for _, sb := range st.Sandboxes {
+		parts = append(parts, "s/"+sb.ID+"/"+string(sb.State))
+	}
+	for _, c := range st.Containers {
+		parts = append(parts, "c/"+c.ID+"/"+string(c.State))
+	}
+	sort.Strings(parts)
+	n := 0
+	for _, s := range parts {
+		n += len(s) + 1
+	}
+	b := make([]byte, 0, n)
+	for _, s := range parts {
+		b = append(b, s...)
+		b = append(b, ';')
+	}
+	return string(b)
+}
+
+// Changed returns, sorted, the pods whose fingerprint differs between two
+// relists, including pods present in only one of them.
+func Changed(prev, next map[types.UID]string) []types.UID {
+	var out []types.UID
+	for uid, fp := range next {
+		if old, ok := prev[uid]; !ok || old != fp {
+			out = append(out, uid)
+		}
+	}
+	for uid := range prev {
+		if _, ok := next[uid]; !ok {
+			out = append(out, uid)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func allUIDs(a, b map[types.UID]string) []types.UID {
+	set := make(map[types.UID]string, len(a)+len(b))
+	for uid := range a {
+		set[uid] = ""
+	}
+	for uid := range b {
+		set[uid] = ""
+	}
+	return Changed(nil, set)
+}

@@ -1,0 +1,124 @@
+package pleg
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/berth-dev/berth/internal/container"
+)
+
+func pod(containers ...*container.ContainerStatus) *container.PodStatus {
+	return &container.PodStatus{
+		Sandboxes:  []*container.SandboxStatus{{ID: "sb", State: container.SandboxReady}},
+		Containers: containers,
+	}
+}
+
+func TestChanged(t *testing.T) {
+	running := pod(&container.ContainerStatus{ID: "c1", State: container.StateRunning})
+	exited := pod(&container.ContainerStatus{ID: "c1", State: container.StateExited})
+	restarted := pod(&container.ContainerStatus{ID: "c2", State: container.StateRunning},
+		&container.ContainerStatus{ID: "c1", State: container.StateExited})
+	tests := []struct {
+		name       string
+		prev, next map[types.UID]*container.PodStatus
+		want       []types.UID
+	}{
+		{"nothing", nil, nil, nil},
+		{"new pod", nil, map[types.UID]*container.PodStatus{"a": running}, []types.UID{"a"}},
+		{"unchanged", map[types.UID]*container.PodStatus{"a": running}, map[types.UID]*container.PodStatus{"a": running}, nil},
+		{"container exited", map[types.UID]*container.PodStatus{"a": running, "b": running},
+			map[types.UID]*container.PodStatus{"a": exited, "b": running}, []types.UID{"a"}},
+		{"container replaced", map[types.UID]*container.PodStatus{"a": exited}, map[types.UID]*container.PodStatus{"a": restarted}, []types.UID{"a"}},
+		{"pod gone", map[types.UID]*container.PodStatus{"a": running, "b": running}, map[types.UID]*container.PodStatus{"b": running}, []types.UID{"a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fp := func(m map[types.UID]*container.PodStatus) map[types.UID]string {
+				out := map[types.UID]string{}
+				for k, v := range m {
+					out[k] = Fingerprint(v)
+				}
+				return out
+			}
+			got := Changed(fp(tt.prev), fp(tt.next))
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Changed = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFingerprintIgnoresOrder(t *testing.T) {
+	a := pod(&container.ContainerStatus{ID: "c1", State: container.StateRunning}, &container.ContainerStatus{ID: "c2", State: container.StateExited})
+	b := pod(&container.ContainerStatus{ID: "c2", State: container.StateExited}, &container.ContainerStatus{ID: "c1", State: container.StateRunning})
+	if Fingerprint(a) != Fingerprint(b) {
+		t.Fatalf("fingerprint depends on order: %q vs %q", Fingerprint(a), Fingerprint(b))
+	}
+}
+
+type scriptedLister struct {
+	mu    sync.Mutex
+	steps []func() (map[types.UID]*container.PodStatus, error)
+	calls int
+}
+
+func (l *scriptedLister) ListPods(context.Context) (map[types.UID]*container.PodStatus, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := l.calls
+	if i >= len(l.steps) {
+		i = len(l.steps) - 1
+	}
+	l.calls++
+	return l.steps[i]()
+}
+
+// relist is driven by hand so the test needs no clock or sleeps.
+func TestRelistWakesChangedPodsAndAllAfterOutage(t *testing.T) {
+	running := pod(&container.ContainerStatus{ID: "c1", State: container.StateRunning})
+	exited := pod(&container.ContainerStatus{ID: "c1", State: container.StateExited})
+	ok := func(m map[types.UID]*container.PodStatus) func() (map[types.UID]*container.PodStatus, error) {
+		return func() (map[types.UID]*container.PodStatus, error) { return m, nil }
+	}
+	lister := &scriptedLister{steps: []func() (map[types.UID]*container.PodStatus, error){
+		ok(map[types.UID]*container.PodStatus{"a": running, "b": running}),
+		ok(map[types.UID]*container.PodStatus{"a": exited, "b": running}),
+		func() (map[types.UID]*container.PodStatus, error) { return nil, errors.New("connection refused") },
+		ok(map[types.UID]*container.PodStatus{"a": exited, "b": running}),
+	}}
+	var woken []types.UID
+	p := New(Options{Lister: lister, OnChange: func(uid types.UID) { woken = append(woken, uid) }})
+	ctx := context.Background()
+
+	p.relist(ctx)
+	if want := []types.UID{"a", "b"}; !reflect.DeepEqual(woken, want) {
+		t.Fatalf("first relist woke %v, want %v", woken, want)
+	}
+	woken = nil
+	p.relist(ctx)
+	if want := []types.UID{"a"}; !reflect.DeepEqual(woken, want) {
+		t.Fatalf("second relist woke %v, want %v", woken, want)
+	}
+	woken = nil
+	p.relist(ctx)
+	if len(woken) != 0 {
+		t.Fatalf("failed relist woke %v", woken)
+	}
+	if healthy, err := p.Healthy(time.Now().Add(time.Hour), time.Minute); healthy || err == nil {
+		t.Fatalf("Healthy after failure = %v, %v; want false with the runtime error", healthy, err)
+	}
+	p.relist(ctx)
+	if want := []types.UID{"a", "b"}; !reflect.DeepEqual(woken, want) {
+		t.Fatalf("relist after outage woke %v, want every pod %v", woken, want)
+	}
+	if healthy, err := p.Healthy(time.Now(), time.Minute); !healthy {
+		t.Fatalf("Healthy after recovery = false: %v", err)
+	}
+}

@@ -1,0 +1,226 @@
+package podworker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/plan"
+	"github.com/berth-dev/berth/internal/status"
+)
+
+type podState int
+
+const (
+	stateSyncing podState = iota
+	stateTerminating
+)
+
+// worker drives one pod. Its mutable fields are guarded by mu; the run loop
+// reads a snapshot of them at each step.
+type worker struct {
+	uid             types.UID
+	namespace, name string
+	opts            *Options
+	wake            chan struct{}
+	// finish is called by run once the pod is gone from the runtime; it
+	// returns false when the pod was wanted again meanwhile (see revive).
+	finish func(*worker) bool
+
+	mu    sync.Mutex
+	state podState
+	pod   *v1.Pod // latest desired spec; nil for an orphan
+	grace *int64  // grace period override for termination
+	// revive holds a spec that arrived for this UID while the pod was being
+	// terminated; it becomes the desired spec once termination finishes.
+	revive *v1.Pod
+}
+
+func (wk *worker) poke() {
+	select {
+	case wk.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (wk *worker) setDesired(pod *v1.Pod) {
+	wk.mu.Lock()
+	if wk.state == stateSyncing {
+		wk.pod = pod
+	} else {
+		wk.revive = pod
+	}
+	wk.mu.Unlock()
+	wk.poke()
+}
+
+func (wk *worker) setKill(grace *int64) {
+	wk.mu.Lock()
+	if wk.state == stateSyncing {
+		wk.state = stateTerminating
+		wk.grace = grace
+	}
+	wk.revive = nil
+	wk.mu.Unlock()
+	wk.poke()
+}
+
+func (wk *worker) desiredPod() *v1.Pod {
+	wk.mu.Lock()
+	defer wk.mu.Unlock()
+	if wk.state != stateSyncing {
+		return nil
+	}
+	return wk.pod
+}
+
+// reset makes a terminated worker sync again with the revived spec; it
+// reports false when there is none. Called with the Workers lock held.
+func (wk *worker) reset() bool {
+	wk.mu.Lock()
+	defer wk.mu.Unlock()
+	if wk.revive == nil {
+		return false
+	}
+	wk.state, wk.pod, wk.grace, wk.revive = stateSyncing, wk.revive, nil, nil
+	return true
+}
+
+// run is the worker's loop. It returns true once the pod has been
+// terminated and removed, false when ctx is cancelled.
+func (wk *worker) run(ctx context.Context) bool {
+	logger := klog.FromContext(ctx)
+	clk := wk.opts.Clock
+	// Whoever creates a worker pokes it, so the first sync needs no timer.
+	timer := clk.NewTimer(wk.opts.ResyncPeriod)
+	defer timer.Stop()
+	retry := wk.opts.RetryPeriod
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-wk.wake:
+		case <-timer.C():
+		}
+		wk.mu.Lock()
+		state, pod, grace := wk.state, wk.pod, wk.grace
+		wk.mu.Unlock()
+
+		var next time.Duration
+		var err error
+		switch state {
+		case stateSyncing:
+			next, err = wk.sync(ctx, pod)
+		case stateTerminating:
+			err = wk.terminate(ctx, pod, grace)
+			if err == nil {
+				if wk.finish(wk) {
+					return true
+				}
+				// Revived: sync the new spec at once.
+				wk.poke()
+				next = wk.opts.ResyncPeriod
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return false
+			}
+			logger.Error(err, "Pod sync failed; retrying", "retryIn", retry)
+			next = retry
+			retry = min(2*retry, wk.opts.ResyncPeriod)
+		} else {
+			retry = wk.opts.RetryPeriod
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C():
+			default:
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+// sync makes one step towards the desired spec and reports the status. It
+// returns when the pod should next be synced if nothing wakes it earlier.
+func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) {
+	rt := wk.opts.Runtime
+	st, err := rt.GetPodStatus(ctx, wk.uid, pod.Name, pod.Namespace)
+	if err != nil {
+		return 0, fmt.Errorf("read runtime state: %w", err)
+	}
+	actions := plan.ComputePodActions(pod, st)
+	var res container.SyncResult
+	if actions.Changes() {
+		res = rt.SyncPod(ctx, pod, st, actions)
+		if fresh, err := rt.GetPodStatus(ctx, wk.uid, pod.Name, pod.Namespace); err == nil {
+			st = fresh
+		}
+	}
+	wk.report(pod, st, res.Waiting, false)
+	if err := rt.GarbageCollect(ctx, pod, st); err != nil {
+		klog.FromContext(ctx).V(2).Info("Garbage collection of dead containers failed; will retry", "err", err)
+	}
+	next := wk.opts.ResyncPeriod
+	if res.RequeueAfter > 0 && res.RequeueAfter < next {
+		next = res.RequeueAfter
+	}
+	if res.Err != nil {
+		return next, res.Err
+	}
+	return next, nil
+}
+
+// terminate stops the pod within its grace period and removes it from the
+// runtime. pod is nil for an orphan found only in the runtime.
+func (wk *worker) terminate(ctx context.Context, pod *v1.Pod, grace *int64) error {
+	rt := wk.opts.Runtime
+	st, err := rt.GetPodStatus(ctx, wk.uid, wk.name, wk.namespace)
+	if err != nil {
+		return fmt.Errorf("read runtime state: %w", err)
+	}
+	if st.IsRunning() {
+		if err := rt.KillPod(ctx, pod, st, grace); err != nil {
+			return fmt.Errorf("kill pod: %w", err)
+		}
+		if st, err = rt.GetPodStatus(ctx, wk.uid, wk.name, wk.namespace); err != nil {
+			return fmt.Errorf("read runtime state: %w", err)
+		}
+	}
+	if pod != nil {
+		// The last status, with every container terminated, for whoever
+		// still looks before the pod is forgotten.
+		wk.report(pod, st, nil, true)
+	}
+	if err := rt.RemovePod(ctx, st); err != nil {
+		return fmt.Errorf("remove pod: %w", err)
+	}
+	wk.opts.Status.Delete(wk.uid)
+	klog.FromContext(ctx).V(1).Info("Pod terminated and removed from the runtime")
+	return nil
+}
+
+func (wk *worker) report(pod *v1.Pod, st *container.PodStatus, waiting map[string]container.Waiting, terminal bool) {
+	old, ok := wk.opts.Status.Get(wk.uid)
+	if !ok {
+		old = pod.Status
+	}
+	wk.opts.Status.Set(wk.uid, status.Compute(status.Input{
+		Pod:         pod,
+		Old:         old,
+		Runtime:     st,
+		Waiting:     waiting,
+		RuntimeName: wk.opts.RuntimeName,
+		NodeIPs:     wk.opts.NodeIPs,
+		Terminal:    terminal,
+		Now:         metav1.NewTime(wk.opts.Clock.Now()),
+	}))
+}

@@ -1,0 +1,258 @@
+package podworker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	testclock "k8s.io/utils/clock/testing"
+
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/plan"
+	"github.com/berth-dev/berth/internal/status"
+)
+
+// fakeRuntime keeps pods in memory and does what the plan says at once.
+type fakeRuntime struct {
+	mu        sync.Mutex
+	pods      map[types.UID]*container.PodStatus
+	failReads int // the next n GetPodStatus calls fail
+	calls     map[string]int
+	changed   chan string // receives the name of every call
+	nextID    int
+}
+
+func newFakeRuntime() *fakeRuntime {
+	return &fakeRuntime{pods: map[types.UID]*container.PodStatus{}, calls: map[string]int{}, changed: make(chan string, 100)}
+}
+
+func (f *fakeRuntime) note(call string) {
+	f.calls[call]++
+	f.changed <- call
+}
+
+func (f *fakeRuntime) GetPodStatus(_ context.Context, uid types.UID, name, ns string) (*container.PodStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failReads > 0 {
+		f.failReads--
+		f.note("GetPodStatusFailed")
+		return nil, errors.New("runtime unreachable")
+	}
+	st, ok := f.pods[uid]
+	if !ok {
+		return &container.PodStatus{UID: uid, Name: name, Namespace: ns}, nil
+	}
+	cp := *st
+	cp.Sandboxes = append([]*container.SandboxStatus(nil), st.Sandboxes...)
+	cp.Containers = append([]*container.ContainerStatus(nil), st.Containers...)
+	return &cp, nil
+}
+
+func (f *fakeRuntime) SyncPod(_ context.Context, pod *v1.Pod, st *container.PodStatus, a plan.PodActions) container.SyncResult {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer f.note("SyncPod")
+	now := time.Unix(1000, 0).Add(time.Duration(f.nextID) * time.Second)
+	p, ok := f.pods[pod.UID]
+	if !ok {
+		p = &container.PodStatus{UID: pod.UID, Name: pod.Name, Namespace: pod.Namespace}
+		f.pods[pod.UID] = p
+	}
+	if a.CreateSandbox {
+		f.nextID++
+		p.Sandboxes = append([]*container.SandboxStatus{{ID: fmt.Sprint("sb", f.nextID), State: container.SandboxReady, CreatedAt: now, IPs: []string{"10.0.0.2"}}}, p.Sandboxes...)
+	}
+	for _, i := range a.ContainersToStart {
+		f.nextID++
+		c := &pod.Spec.Containers[i]
+		p.Containers = append([]*container.ContainerStatus{{
+			ID: fmt.Sprint("c", f.nextID), Name: c.Name, SandboxID: p.Sandboxes[0].ID, State: container.StateRunning,
+			CreatedAt: now, StartedAt: now, Image: c.Image, Hash: container.HashContainer(c),
+		}}, p.Containers...)
+	}
+	return container.SyncResult{}
+}
+
+func (f *fakeRuntime) KillPod(_ context.Context, _ *v1.Pod, st *container.PodStatus, _ *int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer f.note("KillPod")
+	if p, ok := f.pods[st.UID]; ok {
+		for _, c := range p.Containers {
+			c.State = container.StateExited
+		}
+		for _, sb := range p.Sandboxes {
+			sb.State = container.SandboxNotReady
+		}
+	}
+	return nil
+}
+
+func (f *fakeRuntime) RemovePod(_ context.Context, st *container.PodStatus) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer f.note("RemovePod")
+	delete(f.pods, st.UID)
+	return nil
+}
+
+func (f *fakeRuntime) GarbageCollect(context.Context, *v1.Pod, *container.PodStatus) error { return nil }
+
+// waitFor reads calls until want is seen; the timeout only guards a hang.
+func (f *fakeRuntime) waitFor(t *testing.T, want string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-f.changed:
+			if got == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("timed out waiting for runtime call %s", want)
+		}
+	}
+}
+
+func testPod(uid types.UID, image string) *v1.Pod {
+	return &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-node1", Namespace: "default", UID: uid},
+		Spec: v1.PodSpec{
+			RestartPolicy: v1.RestartPolicyAlways,
+			Containers:    []v1.Container{{Name: "app", Image: image}},
+		},
+	}
+}
+
+type harness struct {
+	rt         *fakeRuntime
+	store      *status.Store
+	clock      *testclock.FakeClock
+	w          *Workers
+	terminated chan types.UID
+	cancel     context.CancelFunc
+	done       chan struct{}
+}
+
+func start(t *testing.T) *harness {
+	h := &harness{rt: newFakeRuntime(), store: status.NewStore(nil), clock: testclock.NewFakeClock(time.Unix(1000, 0)), terminated: make(chan types.UID, 10)}
+	h.w = New(Options{Runtime: h.rt, Status: h.store, Clock: h.clock, RuntimeName: "fake",
+		OnTerminated: func(uid types.UID) { h.terminated <- uid }})
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.done = cancel, make(chan struct{})
+	go func() { h.w.Run(ctx); close(h.done) }()
+	t.Cleanup(func() { cancel(); <-h.done })
+	return h
+}
+
+func TestUpdateStartsPodAndReportsStatus(t *testing.T) {
+	h := start(t)
+	h.w.Update(testPod("u1", "busybox:1"))
+	h.rt.waitFor(t, "SyncPod")
+	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodRunning })
+	pods := h.w.Pods()
+	if len(pods) != 1 || pods[0].Status.Phase != v1.PodRunning || len(pods[0].Status.ContainerStatuses) != 1 {
+		t.Fatalf("Pods() = %+v", pods)
+	}
+	if got := pods[0].Status.ContainerStatuses[0].ContainerID; got == "" || got[:7] != "fake://" {
+		t.Fatalf("container ID %q not prefixed with the runtime name", got)
+	}
+}
+
+func TestKillTerminatesRemovesAndForgets(t *testing.T) {
+	h := start(t)
+	h.w.Update(testPod("u1", "busybox:1"))
+	h.rt.waitFor(t, "SyncPod")
+	h.w.Kill("u1", nil)
+	h.rt.waitFor(t, "KillPod")
+	h.rt.waitFor(t, "RemovePod")
+	if uid := <-h.terminated; uid != "u1" {
+		t.Fatalf("terminated %q", uid)
+	}
+	if h.w.Known("u1") {
+		t.Fatal("worker still known after termination")
+	}
+	if _, ok := h.store.Get("u1"); ok {
+		t.Fatal("status kept after termination")
+	}
+}
+
+func TestSpecChangeReplacesContainer(t *testing.T) {
+	h := start(t)
+	h.w.Update(testPod("u1", "busybox:1"))
+	h.rt.waitFor(t, "SyncPod")
+	h.w.Update(testPod("u1", "busybox:2"))
+	// The planner kills the old container (hash differs) and starts one.
+	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool {
+		return len(s.ContainerStatuses) == 1 && s.ContainerStatuses[0].Image == "busybox:2"
+	})
+}
+
+func TestRuntimeErrorIsRetriedWithBackoff(t *testing.T) {
+	h := start(t)
+	h.rt.mu.Lock()
+	h.rt.failReads = 1
+	h.rt.mu.Unlock()
+	h.w.Update(testPod("u1", "busybox:1"))
+	h.rt.waitFor(t, "GetPodStatusFailed")
+	// The retry comes from the worker's timer, driven by the fake clock.
+	// The worker re-arms its timer after logging, so step until it fires.
+	synced := make(chan struct{})
+	go func() { h.rt.waitFor(t, "SyncPod"); close(synced) }()
+	for {
+		select {
+		case <-synced:
+			return
+		case <-time.After(10 * time.Millisecond):
+			h.clock.Step(time.Second)
+		}
+	}
+}
+
+func TestOrphanIsKilledWithoutSpec(t *testing.T) {
+	h := start(t)
+	h.rt.pods["orphan"] = &container.PodStatus{UID: "orphan", Name: "old", Namespace: "default",
+		Sandboxes: []*container.SandboxStatus{{ID: "sb", State: container.SandboxReady}}}
+	h.w.KillOrphan(h.rt.pods["orphan"])
+	h.rt.waitFor(t, "KillPod")
+	h.rt.waitFor(t, "RemovePod")
+	<-h.terminated
+	if len(h.w.Pods()) != 0 {
+		t.Fatal("an orphan must never be listed as a desired pod")
+	}
+}
+
+func TestUpdateDuringTerminationRevivesPod(t *testing.T) {
+	h := start(t)
+	h.w.Update(testPod("u1", "busybox:1"))
+	h.rt.waitFor(t, "SyncPod")
+	h.rt.mu.Lock() // hold the runtime so the update lands mid-termination
+	h.w.Kill("u1", nil)
+	h.w.Update(testPod("u1", "busybox:1"))
+	h.rt.mu.Unlock()
+	h.rt.waitFor(t, "RemovePod")
+	h.rt.waitFor(t, "SyncPod")
+	if !h.w.Known("u1") {
+		t.Fatal("revived pod has no worker")
+	}
+}
+
+func waitStatus(t *testing.T, s *status.Store, uid types.UID, ok func(v1.PodStatus) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, found := s.Get(uid); found && ok(st) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	st, _ := s.Get(uid)
+	t.Fatalf("status of %s never matched; last %+v", uid, st)
+}

@@ -1,0 +1,297 @@
+package runtime
+
+import (
+	"path"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// CPU and OOM constants of the upstream kubelet (cm/helpers_linux.go,
+// qos/policy.go).
+const (
+	minShares     = 2
+	maxShares     = 262144
+	sharesPerCPU  = 1024
+	milliCPUToCPU = 1000
+	quotaPeriod   = 100000 // µs
+	minQuota      = 1000   // µs
+
+	guaranteedOOMScoreAdj = -997
+	besteffortOOMScoreAdj = 1000
+)
+
+// podQOS computes a pod's QoS class from its containers' requests and
+// limits (upstream ComputePodQOS, without pod-level resources).
+func podQOS(pod *v1.Pod) v1.PodQOSClass {
+	if pod.Status.QOSClass != "" {
+		return pod.Status.QOSClass
+	}
+	var qos v1.PodQOSClass
+	all := append(append([]v1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
+	for i := range all {
+		cq := requirementsQOS(&all[i].Resources)
+		switch {
+		case cq == v1.PodQOSBurstable:
+			return v1.PodQOSBurstable
+		case qos == "":
+			qos = cq
+		case qos != cq:
+			return v1.PodQOSBurstable
+		}
+	}
+	if qos == "" {
+		return v1.PodQOSBestEffort
+	}
+	return qos
+}
+
+func requirementsQOS(r *v1.ResourceRequirements) v1.PodQOSClass {
+	if len(r.Requests) == 0 && len(r.Limits) == 0 {
+		return v1.PodQOSBestEffort
+	}
+	var qos v1.PodQOSClass
+	for _, name := range []v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory} {
+		req, lim := r.Requests[name], r.Limits[name]
+		var rq v1.PodQOSClass
+		switch {
+		case !req.Equal(lim):
+			return v1.PodQOSBurstable
+		case req.IsZero():
+			rq = v1.PodQOSBestEffort
+		default:
+			rq = v1.PodQOSGuaranteed
+		}
+		if qos == "" {
+			qos = rq
+		} else if qos != rq {
+			return v1.PodQOSBurstable
+		}
+	}
+	return qos
+}
+
+// podCgroupParent is the cgroup the pod's sandbox and containers live
+// under, in the form the runtime's cgroup driver expects: for cgroupfs
+// "/kubepods/burstable/pod<uid>" (Guaranteed pods sit directly under
+// /kubepods), for systemd the expanded slice path
+// "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice".
+func podCgroupParent(pod *v1.Pod, driver string) string {
+	parts := []string{"kubepods"}
+	switch podQOS(pod) {
+	case v1.PodQOSBurstable:
+		parts = append(parts, "burstable")
+	case v1.PodQOSBestEffort:
+		parts = append(parts, "besteffort")
+	}
+	parts = append(parts, "pod"+string(pod.UID))
+	if driver == "systemd" {
+		return systemdSlicePath(parts)
+	}
+	return "/" + path.Join(parts...)
+}
+
+// systemdSlicePath expands cgroup name parts to the nested slice path, as
+// the upstream CgroupName.ToSystemd does ("-" is escaped as "_" since systemd
+// uses it as the nesting separator).
+func systemdSlicePath(parts []string) string {
+	var b strings.Builder
+	prefix := ""
+	for _, p := range parts {
+		p = strings.ReplaceAll(p, "-", "_")
+		if prefix == "" {
+			prefix = p
+		} else {
+			prefix += "-" + p
+		}
+		b.WriteString("/" + prefix + ".slice")
+	}
+	return b.String()
+}
+
+// milliCPUToShares converts a CPU request to cgroup v1 cpu.shares.
+func milliCPUToShares(milliCPU int64) int64 {
+	if milliCPU == 0 {
+		// Zero would mean "unset" (1024 shares) to the runtime; 2 matches
+		// the kernel's minimum, which is what no request should get.
+		return minShares
+	}
+	shares := milliCPU * sharesPerCPU / milliCPUToCPU
+	return min(max(shares, minShares), maxShares)
+}
+
+// milliCPUToQuota converts a CPU limit to a CFS quota for period (µs); 0
+// means no limit.
+func milliCPUToQuota(milliCPU, period int64) int64 {
+	if milliCPU == 0 {
+		return 0
+	}
+	return max(milliCPU*period/milliCPUToCPU, minQuota)
+}
+
+// linuxResources computes the cgroup settings for cpu request and limits
+// (upstream calculateLinuxResources with the CFS quota enforced). A nil
+// cpuRequest falls back to the limit.
+func linuxResources(cpuRequest, cpuLimit, memoryLimit *resource.Quantity) *runtimeapi.LinuxContainerResources {
+	if cpuRequest == nil {
+		cpuRequest = cpuLimit
+	}
+	r := &runtimeapi.LinuxContainerResources{
+		CpuShares:          milliCPUToShares(cpuRequest.MilliValue()),
+		CpuPeriod:          quotaPeriod,
+		CpuQuota:           milliCPUToQuota(cpuLimit.MilliValue(), quotaPeriod),
+		MemoryLimitInBytes: memoryLimit.Value(),
+	}
+	return r
+}
+
+// containerResources is a container's cgroup settings, including its
+// oom_score_adj. Huge pages and swap are not configured.
+func containerResources(pod *v1.Pod, c *v1.Container, node *nodeConfig) *runtimeapi.LinuxContainerResources {
+	var cpuRequest *resource.Quantity
+	if _, ok := c.Resources.Requests[v1.ResourceCPU]; ok {
+		cpuRequest = c.Resources.Requests.Cpu()
+	}
+	r := linuxResources(cpuRequest, c.Resources.Limits.Cpu(), c.Resources.Limits.Memory())
+	r.OomScoreAdj = max(oomScoreAdj(pod, c, node.memoryCapacity), node.minOOMScoreAdj)
+	return r
+}
+
+// oomScoreAdj is upstream's qos.GetContainerOOMScoreAdjust: Guaranteed pods
+// are killed last, BestEffort first, Burstable in between by the share of
+// node memory they request.
+func oomScoreAdj(pod *v1.Pod, c *v1.Container, memoryCapacity int64) int64 {
+	if isNodeCritical(pod) {
+		return guaranteedOOMScoreAdj
+	}
+	switch podQOS(pod) {
+	case v1.PodQOSGuaranteed:
+		return guaranteedOOMScoreAdj
+	case v1.PodQOSBestEffort:
+		return besteffortOOMScoreAdj
+	}
+	if memoryCapacity <= 0 {
+		return besteffortOOMScoreAdj - 1
+	}
+	adj := 1000 - 1000*c.Resources.Requests.Memory().Value()/memoryCapacity
+	if isSidecar(pod, c) {
+		// A sidecar must not be killed before the containers it serves.
+		if minReq := minRegularMemoryRequest(pod); minReq >= 0 {
+			adj = min(adj, 1000-1000*minReq/memoryCapacity)
+		}
+	}
+	if adj < 1000+guaranteedOOMScoreAdj {
+		return 1000 + guaranteedOOMScoreAdj
+	}
+	if adj == besteffortOOMScoreAdj {
+		return adj - 1
+	}
+	return adj
+}
+
+// isNodeCritical mirrors upstream types.IsNodeCriticalPod: a critical pod
+// (static, or of system priority) in the system-node-critical class.
+func isNodeCritical(pod *v1.Pod) bool {
+	if pod.Spec.PriorityClassName != "system-node-critical" {
+		return false
+	}
+	static := pod.Annotations[configSourceAnnotation] != "" && pod.Annotations[configSourceAnnotation] != "api"
+	return static || (pod.Spec.Priority != nil && *pod.Spec.Priority >= systemCriticalPriority)
+}
+
+const (
+	// configSourceAnnotation says where a pod came from ("file", "http",
+	// "api"); upstream kubetypes.ConfigSourceAnnotationKey.
+	configSourceAnnotation = "kubernetes.io/config.source"
+	systemCriticalPriority = 2000000000
+)
+
+func isSidecar(pod *v1.Pod, c *v1.Container) bool {
+	if c.RestartPolicy == nil || *c.RestartPolicy != v1.ContainerRestartPolicyAlways {
+		return false
+	}
+	for _, ic := range pod.Spec.InitContainers {
+		if ic.Name == c.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// minRegularMemoryRequest is the smallest memory request among the regular
+// containers, or -1 when there are none.
+func minRegularMemoryRequest(pod *v1.Pod) int64 {
+	m := int64(-1)
+	for _, c := range pod.Spec.Containers {
+		v := c.Resources.Requests.Memory().Value()
+		if m < 0 || v < m {
+			m = v
+		}
+	}
+	return m
+}
+
+// sandboxResources are the pod-level cgroup settings the runtime may apply
+// to the sandbox: the sum of the regular containers' requests and limits,
+// or the largest init container's when that is bigger. A limit is set only
+// when every container has one. Sidecars are counted as regular containers.
+func sandboxResources(pod *v1.Pod) *runtimeapi.LinuxContainerResources {
+	sum := func(name v1.ResourceName, limits bool) (total resource.Quantity, all bool) {
+		all = true
+		regular, initMax := resource.Quantity{}, resource.Quantity{}
+		add := func(c *v1.Container, into *resource.Quantity, isMax bool) {
+			list := c.Resources.Requests
+			if limits {
+				list = c.Resources.Limits
+			}
+			q, ok := list[name]
+			if !ok {
+				all = false
+				return
+			}
+			if isMax {
+				if q.Cmp(*into) > 0 {
+					*into = q.DeepCopy()
+				}
+				return
+			}
+			into.Add(q)
+		}
+		for i := range pod.Spec.Containers {
+			add(&pod.Spec.Containers[i], &regular, false)
+		}
+		for i := range pod.Spec.InitContainers {
+			ic := &pod.Spec.InitContainers[i]
+			add(ic, &initMax, !isSidecar(pod, ic))
+			if isSidecar(pod, ic) {
+				add(ic, &regular, false)
+			}
+		}
+		if initMax.Cmp(regular) > 0 {
+			return initMax, all
+		}
+		return regular, all
+	}
+	cpuReq, _ := sum(v1.ResourceCPU, false)
+	cpuLim, cpuAll := sum(v1.ResourceCPU, true)
+	memLim, memAll := sum(v1.ResourceMemory, true)
+	if !cpuAll {
+		cpuLim = resource.Quantity{}
+	}
+	if !memAll {
+		memLim = resource.Quantity{}
+	}
+	return linuxResources(&cpuReq, &cpuLim, &memLim)
+}
+
+// overheadResources turns the pod's RuntimeClass overhead into cgroup
+// settings; overhead has no separate request and limit.
+func overheadResources(pod *v1.Pod) *runtimeapi.LinuxContainerResources {
+	if pod.Spec.Overhead == nil {
+		return &runtimeapi.LinuxContainerResources{}
+	}
+	cpu, mem := pod.Spec.Overhead.Cpu(), pod.Spec.Overhead.Memory()
+	return linuxResources(cpu, cpu, mem)
+}

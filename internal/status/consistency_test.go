@@ -1,0 +1,54 @@
+package status
+
+import (
+	"fmt"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/plan"
+)
+
+// The planner and the phase must agree: once the phase is terminal, the
+// plan starts nothing and makes no sandbox; while the plan would still run
+// something, the phase is not terminal.
+func TestPhaseAgreesWithPlan(t *testing.T) {
+	type cstate struct {
+		name  string
+		state container.State
+		exit  int32
+	}
+	states := []cstate{{"none", "", 0}, {"running", running, 0}, {"exited0", exited, 0}, {"exited1", exited, 1}}
+	for _, policy := range []v1.RestartPolicy{v1.RestartPolicyAlways, v1.RestartPolicyOnFailure, v1.RestartPolicyNever} {
+		for _, sbState := range []container.SandboxState{container.SandboxReady, container.SandboxNotReady} {
+			for _, a := range states {
+				for _, b := range states {
+					name := fmt.Sprintf("%s/sandbox %s/a %s/b %s", policy, sbState, a.name, b.name)
+					t.Run(name, func(t *testing.T) {
+						p := testPod(policy)
+						var cs []*container.ContainerStatus
+						for _, x := range []struct {
+							n string
+							s cstate
+						}{{"a", a}, {"b", b}} {
+							if x.s.state == "" {
+								continue
+							}
+							ctr := c(x.n, "c-"+x.n, x.s.state, x.s.exit)
+							ctr.Hash = container.HashContainer(&p.Spec.Containers[map[string]int{"a": 0, "b": 1}[x.n]])
+							cs = append(cs, ctr)
+						}
+						runtime := rt([]*container.SandboxStatus{sb("s1", sbState)}, cs...)
+						s := Compute(Input{Pod: p, Runtime: runtime, Now: now})
+						act := plan.ComputePodActions(p, runtime)
+						starts := act.CreateSandbox || len(act.ContainersToStart) > 0 || act.NextInitContainer != plan.NoInit
+						if IsTerminal(s) && starts {
+							t.Errorf("phase %s but the plan starts things: %+v", s.Phase, act)
+						}
+					})
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,13 @@
+// Package e2e holds berth's integration tests: each test runs the real berth
+// binary against a private containerd and checks what berth did through CRI
+// and through berth's read-only /pods endpoint.
+//
+// The tests run only when BERTH_E2E is set (see `make test-e2e`); plain
+// `go test ./...` skips them. They need root, containerd, runc and the CNI
+// plugins, and the local images that hack/images.sh builds.
+//
+// One containerd serves the whole package; each test starts its own berth
+// with its own manifest and root directories, and removes every sandbox when
+// it ends. The tests must therefore run one after the other: a berth removes
+// the pods it does not own.
+package e2e
