@@ -357,9 +357,25 @@ cleanup_leftovers() {
 		fi
 		if [[ -n "$bridge" ]]; then
 			rm -f "/var/lib/cni/results/$bridge-"*
+			cleanup_hostports "$bridge"
 		fi
 	fi
 	rm -f "$SOCK" "$SOCK.ttrpc" "$PIDFILE"
+}
+
+# cleanup_hostports removes the hostPort rules of pods that were never
+# stopped through CRI. portmap's jump rule names the network (our bridge
+# name) in a comment and jumps to that pod's own CNI-DN-* chain.
+cleanup_hostports() {
+	local bridge="$1" rule chain
+	command -v iptables >/dev/null || return 0
+	while read -r rule; do
+		chain="${rule##*-j }"
+		# The rule as printed is shell-quoted (its comment has quotes).
+		eval "iptables -t nat ${rule/#-A /-D }" || true
+		iptables -t nat -F "$chain" 2>/dev/null || true
+		iptables -t nat -X "$chain" 2>/dev/null || true
+	done < <(iptables -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | grep -F -- "dnat name: \\\"$bridge\\\"")
 }
 
 down() {

@@ -13,6 +13,7 @@
 # busybox binary, the Go version) are unchanged. BERTH_IMAGES_DIR overrides the
 # output directory.
 set -euo pipefail
+umask 022 # the rootfs's modes end up in the image
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${BERTH_IMAGES_DIR:-$REPO_ROOT/_output/images}"

@@ -148,7 +148,7 @@ func linuxResources(cpuRequest, cpuLimit, memoryLimit *resource.Quantity) *runti
 }
 
 // containerResources is a container's cgroup settings, including its
-// oom_score_adj. Huge pages and swap are not configured.
+// oom_score_adj. Huge pages, swap and memory QoS are not configured.
 func containerResources(pod *v1.Pod, c *v1.Container, node *nodeConfig) *runtimeapi.LinuxContainerResources {
 	var cpuRequest *resource.Quantity
 	if _, ok := c.Resources.Requests[v1.ResourceCPU]; ok {
@@ -156,6 +156,15 @@ func containerResources(pod *v1.Pod, c *v1.Container, node *nodeConfig) *runtime
 	}
 	r := linuxResources(cpuRequest, c.Resources.Limits.Cpu(), c.Resources.Limits.Memory())
 	r.OomScoreAdj = max(oomScoreAdj(pod, c, node.memoryCapacity), node.minOOMScoreAdj)
+	if node.cgroupV2 {
+		r.Unified = map[string]string{
+			// An OOM kill takes the whole container, not one process of it
+			// (upstream's default on cgroup v2, singleProcessOOMKill false).
+			"memory.oom.group": "1",
+			// No memory QoS: clear any throttle a resize left behind.
+			"memory.high": "max",
+		}
+	}
 	return r
 }
 
@@ -234,49 +243,14 @@ func minRegularMemoryRequest(pod *v1.Pod) int64 {
 }
 
 // sandboxResources are the pod-level cgroup settings the runtime may apply
-// to the sandbox: the sum of the regular containers' requests and limits,
-// or the largest init container's when that is bigger. A limit is set only
-// when every container has one. Sidecars are counted as regular containers.
+// to the sandbox (upstream resourcehelper.PodRequests/PodLimits): the sum
+// of the regular containers and sidecars, or what the largest init
+// container needs alongside the sidecars started before it, whichever is
+// more. A limit is set only when every container has one.
 func sandboxResources(pod *v1.Pod) *runtimeapi.LinuxContainerResources {
-	sum := func(name v1.ResourceName, limits bool) (total resource.Quantity, all bool) {
-		all = true
-		regular, initMax := resource.Quantity{}, resource.Quantity{}
-		add := func(c *v1.Container, into *resource.Quantity, isMax bool) {
-			list := c.Resources.Requests
-			if limits {
-				list = c.Resources.Limits
-			}
-			q, ok := list[name]
-			if !ok {
-				all = false
-				return
-			}
-			if isMax {
-				if q.Cmp(*into) > 0 {
-					*into = q.DeepCopy()
-				}
-				return
-			}
-			into.Add(q)
-		}
-		for i := range pod.Spec.Containers {
-			add(&pod.Spec.Containers[i], &regular, false)
-		}
-		for i := range pod.Spec.InitContainers {
-			ic := &pod.Spec.InitContainers[i]
-			add(ic, &initMax, !isSidecar(pod, ic))
-			if isSidecar(pod, ic) {
-				add(ic, &regular, false)
-			}
-		}
-		if initMax.Cmp(regular) > 0 {
-			return initMax, all
-		}
-		return regular, all
-	}
-	cpuReq, _ := sum(v1.ResourceCPU, false)
-	cpuLim, cpuAll := sum(v1.ResourceCPU, true)
-	memLim, memAll := sum(v1.ResourceMemory, true)
+	cpuReq, _ := podTotal(pod, v1.ResourceCPU, false)
+	cpuLim, cpuAll := podTotal(pod, v1.ResourceCPU, true)
+	memLim, memAll := podTotal(pod, v1.ResourceMemory, true)
 	if !cpuAll {
 		cpuLim = resource.Quantity{}
 	}
@@ -284,6 +258,45 @@ func sandboxResources(pod *v1.Pod) *runtimeapi.LinuxContainerResources {
 		memLim = resource.Quantity{}
 	}
 	return linuxResources(&cpuReq, &cpuLim, &memLim)
+}
+
+// podTotal adds up one resource's requests (or limits) over the pod; all
+// reports whether every container set it.
+func podTotal(pod *v1.Pod, name v1.ResourceName, limits bool) (total resource.Quantity, all bool) {
+	all = true
+	get := func(c *v1.Container) resource.Quantity {
+		list := c.Resources.Requests
+		if limits {
+			list = c.Resources.Limits
+		}
+		q, ok := list[name]
+		if !ok {
+			all = false
+		}
+		return q.DeepCopy() // Add mutates: never touch the spec's value
+	}
+	var regular, sidecars, initMax resource.Quantity
+	for i := range pod.Spec.Containers {
+		regular.Add(get(&pod.Spec.Containers[i]))
+	}
+	for i := range pod.Spec.InitContainers {
+		ic := &pod.Spec.InitContainers[i]
+		q := get(ic)
+		if isSidecar(pod, ic) {
+			sidecars.Add(q)
+			continue
+		}
+		// An init container runs alongside the sidecars started before it.
+		q.Add(sidecars)
+		if q.Cmp(initMax) > 0 {
+			initMax = q
+		}
+	}
+	regular.Add(sidecars)
+	if initMax.Cmp(regular) > 0 {
+		return initMax, all
+	}
+	return regular, all
 }
 
 // overheadResources turns the pod's RuntimeClass overhead into cgroup

@@ -29,6 +29,8 @@ type nodeConfig struct {
 	// asking the runtime to would fail the container; the runtime is
 	// expected to clamp as well (containerd restrict_oom_score_adj).
 	minOOMScoreAdj int64
+	// cgroupV2 is set on a unified cgroup v2 host.
+	cgroupV2 bool
 }
 
 // readNodeResources fills in what the node has, from /proc. Failures leave
@@ -40,6 +42,9 @@ func (n *nodeConfig) readNodeResources() {
 	}
 	if n.memoryCapacity <= 0 {
 		n.memoryCapacity = 1 << 30
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		n.cgroupV2 = true
 	}
 	n.minOOMScoreAdj = -1000
 	if b, err := os.ReadFile("/proc/self/oom_score_adj"); err == nil {

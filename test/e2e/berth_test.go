@@ -88,6 +88,7 @@ fileCheckFrequency: 1s
 		if t.Failed() {
 			b.dumpLog()
 		}
+		b.saveLog()
 		// Keep the directories of a failed test for a look; the suite's tmp
 		// is removed at the end anyway.
 		if !t.Failed() {
@@ -252,6 +253,26 @@ func (b *berth) dumpLog() {
 		}
 	}
 	b.t.Logf("berth log %s (%d lines, last %d shown):\n%s", b.logPath, total, len(lines), strings.Join(lines, "\n"))
+}
+
+// saveLog copies berth's log to $BERTH_E2E_ARTIFACTS/<test>.log when that
+// is set, so that the logs of passing tests can be read too.
+func (b *berth) saveLog() {
+	dir := os.Getenv("BERTH_E2E_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	data, err := os.ReadFile(b.logPath)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err == nil {
+		name := strings.NewReplacer("/", "_", " ", "_").Replace(b.t.Name()) + ".log"
+		err = os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	}
+	if err != nil {
+		b.t.Logf("save berth log: %v", err)
+	}
 }
 
 // eventually polls cond until it holds, failing the test after timeout or

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -39,8 +40,7 @@ func TestMain(m *testing.M) {
 	}
 	// The CRI client logs every failed call through klog; the tests report
 	// what matters themselves, and an outage on purpose would flood the output.
-	klog.LogToStderr(false)
-	klog.SetOutput(io.Discard)
+	quietKlog()
 	os.Exit(runSuite(m))
 }
 
@@ -73,8 +73,7 @@ func setUp() (*environment, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A short path: containerd's socket path must fit in 107 bytes.
-	tmp, err := os.MkdirTemp("", "berth-e2e-")
+	tmp, err := makeTmp(repo)
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +171,21 @@ func (env *environment) containerdScript(args ...string) ([]byte, error) {
 	return cmd.CombinedOutput()
 }
 
+// makeTmp makes the run's directory under _output/e2e/, where `make
+// teardown` looks for containerds left behind, or under the system's temp
+// directory when that path would be too long for containerd's socket
+// (107 bytes for STATE_DIR/containerd.sock.ttrpc).
+func makeTmp(repo string) (string, error) {
+	base := filepath.Join(repo, "_output", "e2e")
+	const worst = len("/run-0123456789/ctrd/containerd.sock.ttrpc")
+	if len(base)+worst < 100 {
+		if err := os.MkdirAll(base, 0o755); err == nil {
+			return os.MkdirTemp(base, "run-")
+		}
+	}
+	return os.MkdirTemp("", "berth-e2e-")
+}
+
 // repoRoot is BERTH_REPO_ROOT, or two levels up from this package.
 func repoRoot() (string, error) {
 	if r := os.Getenv("BERTH_REPO_ROOT"); r != "" {
@@ -191,4 +205,14 @@ func requireSuite(t *testing.T) *environment {
 		t.Skip("e2e tests run only with BERTH_E2E=1 (make test-e2e): they need root and a real containerd")
 	}
 	return suite
+}
+
+// quietKlog sends klog's output nowhere: not to stderr, not to files.
+func quietKlog() {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	for name, value := range map[string]string{"logtostderr": "false", "alsologtostderr": "false", "stderrthreshold": "FATAL"} {
+		_ = fs.Set(name, value)
+	}
+	klog.SetOutput(io.Discard)
 }

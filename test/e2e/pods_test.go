@@ -175,12 +175,13 @@ func TestFailingInitBlocksApp(t *testing.T) {
 	}
 	parallel(t, map[string]func() error{
 		"restartPolicy Never": func() error {
-			_, err := b.poll(20*time.Second, b.podCond("init-fail-never", func(p *v1.Pod) (bool, string) {
+			d, err := b.poll(20*time.Second, b.podCond("init-fail-never", func(p *v1.Pod) (bool, string) {
 				return p.Status.Phase == v1.PodFailed, describePod(p)
 			}))
 			if err != nil {
 				return err
 			}
+			t.Logf("init-fail-never: phase Failed after %s", d.Round(time.Millisecond))
 			p, err := b.pod("init-fail-never")
 			if err != nil {
 				return err
@@ -200,13 +201,14 @@ func TestFailingInitBlocksApp(t *testing.T) {
 			return noApp("init-fail-never")
 		},
 		"restartPolicy Always": func() error {
-			_, err := b.poll(40*time.Second, b.podCond("init-fail-always", func(p *v1.Pod) (bool, string) {
+			d, err := b.poll(40*time.Second, b.podCond("init-fail-always", func(p *v1.Pod) (bool, string) {
 				cs := containerStatus(p, "init")
 				return cs != nil && cs.RestartCount >= 1, describePod(p)
 			}))
 			if err != nil {
 				return err
 			}
+			t.Logf("init-fail-always: init restarted after %s", d.Round(time.Millisecond))
 			p, err := b.pod("init-fail-always")
 			if err != nil {
 				return err
@@ -301,12 +303,13 @@ func TestRestartPolicyNever(t *testing.T) {
 	checks := map[string]func() error{}
 	for _, c := range cases {
 		checks[c.pod] = func() error {
-			_, err := b.poll(20*time.Second, b.podCond(c.pod, func(p *v1.Pod) (bool, string) {
+			d, err := b.poll(20*time.Second, b.podCond(c.pod, func(p *v1.Pod) (bool, string) {
 				return p.Status.Phase == c.phase, describePod(p)
 			}))
 			if err != nil {
 				return err
 			}
+			t.Logf("%s: phase %s after %s", c.pod, c.phase, d.Round(time.Millisecond))
 			p, err := b.pod(c.pod)
 			if err != nil {
 				return err

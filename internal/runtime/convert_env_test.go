@@ -1,0 +1,227 @@
+package runtime
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestExpand(t *testing.T) {
+	vars := map[string]string{"A": "a", "B": "b", "EMPTY": "", "Ü": "u"}
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"plain", "plain"},
+		{"$(A)", "a"},
+		{"x$(A)y$(B)z", "xaybz"},
+		{"$(MISSING)", "$(MISSING)"},
+		{"$(EMPTY)", ""},
+		{"$$(A)", "$(A)"},
+		{"$$$(A)", "$a"},
+		{"$$$$(A)", "$$(A)"},
+		{"$(A", "$(A"},
+		{"$(A$(B)", "$(A$(B)"},
+		{"$", "$"},
+		{"a$", "a$"},
+		{"$A", "$A"},
+		{"$ü", "$ü"},
+		{"$(Ü)", "u"},
+		{"$()", "$()"},
+		{"((A))", "((A))"},
+	}
+	for _, tt := range tests {
+		if got := expand(tt.in, mapLookup(vars)); got != tt.want {
+			t.Errorf("expand(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func envPod() *v1.Pod {
+	return &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "web", Namespace: "prod", UID: "uid-1",
+			Labels:      map[string]string{"app": "web", "tier": "front"},
+			Annotations: map[string]string{"example.com/owner": "me"},
+		},
+		Spec: v1.PodSpec{
+			NodeName:           "node-a",
+			ServiceAccountName: "sa",
+			Containers: []v1.Container{{
+				Name: "app",
+				Resources: v1.ResourceRequirements{
+					Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse("250m"), v1.ResourceMemory: resource.MustParse("64Mi")},
+					Limits:   v1.ResourceList{v1.ResourceCPU: resource.MustParse("1500m")},
+				},
+			}, {
+				Name: "other",
+				Resources: v1.ResourceRequirements{
+					Limits: v1.ResourceList{v1.ResourceMemory: resource.MustParse("1Gi")},
+				},
+			}},
+		},
+	}
+}
+
+func testNode() *nodeConfig {
+	return &nodeConfig{
+		nodeName:         "node-a",
+		nodeIPs:          []string{"192.168.1.10", "fd00::10"},
+		rootDir:          "/var/lib/kubelet",
+		podLogsDir:       "/var/log/pods",
+		clusterDNS:       []string{"10.96.0.10"},
+		clusterDomain:    "cluster.local",
+		resolvConf:       "/etc/resolv.conf",
+		cgroupDriver:     "cgroupfs",
+		cpuCapacityMilli: 4000,
+		memoryCapacity:   8 << 30,
+		minOOMScoreAdj:   -1000,
+	}
+}
+
+func fieldRef(path string) *v1.EnvVarSource {
+	return &v1.EnvVarSource{FieldRef: &v1.ObjectFieldSelector{FieldPath: path}}
+}
+
+func resourceRef(container, res, divisor string) *v1.EnvVarSource {
+	s := &v1.ResourceFieldSelector{ContainerName: container, Resource: res}
+	if divisor != "" {
+		s.Divisor = resource.MustParse(divisor)
+	}
+	return &v1.EnvVarSource{ResourceFieldRef: s}
+}
+
+func TestContainerEnv(t *testing.T) {
+	pod := envPod()
+	c := &pod.Spec.Containers[0]
+	c.Env = []v1.EnvVar{
+		{Name: "A", Value: "alpha"},
+		{Name: "B", Value: "$(A)-$(C)-$$(A)"}, // C is declared later: stays literal
+		{Name: "C", Value: "gamma"},
+		{Name: "EMPTY"},
+		{Name: "A", Value: "again $(A)"}, // redeclared: first position, last value
+		{Name: "NAME", ValueFrom: fieldRef("metadata.name")},
+		{Name: "NS", ValueFrom: fieldRef("metadata.namespace")},
+		{Name: "UID", ValueFrom: fieldRef("metadata.uid")},
+		{Name: "APP", ValueFrom: fieldRef("metadata.labels['app']")},
+		{Name: "NOLABEL", ValueFrom: fieldRef("metadata.labels['nope']")},
+		{Name: "OWNER", ValueFrom: fieldRef("metadata.annotations['example.com/owner']")},
+		{Name: "LABELS", ValueFrom: fieldRef("metadata.labels")},
+		{Name: "NODE", ValueFrom: fieldRef("spec.nodeName")},
+		{Name: "SA", ValueFrom: fieldRef("spec.serviceAccountName")},
+		{Name: "HOSTIP", ValueFrom: fieldRef("status.hostIP")},
+		{Name: "HOSTIPS", ValueFrom: fieldRef("status.hostIPs")},
+		{Name: "PODIP", ValueFrom: fieldRef("status.podIP")},
+		{Name: "PODIPS", ValueFrom: fieldRef("status.podIPs")},
+		{Name: "CPU_REQ_M", ValueFrom: resourceRef("", "requests.cpu", "1m")},
+		{Name: "CPU_LIM", ValueFrom: resourceRef("", "limits.cpu", "")},
+		{Name: "MEM_REQ_MI", ValueFrom: resourceRef("", "requests.memory", "1Mi")},
+		{Name: "MEM_LIM", ValueFrom: resourceRef("", "limits.memory", "1Gi")},
+		{Name: "OTHER_MEM", ValueFrom: resourceRef("other", "limits.memory", "1Mi")},
+		{Name: "OTHER_CPU", ValueFrom: resourceRef("other", "limits.cpu", "")},
+		{Name: "OTHER_CPU_REQ", ValueFrom: resourceRef("other", "requests.cpu", "")},
+		{Name: "REF", Value: "$(NAME).$(NS)"},
+	}
+	got, err := containerEnv(pod, c, []string{"10.1.0.5", "fd00::5"}, testNode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []envVar{
+		{"A", "again alpha"},
+		{"B", "alpha-$(C)-$(A)"},
+		{"C", "gamma"},
+		{"EMPTY", ""},
+		{"NAME", "web"},
+		{"NS", "prod"},
+		{"UID", "uid-1"},
+		{"APP", "web"},
+		{"NOLABEL", ""},
+		{"OWNER", "me"},
+		{"LABELS", "app=\"web\"\ntier=\"front\""},
+		{"NODE", "node-a"},
+		{"SA", "sa"},
+		{"HOSTIP", "192.168.1.10"},
+		{"HOSTIPS", "192.168.1.10,fd00::10"},
+		{"PODIP", "10.1.0.5"},
+		{"PODIPS", "10.1.0.5,fd00::5"},
+		{"CPU_REQ_M", "250"},
+		{"CPU_LIM", "2"}, // 1.5 rounded up
+		{"MEM_REQ_MI", "64"},
+		{"MEM_LIM", "8"}, // no limit: node capacity, 8Gi
+		{"OTHER_MEM", "1024"},
+		{"OTHER_CPU", "4"}, // no limit: 4 node CPUs
+		{"OTHER_CPU_REQ", "0"},
+		{"REF", "web.prod"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("containerEnv:\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestContainerEnvErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []v1.EnvVar
+		from    []v1.EnvFromSource
+		wantErr string
+	}{
+		{
+			name:    "configMapKeyRef",
+			env:     []v1.EnvVar{{Name: "X", ValueFrom: &v1.EnvVarSource{ConfigMapKeyRef: &v1.ConfigMapKeySelector{LocalObjectReference: v1.LocalObjectReference{Name: "cm"}, Key: "k"}}}},
+			wantErr: `env var "X": configMapKeyRef cm/k is not supported yet`,
+		},
+		{
+			name:    "secretKeyRef",
+			env:     []v1.EnvVar{{Name: "X", ValueFrom: &v1.EnvVarSource{SecretKeyRef: &v1.SecretKeySelector{LocalObjectReference: v1.LocalObjectReference{Name: "s"}, Key: "k"}}}},
+			wantErr: `env var "X": secretKeyRef s/k is not supported yet`,
+		},
+		{
+			name:    "envFrom configMap",
+			from:    []v1.EnvFromSource{{ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "cm"}}}},
+			wantErr: `envFrom configMapRef "cm" is not supported yet`,
+		},
+		{
+			name:    "envFrom secret",
+			from:    []v1.EnvFromSource{{SecretRef: &v1.SecretEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "s"}}}},
+			wantErr: `envFrom secretRef "s" is not supported yet`,
+		},
+		{
+			name:    "unknown field",
+			env:     []v1.EnvVar{{Name: "X", ValueFrom: fieldRef("spec.hostname")}},
+			wantErr: `env var "X": unsupported fieldPath: spec.hostname`,
+		},
+		{
+			name:    "subscript on a plain field",
+			env:     []v1.EnvVar{{Name: "X", ValueFrom: fieldRef("metadata.name['x']")}},
+			wantErr: `env var "X": fieldPath "metadata.name['x']" does not support subscript`,
+		},
+		{
+			name:    "bad label key",
+			env:     []v1.EnvVar{{Name: "X", ValueFrom: fieldRef("metadata.labels['bad key']")}},
+			wantErr: `env var "X": invalid key subscript in metadata.labels['bad key']`,
+		},
+		{
+			name:    "unknown resource",
+			env:     []v1.EnvVar{{Name: "X", ValueFrom: resourceRef("", "limits.gpu", "")}},
+			wantErr: `env var "X": unsupported container resource: limits.gpu`,
+		},
+		{
+			name:    "unknown container",
+			env:     []v1.EnvVar{{Name: "X", ValueFrom: resourceRef("nope", "limits.cpu", "")}},
+			wantErr: `env var "X": container "nope" not found in pod`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := envPod()
+			c := &pod.Spec.Containers[0]
+			c.Env, c.EnvFrom = tt.env, tt.from
+			_, err := containerEnv(pod, c, nil, testNode())
+			if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+				t.Errorf("err = %v, want prefix %q", err, tt.wantErr)
+			}
+		})
+	}
+}

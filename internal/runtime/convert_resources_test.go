@@ -1,0 +1,188 @@
+package runtime
+
+import (
+	"reflect"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+func rl(cpu, mem string) v1.ResourceList {
+	l := v1.ResourceList{}
+	if cpu != "" {
+		l[v1.ResourceCPU] = resource.MustParse(cpu)
+	}
+	if mem != "" {
+		l[v1.ResourceMemory] = resource.MustParse(mem)
+	}
+	return l
+}
+
+func podWith(resources ...v1.ResourceRequirements) *v1.Pod {
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "12-34"}}
+	for i, r := range resources {
+		pod.Spec.Containers = append(pod.Spec.Containers, v1.Container{Name: string(rune('a' + i)), Resources: r})
+	}
+	return pod
+}
+
+func TestPodQOSAndCgroupParent(t *testing.T) {
+	guaranteed := v1.ResourceRequirements{Requests: rl("1", "1Gi"), Limits: rl("1", "1Gi")}
+	tests := []struct {
+		name    string
+		pod     *v1.Pod
+		qos     v1.PodQOSClass
+		cgfs    string
+		systemd string
+	}{
+		{
+			name: "best effort", pod: podWith(v1.ResourceRequirements{}), qos: v1.PodQOSBestEffort,
+			cgfs:    "/kubepods/besteffort/pod12-34",
+			systemd: "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12_34.slice",
+		},
+		{
+			name: "burstable", pod: podWith(v1.ResourceRequirements{Requests: rl("100m", "")}), qos: v1.PodQOSBurstable,
+			cgfs:    "/kubepods/burstable/pod12-34",
+			systemd: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12_34.slice",
+		},
+		{
+			name: "guaranteed", pod: podWith(guaranteed, guaranteed), qos: v1.PodQOSGuaranteed,
+			cgfs:    "/kubepods/pod12-34",
+			systemd: "/kubepods.slice/kubepods-pod12_34.slice",
+		},
+		{name: "guaranteed and best effort mix", pod: podWith(guaranteed, v1.ResourceRequirements{}), qos: v1.PodQOSBurstable},
+		{name: "only cpu guaranteed", pod: podWith(v1.ResourceRequirements{Requests: rl("1", ""), Limits: rl("1", "")}), qos: v1.PodQOSBurstable},
+		{name: "limits only (requests default to them)", pod: podWith(v1.ResourceRequirements{Limits: rl("1", "1Gi")}), qos: v1.PodQOSBurstable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := podQOS(tt.pod); got != tt.qos {
+				t.Errorf("podQOS = %s, want %s", got, tt.qos)
+			}
+			if tt.cgfs == "" {
+				return
+			}
+			if got := podCgroupParent(tt.pod, "cgroupfs"); got != tt.cgfs {
+				t.Errorf("cgroupfs parent = %s, want %s", got, tt.cgfs)
+			}
+			if got := podCgroupParent(tt.pod, "systemd"); got != tt.systemd {
+				t.Errorf("systemd parent = %s, want %s", got, tt.systemd)
+			}
+		})
+	}
+	pod := podWith(v1.ResourceRequirements{})
+	pod.Status.QOSClass = v1.PodQOSGuaranteed
+	if got := podQOS(pod); got != v1.PodQOSGuaranteed {
+		t.Errorf("podQOS ignores status.qosClass: %s", got)
+	}
+}
+
+func TestContainerResources(t *testing.T) {
+	const gi = int64(1) << 30
+	tests := []struct {
+		name   string
+		pod    *v1.Pod
+		minAdj int64
+		want   *runtimeapi.LinuxContainerResources
+	}{
+		{
+			name: "best effort", pod: podWith(v1.ResourceRequirements{}), minAdj: -1000,
+			want: &runtimeapi.LinuxContainerResources{CpuShares: 2, CpuPeriod: 100000, OomScoreAdj: 1000},
+		},
+		{
+			name: "guaranteed", pod: podWith(v1.ResourceRequirements{Requests: rl("500m", "1Gi"), Limits: rl("500m", "1Gi")}), minAdj: -1000,
+			want: &runtimeapi.LinuxContainerResources{CpuShares: 512, CpuPeriod: 100000, CpuQuota: 50000, MemoryLimitInBytes: gi, OomScoreAdj: -997},
+		},
+		{
+			name: "guaranteed clamped to berth's own oom_score_adj", pod: podWith(v1.ResourceRequirements{Requests: rl("500m", "1Gi"), Limits: rl("500m", "1Gi")}), minAdj: 0,
+			want: &runtimeapi.LinuxContainerResources{CpuShares: 512, CpuPeriod: 100000, CpuQuota: 50000, MemoryLimitInBytes: gi, OomScoreAdj: 0},
+		},
+		{
+			name: "burstable: a quarter of node memory", pod: podWith(v1.ResourceRequirements{Requests: rl("1m", "2Gi"), Limits: rl("2", "")}), minAdj: -1000,
+			want: &runtimeapi.LinuxContainerResources{CpuShares: 2, CpuPeriod: 100000, CpuQuota: 200000, OomScoreAdj: 750},
+		},
+		{
+			name: "burstable without memory request stays below best effort", pod: podWith(v1.ResourceRequirements{Requests: rl("100m", "")}), minAdj: -1000,
+			want: &runtimeapi.LinuxContainerResources{CpuShares: 102, CpuPeriod: 100000, OomScoreAdj: 999},
+		},
+		{
+			name: "burstable asking for all memory", pod: podWith(v1.ResourceRequirements{Requests: rl("", "8Gi")}), minAdj: -1000,
+			want: &runtimeapi.LinuxContainerResources{CpuShares: 2, CpuPeriod: 100000, OomScoreAdj: 3},
+		},
+		{
+			name: "cpu limit only: shares from the limit, tiny quota raised to 1ms", pod: podWith(v1.ResourceRequirements{Limits: rl("5m", "")}), minAdj: -1000,
+			want: &runtimeapi.LinuxContainerResources{CpuShares: 5, CpuPeriod: 100000, CpuQuota: 1000, OomScoreAdj: 999},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			node := testNode()
+			node.minOOMScoreAdj = tt.minAdj
+			got := containerResources(tt.pod, &tt.pod.Spec.Containers[0], node)
+			checkProto(t, "containerResources", tt.want, got)
+		})
+	}
+
+	node := testNode()
+	node.cgroupV2 = true
+	pod := podWith(v1.ResourceRequirements{})
+	got := containerResources(pod, &pod.Spec.Containers[0], node)
+	want := map[string]string{"memory.oom.group": "1", "memory.high": "max"}
+	if !reflect.DeepEqual(got.Unified, want) {
+		t.Errorf("cgroup v2 unified = %v, want %v", got.Unified, want)
+	}
+}
+
+func TestOOMScoreAdjNodeCritical(t *testing.T) {
+	pod := podWith(v1.ResourceRequirements{})
+	pod.Spec.PriorityClassName = "system-node-critical"
+	if got := oomScoreAdj(pod, &pod.Spec.Containers[0], 1<<30); got != besteffortOOMScoreAdj {
+		t.Errorf("non-static node-critical pod = %d, want best effort's", got)
+	}
+	pod.Annotations = map[string]string{configSourceAnnotation: "file"}
+	if got := oomScoreAdj(pod, &pod.Spec.Containers[0], 1<<30); got != guaranteedOOMScoreAdj {
+		t.Errorf("static node-critical pod = %d, want %d", got, guaranteedOOMScoreAdj)
+	}
+}
+
+func TestMilliCPUConversions(t *testing.T) {
+	shares := map[int64]int64{0: 2, 1: 2, 2: 2, 10: 10, 100: 102, 1000: 1024, 300000: 262144}
+	for in, want := range shares {
+		if got := milliCPUToShares(in); got != want {
+			t.Errorf("milliCPUToShares(%d) = %d, want %d", in, got, want)
+		}
+	}
+	quota := map[int64]int64{0: 0, 1: 1000, 10: 1000, 250: 25000, 2000: 200000}
+	for in, want := range quota {
+		if got := milliCPUToQuota(in, quotaPeriod); got != want {
+			t.Errorf("milliCPUToQuota(%d) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+func TestSandboxResources(t *testing.T) {
+	always := v1.ContainerRestartPolicyAlways
+	pod := podWith(
+		v1.ResourceRequirements{Requests: rl("100m", "100Mi"), Limits: rl("200m", "200Mi")},
+		v1.ResourceRequirements{Requests: rl("100m", "100Mi"), Limits: rl("200m", "200Mi")},
+	)
+	pod.Spec.InitContainers = []v1.Container{
+		{Name: "init", Resources: v1.ResourceRequirements{Requests: rl("1", "64Mi"), Limits: rl("1", "1Gi")}},
+		{Name: "side", RestartPolicy: &always, Resources: v1.ResourceRequirements{Requests: rl("50m", "10Mi"), Limits: rl("50m", "10Mi")}},
+	}
+	got := sandboxResources(pod)
+	// The init container's 1 CPU beats 250m; its 1Gi limit beats 410Mi.
+	want := &runtimeapi.LinuxContainerResources{CpuShares: 1024, CpuPeriod: 100000, CpuQuota: 100000, MemoryLimitInBytes: 1 << 30}
+	checkProto(t, "sandboxResources", want, got)
+
+	pod.Spec.Containers[1].Resources.Limits = nil
+	got = sandboxResources(pod)
+	want = &runtimeapi.LinuxContainerResources{CpuShares: 1024, CpuPeriod: 100000}
+	checkProto(t, "sandboxResources with an unlimited container", want, got)
+
+	pod.Spec.Overhead = rl("100m", "50Mi")
+	checkProto(t, "overheadResources", &runtimeapi.LinuxContainerResources{CpuShares: 102, CpuPeriod: 100000, CpuQuota: 10000, MemoryLimitInBytes: 50 << 20}, overheadResources(pod))
+}

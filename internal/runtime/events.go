@@ -1,0 +1,95 @@
+package runtime
+
+import (
+	"fmt"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Event reasons of the upstream kubelet (pkg/kubelet/events).
+const (
+	eventCreated                = "Created"
+	eventStarted                = "Started"
+	eventFailed                 = "Failed"
+	eventKilling                = "Killing"
+	eventBackOff                = "BackOff"
+	eventSandboxChanged         = "SandboxChanged"
+	eventFailedCreatePodSandBox = "FailedCreatePodSandBox"
+	eventFailedPodSandBoxStatus = "FailedPodSandBoxStatus"
+)
+
+// podIdentity is what events need to name a pod; orphans have no spec.
+type podIdentity struct {
+	name, namespace string
+	uid             types.UID
+	resourceVersion string
+	initContainers  map[string]bool
+}
+
+func identityOf(pod *v1.Pod) podIdentity {
+	id := podIdentity{name: pod.Name, namespace: pod.Namespace, uid: pod.UID, resourceVersion: pod.ResourceVersion}
+	for _, c := range pod.Spec.InitContainers {
+		if id.initContainers == nil {
+			id.initContainers = map[string]bool{}
+		}
+		id.initContainers[c.Name] = true
+	}
+	return id
+}
+
+func (p podIdentity) ref(fieldPath string) *v1.ObjectReference {
+	return &v1.ObjectReference{
+		Kind:            "Pod",
+		APIVersion:      "v1",
+		Name:            p.name,
+		Namespace:       p.namespace,
+		UID:             p.uid,
+		ResourceVersion: p.resourceVersion,
+		FieldPath:       fieldPath,
+	}
+}
+
+// containerRef references container name within the pod, as upstream's
+// GenerateContainerRef does.
+func (p podIdentity) containerRef(name string) *v1.ObjectReference {
+	if p.initContainers[name] {
+		return p.ref(fmt.Sprintf("spec.initContainers{%s}", name))
+	}
+	return p.ref(fmt.Sprintf("spec.containers{%s}", name))
+}
+
+func (m *Manager) podEvent(id podIdentity, eventType, reason, msg string) {
+	if m.recorder != nil {
+		m.recorder.Event(id.ref(""), eventType, reason, msg)
+	}
+}
+
+// containerEvent records an event about a container. Runtime errors often
+// quote the container ID; it is replaced by the name so that repeated
+// events about the same container deduplicate (as upstream does).
+func (m *Manager) containerEvent(id podIdentity, name, containerID, eventType, reason, msg string) {
+	if m.recorder == nil {
+		return
+	}
+	if containerID != "" {
+		msg = strings.ReplaceAll(msg, containerID, name)
+	}
+	m.recorder.Event(id.containerRef(name), eventType, reason, msg)
+}
+
+// noteEvents records the events a pure conversion asked for.
+func (m *Manager) noteEvents(id podIdentity, notes []eventNote) {
+	if m.recorder == nil {
+		return
+	}
+	for _, n := range notes {
+		if n.onNode {
+			node := &v1.ObjectReference{Kind: "Node", Name: m.opts.NodeName, UID: types.UID(m.opts.NodeName)}
+			m.recorder.Event(node, n.eventType, n.reason, n.message)
+			continue
+		}
+		m.recorder.Event(id.ref(""), n.eventType, n.reason, n.message)
+	}
+}

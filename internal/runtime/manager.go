@@ -1,0 +1,215 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/flowcontrol"
+	internalapi "k8s.io/cri-api/pkg/apis"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/utils/clock"
+
+	"github.com/berth-dev/berth/internal/image"
+)
+
+// Options configures a Manager.
+type Options struct {
+	// RuntimeEndpoint and ImageEndpoint are CRI endpoints, e.g.
+	// "unix:///run/containerd/containerd.sock"; ImageEndpoint defaults to
+	// RuntimeEndpoint.
+	RuntimeEndpoint, ImageEndpoint string
+	// RequestTimeout bounds each CRI call (default 2m, as upstream).
+	RequestTimeout time.Duration
+	// RootDir holds berth's per-pod files under RootDir/pods/<uid> (the
+	// managed /etc/hosts, termination message files); default
+	// /var/lib/kubelet.
+	RootDir string
+	// PodLogsDir is where the runtime writes container logs (default
+	// /var/log/pods).
+	PodLogsDir string
+	NodeName   string
+	// NodeIP is the node's address (or comma-separated addresses) as pods
+	// see it in status.hostIP(s).
+	NodeIP        string
+	ClusterDNS    []string
+	ClusterDomain string
+	// ResolvConf is the host resolv.conf pods inherit with dnsPolicy
+	// Default; "" gives them a resolver on the node instead.
+	ResolvConf string
+	// CgroupDriver is "cgroupfs" (default) or "systemd", as the runtime is
+	// configured.
+	CgroupDriver string
+	// MaxParallelImagePulls bounds concurrent pulls; 0 means unlimited.
+	MaxParallelImagePulls int
+	// Recorder receives events with the upstream reasons; nil drops them.
+	Recorder record.EventRecorder
+	// Clock drives the crash and image pull back-offs; nil means real time.
+	Clock clock.Clock
+}
+
+// Crash loop back-off of the upstream kubelet (kubelet.go).
+const (
+	crashBackOffInitial = 10 * time.Second
+	crashBackOffMax     = 300 * time.Second
+)
+
+// Manager carries out pod actions through the CRI and reads the pods'
+// runtime state back. It is safe for concurrent use by pod workers, each
+// working on its own pod.
+type Manager struct {
+	opts     Options
+	node     nodeConfig
+	clock    clock.Clock
+	recorder record.EventRecorder
+
+	// conn connects lazily; services returns fixed services when it is nil.
+	conn    *connection
+	rs      internalapi.RuntimeService
+	is      internalapi.ImageManagerService
+	images  *image.Puller
+	crashBO *flowcontrol.Backoff
+}
+
+// New returns a Manager for the runtime at opts.RuntimeEndpoint. It does not
+// need the runtime to be up: it connects on first use and retries, and
+// calls fail fast with an error wrapping ErrUnreachable until it is.
+func New(ctx context.Context, opts Options) (*Manager, error) {
+	if opts.RuntimeEndpoint == "" {
+		return nil, errors.New("runtime endpoint is required")
+	}
+	m, err := newManager(opts)
+	if err != nil {
+		return nil, err
+	}
+	m.conn = &connection{
+		runtimeEndpoint: m.opts.RuntimeEndpoint,
+		imageEndpoint:   m.opts.ImageEndpoint,
+		timeout:         m.opts.RequestTimeout,
+		clock:           m.clock,
+	}
+	return m, nil
+}
+
+// NewForServices returns a Manager that uses the given CRI services, e.g.
+// the fakes of k8s.io/cri-api/pkg/apis/testing.
+func NewForServices(opts Options, rs internalapi.RuntimeService, is internalapi.ImageManagerService) (*Manager, error) {
+	m, err := newManager(opts)
+	if err != nil {
+		return nil, err
+	}
+	m.rs, m.is = rs, is
+	return m, nil
+}
+
+func newManager(opts Options) (*Manager, error) {
+	if opts.ImageEndpoint == "" {
+		opts.ImageEndpoint = opts.RuntimeEndpoint
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 2 * time.Minute
+	}
+	if opts.RootDir == "" {
+		opts.RootDir = "/var/lib/kubelet"
+	}
+	if opts.PodLogsDir == "" {
+		opts.PodLogsDir = "/var/log/pods"
+	}
+	switch opts.CgroupDriver {
+	case "":
+		opts.CgroupDriver = "cgroupfs"
+	case "cgroupfs", "systemd":
+	default:
+		return nil, fmt.Errorf("unknown cgroup driver %q (want cgroupfs or systemd)", opts.CgroupDriver)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	m := &Manager{
+		opts:     opts,
+		clock:    opts.Clock,
+		recorder: opts.Recorder,
+		node: nodeConfig{
+			nodeName:      opts.NodeName,
+			rootDir:       opts.RootDir,
+			podLogsDir:    opts.PodLogsDir,
+			clusterDNS:    opts.ClusterDNS,
+			clusterDomain: opts.ClusterDomain,
+			resolvConf:    opts.ResolvConf,
+			cgroupDriver:  opts.CgroupDriver,
+		},
+		// The flowcontrol "fake" constructor only means "with this clock".
+		crashBO: flowcontrol.NewFakeBackOff(crashBackOffInitial, crashBackOffMax, opts.Clock),
+	}
+	for _, ip := range strings.Split(opts.NodeIP, ",") {
+		if ip = strings.TrimSpace(ip); ip != "" {
+			m.node.nodeIPs = append(m.node.nodeIPs, ip)
+		}
+	}
+	m.node.readNodeResources()
+	m.images = image.New(image.Options{
+		Service:          lazyImages{m},
+		Recorder:         opts.Recorder,
+		Clock:            opts.Clock,
+		MaxParallelPulls: opts.MaxParallelImagePulls,
+	})
+	return m, nil
+}
+
+// services returns the CRI services, connecting if need be.
+func (m *Manager) services(ctx context.Context) (internalapi.RuntimeService, internalapi.ImageManagerService, error) {
+	if m.conn == nil {
+		return m.rs, m.is, nil
+	}
+	return m.conn.services(ctx)
+}
+
+func (m *Manager) runtime(ctx context.Context) (internalapi.RuntimeService, error) {
+	rs, _, err := m.services(ctx)
+	return rs, err
+}
+
+// wrap marks errors that mean the runtime went away.
+func (m *Manager) wrap(err error) error {
+	return wrapUnavailable(m.opts.RuntimeEndpoint, err)
+}
+
+// Version returns the runtime's name and version ("containerd",
+// "1.6.20"). It doubles as a health check.
+func (m *Manager) Version(ctx context.Context) (name, version string, err error) {
+	rs, err := m.runtime(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	// The CRI v1 API ignores the requested version; upstream sends this.
+	v, err := rs.Version(ctx, "0.1.0")
+	if err != nil {
+		return "", "", fmt.Errorf("runtime version: %w", m.wrap(err))
+	}
+	return v.GetRuntimeName(), v.GetRuntimeVersion(), nil
+}
+
+// lazyImages gives the image puller the CRI image service, connecting on
+// first use like everything else.
+type lazyImages struct{ m *Manager }
+
+func (l lazyImages) ImageStatus(ctx context.Context, spec *runtimeapi.ImageSpec, verbose bool) (*runtimeapi.ImageStatusResponse, error) {
+	_, is, err := l.m.services(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := is.ImageStatus(ctx, spec, verbose)
+	return resp, wrapUnavailable(l.m.opts.ImageEndpoint, err)
+}
+
+func (l lazyImages) PullImage(ctx context.Context, spec *runtimeapi.ImageSpec, auth *runtimeapi.AuthConfig, sandbox *runtimeapi.PodSandboxConfig) (string, error) {
+	_, is, err := l.m.services(ctx)
+	if err != nil {
+		return "", err
+	}
+	ref, err := is.PullImage(ctx, spec, auth, sandbox)
+	return ref, wrapUnavailable(l.m.opts.ImageEndpoint, err)
+}

@@ -1,0 +1,104 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	crierrors "k8s.io/cri-api/pkg/errors"
+
+	"github.com/berth-dev/berth/internal/container"
+)
+
+// RemovePod removes every container and sandbox of a killed pod, its files
+// under RootDir/pods/<uid> and its logs. It lists the pod afresh rather than
+// trusting st, so that nothing created since st was read is left behind;
+// st names the pod. A container still running is stopped first.
+func (m *Manager) RemovePod(ctx context.Context, st *container.PodStatus) error {
+	rs, err := m.runtime(ctx)
+	if err != nil {
+		return err
+	}
+	selector := map[string]string{container.LabelPodUID: string(st.UID)}
+	name, namespace := st.Name, st.Namespace
+	var errs []error
+
+	containers, err := rs.ListContainers(ctx, &runtimeapi.ContainerFilter{LabelSelector: selector})
+	if err != nil {
+		return fmt.Errorf("list containers of pod %s: %w", st.UID, m.wrap(err))
+	}
+	for _, c := range containers {
+		if name == "" {
+			name, namespace = c.GetLabels()[container.LabelPodName], c.GetLabels()[container.LabelPodNamespace]
+		}
+		if c.GetState() == runtimeapi.ContainerState_CONTAINER_RUNNING || c.GetState() == runtimeapi.ContainerState_CONTAINER_UNKNOWN {
+			if err := rs.StopContainer(ctx, c.GetId(), minGracePeriod); err != nil && !crierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("stop container %s: %w", c.GetId(), m.wrap(err)))
+				continue
+			}
+		}
+		// The log goes with the pod's log directory below.
+		if err := rs.RemoveContainer(ctx, c.GetId()); err != nil && !crierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove container %s: %w", c.GetId(), m.wrap(err)))
+		}
+	}
+
+	sandboxes, err := rs.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: selector})
+	if err != nil {
+		return fmt.Errorf("list sandboxes of pod %s: %w", st.UID, m.wrap(err))
+	}
+	for _, sb := range sandboxes {
+		if name == "" {
+			name, namespace = sb.GetMetadata().GetName(), sb.GetMetadata().GetNamespace()
+		}
+		if err := rs.StopPodSandbox(ctx, sb.GetId()); err != nil && !crierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("stop sandbox %s: %w", sb.GetId(), m.wrap(err)))
+			continue
+		}
+		if err := rs.RemovePodSandbox(ctx, sb.GetId()); err != nil && !crierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove sandbox %s: %w", sb.GetId(), m.wrap(err)))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		// Keep the files: the next attempt still needs to find the pod.
+		return fmt.Errorf("remove pod %s: %w", st.UID, err)
+	}
+
+	logDirs := []string{podLogsDir(m.node.podLogsDir, namespace, name, st.UID)}
+	if name == "" {
+		// Nothing left to name the pod: find its logs by UID.
+		logDirs, _ = filepath.Glob(filepath.Join(m.node.podLogsDir, "*_"+string(st.UID)))
+	}
+	for _, dir := range logDirs {
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, fmt.Errorf("remove pod logs: %w", err))
+		}
+	}
+	if err := m.removePodDir(st); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove pod %s: %w", st.UID, err)
+	}
+	return nil
+}
+
+// removePodDir removes the files berth put in the pod's directory, then
+// the directory. It removes only what it knows, not the whole tree: volumes
+// will be mounted under it one day, and a recursive delete must never walk
+// into a mount.
+func (m *Manager) removePodDir(st *container.PodStatus) error {
+	dir := podDir(m.node.rootDir, st.UID)
+	for _, p := range []string{filepath.Join(dir, "etc-hosts"), filepath.Join(dir, "containers")} {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+	}
+	if err := os.Remove(dir); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("remove pod directory: %w", err)
+	}
+	return nil
+}
