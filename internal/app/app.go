@@ -93,6 +93,7 @@ func Run(ctx context.Context, opts Options) error {
 		Events:       eventSource{rt},
 		RelistPeriod: time.Second,
 		OnChange:     workers.Wake,
+		OnRecovered:  workers.WakeAll,
 		OnRelist: func(pods map[types.UID]*container.PodStatus) {
 			if !sourcesReady.Load() {
 				return

@@ -44,6 +44,10 @@ type Options struct {
 	// OnChange is called, from the PLEG's goroutine, for every pod whose
 	// runtime state changed, including pods that vanished.
 	OnChange func(uid types.UID)
+	// OnRecovered, if set, is called when the runtime answers again after
+	// failed relists, so that every pod — including those with nothing in
+	// the runtime yet — is synced at once rather than on its retry timer.
+	OnRecovered func()
 	// OnRelist, if set, is called after each successful relist with the
 	// fresh snapshot (berth's housekeeping uses it to find orphaned pods).
 	OnRelist func(pods map[types.UID]*container.PodStatus)
@@ -126,6 +130,9 @@ func (p *PLEG) relist(ctx context.Context) {
 	if recovered {
 		logger.Info("Container runtime is reachable again; resyncing every pod")
 		changed = allUIDs(prev, next)
+		if p.opts.OnRecovered != nil {
+			p.opts.OnRecovered()
+		}
 	}
 	for _, uid := range changed {
 		p.opts.OnChange(uid)

@@ -94,7 +94,9 @@ func TestRelistWakesChangedPodsAndAllAfterOutage(t *testing.T) {
 		ok(map[types.UID]*container.PodStatus{"a": exited, "b": running}),
 	}}
 	var woken []types.UID
-	p := New(Options{Lister: lister, OnChange: func(uid types.UID) { woken = append(woken, uid) }})
+	recoveries := 0
+	p := New(Options{Lister: lister, OnChange: func(uid types.UID) { woken = append(woken, uid) },
+		OnRecovered: func() { recoveries++ }})
 	ctx := context.Background()
 
 	p.relist(ctx)
@@ -117,6 +119,9 @@ func TestRelistWakesChangedPodsAndAllAfterOutage(t *testing.T) {
 	p.relist(ctx)
 	if want := []types.UID{"a", "b"}; !reflect.DeepEqual(woken, want) {
 		t.Fatalf("relist after outage woke %v, want every pod %v", woken, want)
+	}
+	if recoveries != 1 {
+		t.Fatalf("OnRecovered called %d times, want 1", recoveries)
 	}
 	if healthy, err := p.Healthy(time.Now(), time.Minute); !healthy {
 		t.Fatalf("Healthy after recovery = false: %v", err)

@@ -124,6 +124,15 @@ func (w *Workers) Wake(uid types.UID) {
 	}
 }
 
+// WakeAll asks every worker to sync now (the runtime is back after an outage).
+func (w *Workers) WakeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, wk := range w.workers {
+		wk.poke()
+	}
+}
+
 // Known reports whether a worker exists for uid.
 func (w *Workers) Known(uid types.UID) bool {
 	w.mu.Lock()
