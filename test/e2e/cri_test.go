@@ -86,6 +86,19 @@ func (env *environment) containerStatus(id string) (*runtimeapi.ContainerStatus,
 // removeAllPods stops and removes every sandbox in the runtime (which takes
 // their containers along) and checks that nothing is left.
 func (env *environment) removeAllPods() error {
+	// containerd 1.6 can fail a stop that races with the container's own
+	// exit ("ttrpc: closed"); the next attempt finds it stopped.
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = env.removeAllPodsOnce(); err == nil {
+			return nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return err
+}
+
+func (env *environment) removeAllPodsOnce() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sbs, err := env.rt.ListPodSandbox(ctx, nil)
