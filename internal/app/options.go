@@ -5,6 +5,7 @@ package app
 import (
 	"time"
 
+	v1 "k8s.io/api/core/v1"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
 )
 
@@ -35,6 +36,24 @@ type Options struct {
 
 	ReadOnlyAddress string // address for the read-only port (127.0.0.1 in standalone mode)
 	ReadOnlyPort    int32  // readOnlyPort; 0 disables it
+
+	// Kubeconfig is the path of the kubeconfig for the API server; empty
+	// means standalone (static pods only, no node object).
+	Kubeconfig   string
+	KubeAPIQPS   float32 // kubeAPIQPS
+	KubeAPIBurst int     // kubeAPIBurst
+
+	// Node registration and status (used only with Kubeconfig).
+	NodeLabels                map[string]string // --node-labels
+	RegisterWithTaints        []v1.Taint        // registerWithTaints
+	MaxPods                   int               // maxPods
+	KubeReserved              v1.ResourceList   // kubeReserved
+	SystemReserved            v1.ResourceList   // systemReserved
+	EvictionHard              map[string]string // evictionHard, e.g. memory.available: 100Mi
+	NodeStatusUpdateFrequency time.Duration     // nodeStatusUpdateFrequency (10 s)
+	NodeStatusReportFrequency time.Duration     // nodeStatusReportFrequency (5 min)
+	NodeLeaseDurationSeconds  int32             // nodeLeaseDurationSeconds (40)
+	Port                      int32             // port: the kubelet API port reported in the Node's daemonEndpoints
 
 	// Config is the full merged configuration, kept for /configz.
 	Config *kubeletconfig.KubeletConfiguration

@@ -69,7 +69,7 @@ type layout struct {
 func (l layout) leaves() []leafSpec {
 	return []leafSpec{
 		{
-			stem: "apiserver",
+			stem:    "apiserver",
 			subject: subject{CN: "kube-apiserver"},
 			server:  true,
 			dns: []string{
