@@ -9,12 +9,17 @@ GO ?= go
 CONTAINERD_STATE ?= $(CURDIR)/_output/containerd
 CONTAINERD_SOCK := $(CONTAINERD_STATE)/containerd.sock
 
+# The development control plane (hack/cluster.sh); berth joins it as CLUSTER_NODE.
+CLUSTER_STATE ?= $(CURDIR)/_output/cluster/state
+CLUSTER_NODE ?= berth-node
+
 # e2e tests find hack/ and _output/images through this; they start their own
 # containerd instances with hack/containerd.sh, STATE_DIRs under _output/e2e/.
 export BERTH_REPO_ROOT := $(CURDIR)
 
 .PHONY: help all build deps images unit e2e test-e2e test run containerd-up containerd-down \
-	registry-up registry-down teardown clean bench
+	registry-up registry-down teardown clean bench \
+	cluster-build cluster-up cluster-down cluster cluster-status
 
 help:
 	@echo "build            go build -o bin/berth ./cmd/berth"
@@ -28,6 +33,11 @@ help:
 	@echo "containerd-down  stop it, with its containers, shims and mounts"
 	@echo "registry-up/-down  a local registry on 127.0.0.1:5000"
 	@echo "teardown         stop every containerd under _output and the registry"
+	@echo "cluster-build    build kube-apiserver & co. v1.37.2 into _output/cluster/bin (cached)"
+	@echo "cluster-up       start etcd + the upstream control plane ($(CLUSTER_STATE))"
+	@echo "cluster          cluster-up, then containerd + berth as node $(CLUSTER_NODE); wait until Ready"
+	@echo "cluster-down     stop berth, its containerd and the control plane"
+	@echo "cluster-status   show what runs"
 	@echo "clean            teardown, then remove bin/ and _output/"
 	@echo "bench            benchmarks"
 
@@ -99,3 +109,26 @@ clean: teardown
 bench:
 	@echo "bench: berth's benchmarks are issue 7; running whatever Benchmark* exist"
 	$(GO) test -run='^$$' -bench=. ./...
+
+cluster-build:
+	@hack/cluster.sh build
+
+cluster-up: deps cluster-build
+	@BERTH_NODE_NAME=$(CLUSTER_NODE) hack/cluster.sh up $(CLUSTER_STATE)
+
+# berth runs with its own containerd in $(CLUSTER_STATE)/containerd, so it
+# does not share one with `make run`. The hints are printed even when the
+# node does not become Ready: the control plane is usable all the same.
+cluster: deps cluster-up build
+	@rc=0; BERTH_NODE_NAME=$(CLUSTER_NODE) hack/cluster.sh node-up $(CLUSTER_STATE) || rc=$$?; \
+	echo; \
+	echo "export KUBECONFIG=$(CLUSTER_STATE)/admin.kubeconfig"; \
+	echo "kubectl: _output/cluster/bin/kubectl; berth log: $(CLUSTER_STATE)/berth.log"; \
+	echo "stop:    make cluster-down"; \
+	exit $$rc
+
+cluster-down:
+	@hack/cluster.sh down $(CLUSTER_STATE)
+
+cluster-status:
+	@hack/cluster.sh status $(CLUSTER_STATE)

@@ -37,12 +37,34 @@ func Run(ctx context.Context, opts Options) error {
 	logger := klog.FromContext(ctx)
 	clk := clock.RealClock{}
 
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	run := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+
+	var api *apiComponents
+	if opts.Kubeconfig != "" {
+		var err error
+		if api, err = newAPIClient(opts); err != nil {
+			return err
+		}
+	}
+
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	defer broadcaster.Shutdown()
-	// Standalone: events go to the log. (With an API server they will also
-	// be posted as Event objects.)
 	broadcaster.StartStructuredLogging(2)
+	if api != nil {
+		api.recordEventsToAPI(broadcaster)
+	}
 	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "kubelet", Host: opts.NodeName})
+
+	if opts.NodeIP == "" && api != nil {
+		opts.NodeIP = detectNodeIP(logger)
+	}
 
 	rt, err := runtime.New(ctx, runtime.Options{
 		RuntimeEndpoint:       opts.RuntimeEndpoint,
@@ -71,11 +93,19 @@ func Run(ctx context.Context, opts Options) error {
 		logger.Info("Connected to container runtime", "runtime", name, "version", version, "endpoint", opts.RuntimeEndpoint)
 	}
 
-	store := status.NewStore(nil)
+	// The status store tells the API syncer (if any) about every change.
+	var onStatusChange func(types.UID)
+	store := status.NewStore(func(uid types.UID) {
+		if onStatusChange != nil {
+			onStatusChange(uid)
+		}
+	})
 	var nodeIPs []string
 	if opts.NodeIP != "" {
 		nodeIPs = []string{opts.NodeIP}
 	}
+	merger := source.NewMerger(logger)
+	var onTerminated func(types.UID, *v1.Pod)
 	workers := podworker.New(podworker.Options{
 		Runtime:      rt,
 		Status:       store,
@@ -83,6 +113,11 @@ func Run(ctx context.Context, opts Options) error {
 		NodeIPs:      nodeIPs,
 		ResyncPeriod: opts.SyncFrequency,
 		Clock:        clk,
+		OnTerminated: func(uid types.UID, pod *v1.Pod) {
+			if onTerminated != nil {
+				onTerminated(uid, pod)
+			}
+		},
 	})
 
 	// sourcesReady turns true once every source has delivered its first
@@ -106,26 +141,51 @@ func Run(ctx context.Context, opts Options) error {
 			}
 		},
 	})
-
-	var wg sync.WaitGroup
-	run := func(f func()) {
-		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	run(func() { workers.Run(ctx) })
-	run(func() { generator.Run(ctx) })
-	run(func() { runSources(ctx, opts, workers, &sourcesReady) })
-
 	health := func() error {
+		if err := generator.RuntimeError(); err != nil {
+			return fmt.Errorf("container runtime is down: %w", err)
+		}
 		if ok, err := generator.Healthy(clk.Now(), plegRelistThreshold); !ok {
-			return fmt.Errorf("pleg: %w", err)
+			return fmt.Errorf("PLEG is not healthy: %w", err)
 		}
 		return nil
 	}
+
+	d := &dispatcher{workers: workers, statuses: store, recorder: recorder, now: clk.Now}
+	var feeds []feed
+	if opts.StaticPodPath != "" {
+		files := file.New(file.Options{Path: opts.StaticPodPath, NodeName: opts.NodeName, Period: opts.FileCheckFrequency})
+		feeds = append(feeds, feed{name: source.SourceFile, run: files.Run})
+	}
+	if api != nil {
+		api.start(ctx, run, apiDeps{
+			opts: opts, clock: clk, runtime: rt, health: health, merger: merger, statuses: store,
+		})
+		onStatusChange = api.statusSyncer.Enqueue
+		onTerminated = func(_ types.UID, pod *v1.Pod) {
+			if pod != nil {
+				api.statusSyncer.PodTerminated(pod)
+			}
+		}
+		d.admit = api.admit
+		d.deletedWithoutWorker = api.statusSyncer.PodTerminated
+		d.seen = api.statusSyncer.Enqueue
+		feeds = append(feeds, feed{name: source.SourceAPI, run: api.pods.Run})
+	}
+	if len(feeds) == 0 {
+		logger.Info("No staticPodPath and no kubeconfig: berth has no pod source and only cleans up pods it finds in the runtime")
+	}
+
+	run(func() { workers.Run(ctx) })
+	run(func() { generator.Run(ctx) })
+	run(func() {
+		runSources(ctx, merger, feeds, d, &sourcesReady, func() {
+			if api != nil {
+				api.triggerMirrorSync()
+			}
+		})
+	})
+
 	errc := make(chan error, 1)
 	if opts.ReadOnlyPort > 0 {
 		addr := net.JoinHostPort(opts.ReadOnlyAddress, strconv.Itoa(int(opts.ReadOnlyPort)))
@@ -146,37 +206,56 @@ func Run(ctx context.Context, opts Options) error {
 	}
 }
 
-// runSources feeds the pod workers from the pod sources until ctx ends.
-func runSources(ctx context.Context, opts Options, workers *podworker.Workers, ready *atomic.Bool) {
+// feed is one pod source: Run sends full snapshots of its pods.
+type feed struct {
+	name string
+	run  func(ctx context.Context, out chan<- []*v1.Pod)
+}
+
+type snapshot struct {
+	source string
+	pods   []*v1.Pod
+}
+
+// runSources merges the snapshots of every source and dispatches the
+// changes to the pod workers until ctx ends.
+func runSources(ctx context.Context, merger *source.Merger, feeds []feed, d *dispatcher, ready *atomic.Bool, staticChanged func()) {
 	logger := klog.FromContext(ctx)
-	merger := source.NewMerger(logger)
-	var sources []string
-	snapshots := make(chan []*v1.Pod)
-	if opts.StaticPodPath != "" {
-		sources = append(sources, source.SourceFile)
-		files := file.New(file.Options{Path: opts.StaticPodPath, NodeName: opts.NodeName, Period: opts.FileCheckFrequency})
-		go files.Run(ctx, snapshots)
-	} else {
-		logger.Info("No staticPodPath given and no API server yet: berth has no pod source and will only clean up pods it finds in the runtime")
+	names := make([]string, 0, len(feeds))
+	updates := make(chan snapshot)
+	for _, f := range feeds {
+		names = append(names, f.name)
+		out := make(chan []*v1.Pod)
+		go f.run(ctx, out)
+		go func(name string) {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case pods := <-out:
+					select {
+					case updates <- snapshot{source: name, pods: pods}:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}(f.name)
 	}
-	if len(sources) == 0 {
+	if len(feeds) == 0 {
 		ready.Store(true)
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case pods := <-snapshots:
-			for _, c := range merger.Set(source.SourceFile, pods) {
-				switch c.Op {
-				case source.Add, source.Update:
-					workers.Update(c.Pod)
-				case source.Remove:
-					workers.Kill(c.Pod.UID, nil)
-				}
-			}
-			if !ready.Load() && merger.SeenAllSources(sources...) {
+		case u := <-updates:
+			d.apply(logger, merger.Set(u.source, u.pods))
+			if !ready.Load() && merger.SeenAllSources(names...) {
 				ready.Store(true)
+			}
+			if u.source == source.SourceFile {
+				staticChanged()
 			}
 		}
 	}

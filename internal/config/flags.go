@@ -3,10 +3,14 @@ package config
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
+	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	cliflag "k8s.io/component-base/cli/flag"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
 	"k8s.io/utils/ptr"
@@ -21,6 +25,7 @@ type flagValues struct {
 	rootDir          string
 	hostnameOverride string
 	nodeIP           string
+	nodeLabels       map[string]string
 	version          bool
 
 	podManifestPath       string
@@ -37,10 +42,19 @@ type flagValues struct {
 	clusterDomain         string
 	resolvConf            string
 	verbosity             uint32
+
+	port                      int32
+	kubeAPIQPS                int32
+	kubeAPIBurst              int32
+	registerWithTaints        []v1.Taint
+	kubeReserved              map[string]string
+	systemReserved            map[string]string
+	evictionHard              map[string]string
+	nodeStatusUpdateFrequency time.Duration
 }
 
 func newFlagSet(out io.Writer) (*pflag.FlagSet, *flagValues) {
-	v := &flagValues{}
+	v := &flagValues{nodeLabels: map[string]string{}}
 	fs := pflag.NewFlagSet("berth", pflag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.SortFlags = false
@@ -53,10 +67,14 @@ func newFlagSet(out io.Writer) (*pflag.FlagSet, *flagValues) {
 
 	// Flags that are not part of KubeletConfiguration (upstream's KubeletFlags).
 	fs.StringVar(&v.config, "config", "", "Path to a KubeletConfiguration file (kubelet.config.k8s.io/v1beta1, YAML or JSON). Flags override values from this file.")
-	fs.StringVar(&v.kubeconfig, "kubeconfig", "", "Path to a kubeconfig file for the API server. Omit it to run standalone. (Accepted; berth does not connect to an API server yet.)")
+	fs.StringVar(&v.kubeconfig, "kubeconfig", "", "Path to a kubeconfig file for the API server. Omit it to run standalone (static pods only, no Node object).")
 	fs.StringVar(&v.rootDir, "root-dir", DefaultRootDir, "Directory for berth's files (pod volumes, plugins, state).")
 	fs.StringVar(&v.hostnameOverride, "hostname-override", "", "Node name to use instead of the host name.")
 	fs.StringVar(&v.nodeIP, "node-ip", "", "IP address of the node. If unset, berth uses the address of the default route.")
+	// Upstream's ConfigurationMap: repeated flags add up, a key without
+	// "=" gets an empty value. Validated in Parse.
+	nodeLabels := cliflag.ConfigurationMap(v.nodeLabels)
+	fs.Var(&nodeLabels, "node-labels", "Labels to add when registering the node, key=value pairs separated by ','. Labels in the kubernetes.io and k8s.io namespaces must be ones a kubelet may set: "+kubeletLabelsHelp()+".")
 
 	// Flags that set KubeletConfiguration fields; see configFlags.
 	fs.StringVar(&v.podManifestPath, "pod-manifest-path", "", "Directory of static pod manifests, or a single manifest file (staticPodPath).")
@@ -72,6 +90,14 @@ func newFlagSet(out io.Writer) (*pflag.FlagSet, *flagValues) {
 	fs.StringSliceVar(&v.clusterDNS, "cluster-dns", nil, "Comma-separated DNS server IPs for pods with dnsPolicy ClusterFirst (clusterDNS).")
 	fs.StringVar(&v.clusterDomain, "cluster-domain", "", "Cluster domain added to pods' DNS search list (clusterDomain).")
 	fs.StringVar(&v.resolvConf, "resolv-conf", DefaultResolvConf, "Host resolver file pods inherit DNS settings from; empty disables it (resolvConf).")
+	fs.Int32Var(&v.port, "port", 10250, "Port of the kubelet API, reported in the Node's daemonEndpoints (port).")
+	fs.Int32Var(&v.kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the API server, >= 0 (kubeAPIQPS).")
+	fs.Int32Var(&v.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the API server, >= 0 (kubeAPIBurst).")
+	fs.Var(taintsValue{&v.registerWithTaints}, "register-with-taints", `Taints the node registers with, comma-separated "<key>=<value>:<effect>" (registerWithTaints).`)
+	fs.Var(cliflag.NewMapStringString(&v.kubeReserved), "kube-reserved", "Resources reserved for Kubernetes components, e.g. cpu=200m,memory=500Mi,ephemeral-storage=1Gi,pid=1000 (kubeReserved).")
+	fs.Var(cliflag.NewMapStringString(&v.systemReserved), "system-reserved", "Resources reserved for the operating system, e.g. cpu=200m,memory=500Mi (systemReserved).")
+	fs.Var(cliflag.NewLangleSeparatedMapStringString(&v.evictionHard), "eviction-hard", "Hard eviction thresholds, e.g. memory.available<1Gi,nodefs.available<10%; they are held back from the node's allocatable (evictionHard).")
+	fs.DurationVar(&v.nodeStatusUpdateFrequency, "node-status-update-frequency", 10*time.Second, "How often the node status is computed and, when changed, posted (nodeStatusUpdateFrequency).")
 	// Named "v" with shorthand "v", as klog's flag appears through
 	// pflag.AddGoFlag, so -v 2, -v=2 and --v=2 all work.
 	fs.Uint32VarP(&v.verbosity, "v", "v", 0, "Log verbosity (logging.verbosity).")
@@ -108,6 +134,18 @@ func (v *flagValues) configFlags() []configFlag {
 		{"cluster-dns", "clusterDNS", func(c *kubeletconfig.KubeletConfiguration) { c.ClusterDNS = v.clusterDNS }},
 		{"cluster-domain", "clusterDomain", func(c *kubeletconfig.KubeletConfiguration) { c.ClusterDomain = v.clusterDomain }},
 		{"resolv-conf", "resolvConf", func(c *kubeletconfig.KubeletConfiguration) { c.ResolverConfig = ptr.To(v.resolvConf) }},
+		{"port", "port", func(c *kubeletconfig.KubeletConfiguration) { c.Port = v.port }},
+		{"kube-api-qps", "kubeAPIQPS", func(c *kubeletconfig.KubeletConfiguration) { c.KubeAPIQPS = ptr.To(v.kubeAPIQPS) }},
+		{"kube-api-burst", "kubeAPIBurst", func(c *kubeletconfig.KubeletConfiguration) { c.KubeAPIBurst = v.kubeAPIBurst }},
+		{"register-with-taints", "registerWithTaints", func(c *kubeletconfig.KubeletConfiguration) {
+			c.RegisterWithTaints = slices.Clone(v.registerWithTaints)
+		}},
+		{"kube-reserved", "kubeReserved", func(c *kubeletconfig.KubeletConfiguration) { c.KubeReserved = maps.Clone(v.kubeReserved) }},
+		{"system-reserved", "systemReserved", func(c *kubeletconfig.KubeletConfiguration) { c.SystemReserved = maps.Clone(v.systemReserved) }},
+		{"eviction-hard", "evictionHard", func(c *kubeletconfig.KubeletConfiguration) { c.EvictionHard = maps.Clone(v.evictionHard) }},
+		{"node-status-update-frequency", "nodeStatusUpdateFrequency", func(c *kubeletconfig.KubeletConfiguration) {
+			c.NodeStatusUpdateFrequency = metav1.Duration{Duration: v.nodeStatusUpdateFrequency}
+		}},
 		{"v", "logging.verbosity", func(c *kubeletconfig.KubeletConfiguration) {
 			c.Logging.Verbosity = logsapi.VerbosityLevel(v.verbosity)
 		}},

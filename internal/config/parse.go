@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -62,8 +63,8 @@ var ErrHelp = pflag.ErrHelp
 
 // Parse turns berth's command line into Options: it loads the --config
 // file, applies the upstream defaults, then the flags the user gave
-// (flags > file > defaults), the standalone read-only port default, and
-// validates the result. It does no logging and never exits.
+// (flags > file > defaults), the default eviction thresholds, the
+// standalone read-only port default, and validates the result. It does no logging and never exits.
 func Parse(args []string, env Env) (*Result, error) {
 	out := env.Output
 	if out == nil {
@@ -98,20 +99,18 @@ func Parse(args []string, env Env) (*Result, error) {
 	cfg.APIVersion, cfg.Kind = APIVersion, Kind
 	set = append(set, flags.applyTo(fs, cfg)...)
 
+	applyEvictionDefaults(cfg)
+
 	res := &Result{Kubeconfig: flags.kubeconfig, Unsupported: unsupported(set)}
 	if res.Standalone() {
 		applyStandaloneDefaults(cfg, set)
-	} else {
-		res.Warnings = append(res.Warnings, Warning{
-			Msg:           "Warning: --kubeconfig is accepted but berth does not connect to an API server yet",
-			KeysAndValues: []any{"kubeconfig", flags.kubeconfig},
-		})
 	}
 
 	var errs []error
 	if err := validate(cfg); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, validateNodeLabels(flags.nodeLabels)...)
 	nodeName, err := nodeName(flags.hostnameOverride, env.Hostname)
 	if err != nil {
 		errs = append(errs, err)
@@ -230,6 +229,17 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 	if cfg.ResolverConfig != nil {
 		resolvConf = *cfg.ResolverConfig
 	}
+	var kubeAPIQPS int32
+	if cfg.KubeAPIQPS != nil {
+		kubeAPIQPS = *cfg.KubeAPIQPS
+	}
+	var nodeLabels map[string]string
+	if len(flags.nodeLabels) > 0 {
+		nodeLabels = maps.Clone(flags.nodeLabels)
+	}
+	// Both were validated: errors cannot happen here.
+	kubeReserved, _ := parseResourceList("kubeReserved", cfg.KubeReserved)
+	systemReserved, _ := parseResourceList("systemReserved", cfg.SystemReserved)
 	return app.Options{
 		NodeName:              nodeName,
 		NodeIP:                flags.nodeIP,
@@ -248,6 +258,22 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 		ResolvConf:            resolvConf,
 		ReadOnlyAddress:       cfg.Address,
 		ReadOnlyPort:          cfg.ReadOnlyPort,
-		Config:                cfg,
+
+		Kubeconfig:   flags.kubeconfig,
+		KubeAPIQPS:   float32(kubeAPIQPS),
+		KubeAPIBurst: int(cfg.KubeAPIBurst),
+
+		NodeLabels:                nodeLabels,
+		RegisterWithTaints:        slices.Clone(cfg.RegisterWithTaints),
+		MaxPods:                   int(cfg.MaxPods),
+		KubeReserved:              kubeReserved,
+		SystemReserved:            systemReserved,
+		EvictionHard:              maps.Clone(cfg.EvictionHard),
+		NodeStatusUpdateFrequency: cfg.NodeStatusUpdateFrequency.Duration,
+		NodeStatusReportFrequency: cfg.NodeStatusReportFrequency.Duration,
+		NodeLeaseDurationSeconds:  cfg.NodeLeaseDurationSeconds,
+		Port:                      cfg.Port,
+
+		Config: cfg,
 	}
 }

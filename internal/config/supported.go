@@ -36,6 +36,21 @@ func supportedFields() []string {
 		"readOnlyPort",
 		"address",
 
+		// The API server connection and the Node object.
+		"kubeAPIQPS",
+		"kubeAPIBurst",
+		"port", // reported in the Node's daemonEndpoints
+		"registerWithTaints",
+		"kubeReserved",
+		"systemReserved",
+		// Hard thresholds are held back from allocatable as upstream does;
+		// berth does not evict pods yet.
+		"evictionHard",
+		"mergeDefaultEvictionSettings",
+		"nodeStatusUpdateFrequency",
+		"nodeStatusReportFrequency",
+		"nodeLeaseDurationSeconds",
+
 		"logging.verbosity", // klog -v
 	}
 }

@@ -26,6 +26,8 @@ func validate(cfg *kubeletconfig.KubeletConfiguration) error {
 		{"syncFrequency (--sync-frequency)", cfg.SyncFrequency.Duration},
 		{"fileCheckFrequency (--file-check-frequency)", cfg.FileCheckFrequency.Duration},
 		{"runtimeRequestTimeout (--runtime-request-timeout)", cfg.RuntimeRequestTimeout.Duration},
+		{"nodeStatusUpdateFrequency (--node-status-update-frequency)", cfg.NodeStatusUpdateFrequency.Duration},
+		{"nodeStatusReportFrequency", cfg.NodeStatusReportFrequency.Duration},
 	} {
 		if d.val <= 0 {
 			bad("%s must be greater than zero, got %v", d.name, d.val)
@@ -33,7 +35,7 @@ func validate(cfg *kubeletconfig.KubeletConfiguration) error {
 	}
 
 	if cfg.Port < 1 || cfg.Port > 65535 {
-		bad("port %d must be between 1 and 65535", cfg.Port)
+		bad("port (--port) %d must be between 1 and 65535", cfg.Port)
 	}
 	if cfg.ReadOnlyPort < 0 || cfg.ReadOnlyPort > 65535 {
 		bad("readOnlyPort (--read-only-port) %d must be between 0 and 65535 (0 disables it)", cfg.ReadOnlyPort)
@@ -86,6 +88,25 @@ func validate(cfg *kubeletconfig.KubeletConfiguration) error {
 			bad("clusterDNS (--cluster-dns) %q is not an IP address", ip)
 		}
 	}
+
+	// The API client and node registration, as upstream validates them.
+	if cfg.KubeAPIQPS != nil && *cfg.KubeAPIQPS < 0 {
+		bad("kubeAPIQPS (--kube-api-qps) %d must not be negative", *cfg.KubeAPIQPS)
+	}
+	if cfg.KubeAPIBurst < 0 {
+		bad("kubeAPIBurst (--kube-api-burst) %d must not be negative", cfg.KubeAPIBurst)
+	}
+	if cfg.NodeLeaseDurationSeconds <= 0 {
+		bad("nodeLeaseDurationSeconds %d must be greater than zero", cfg.NodeLeaseDurationSeconds)
+	}
+	errs = append(errs, validateTaints(cfg.RegisterWithTaints)...)
+	if _, err := parseResourceList("kubeReserved (--kube-reserved)", cfg.KubeReserved); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := parseResourceList("systemReserved (--system-reserved)", cfg.SystemReserved); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, validateEvictionHard(cfg.EvictionHard)...)
 
 	return joinErrors(errs)
 }

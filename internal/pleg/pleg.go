@@ -100,6 +100,14 @@ func (p *PLEG) Healthy(now time.Time, threshold time.Duration) (bool, error) {
 	return true, nil
 }
 
+// RuntimeError returns why the last relist failed, or nil when it succeeded:
+// the runtime is unreachable right now.
+func (p *PLEG) RuntimeError() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastErr
+}
+
 func (p *PLEG) relist(ctx context.Context) {
 	logger := klog.FromContext(ctx)
 	pods, err := p.opts.Lister.ListPods(ctx)

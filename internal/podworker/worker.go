@@ -81,6 +81,13 @@ func (wk *worker) desiredPod() *v1.Pod {
 	return wk.pod
 }
 
+// lastPod returns the latest desired spec, whatever the state.
+func (wk *worker) lastPod() *v1.Pod {
+	wk.mu.Lock()
+	defer wk.mu.Unlock()
+	return wk.pod
+}
+
 // reset makes a terminated worker sync again with the revived spec; it
 // reports false when there is none. Called with the Workers lock held.
 func (wk *worker) reset() bool {

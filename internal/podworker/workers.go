@@ -45,8 +45,9 @@ type Options struct {
 	// is retried; it doubles up to ResyncPeriod.
 	RetryPeriod time.Duration
 	Clock       clock.Clock
-	// OnTerminated, if set, is called after a pod's runtime state is removed.
-	OnTerminated func(uid types.UID)
+	// OnTerminated, if set, is called after a pod's runtime state is removed,
+	// with the last desired spec (nil for an orphan).
+	OnTerminated func(uid types.UID, pod *v1.Pod)
 }
 
 // Workers owns the per-pod workers. All methods are safe for concurrent use.
@@ -180,7 +181,7 @@ func (w *Workers) workerLocked(uid types.UID, namespace, name string) *worker {
 		<-w.started
 		ctx := klog.NewContext(w.ctx, klog.FromContext(w.ctx).WithValues("pod", klog.KRef(namespace, name), "podUID", uid))
 		if wk.run(ctx) && w.opts.OnTerminated != nil {
-			w.opts.OnTerminated(uid)
+			w.opts.OnTerminated(uid, wk.lastPod())
 		}
 	}()
 	return wk

@@ -103,7 +103,9 @@ func (f *fakeRuntime) RemovePod(_ context.Context, st *container.PodStatus) erro
 	return nil
 }
 
-func (f *fakeRuntime) GarbageCollect(context.Context, *v1.Pod, *container.PodStatus) error { return nil }
+func (f *fakeRuntime) GarbageCollect(context.Context, *v1.Pod, *container.PodStatus) error {
+	return nil
+}
 
 // waitFor reads calls until want is seen; the timeout only guards a hang.
 func (f *fakeRuntime) waitFor(t *testing.T, want string) {
@@ -144,7 +146,7 @@ type harness struct {
 func start(t *testing.T) *harness {
 	h := &harness{rt: newFakeRuntime(), store: status.NewStore(nil), clock: testclock.NewFakeClock(time.Unix(1000, 0)), terminated: make(chan types.UID, 10)}
 	h.w = New(Options{Runtime: h.rt, Status: h.store, Clock: h.clock, RuntimeName: "fake",
-		OnTerminated: func(uid types.UID) { h.terminated <- uid }})
+		OnTerminated: func(uid types.UID, _ *v1.Pod) { h.terminated <- uid }})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan struct{})
 	go func() { h.w.Run(ctx); close(h.done) }()

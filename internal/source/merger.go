@@ -98,6 +98,14 @@ func (m *Merger) Pods() []*v1.Pod {
 	return pods
 }
 
+// Pod returns the desired pod with the given UID, from whichever source.
+func (m *Merger) Pod(uid types.UID) (*v1.Pod, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.merged[uid]
+	return p, ok
+}
+
 type candidate struct {
 	source string
 	pod    *v1.Pod

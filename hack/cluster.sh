@@ -1,0 +1,515 @@
+#!/usr/bin/env bash
+# A local Kubernetes control plane (the upstream one) for development and tests.
+#
+#   hack/cluster.sh build                build kube-apiserver, -controller-manager, -scheduler,
+#                                        kubelet and kubectl v1.37.2 into _output/cluster/bin (cached)
+#   hack/cluster.sh up        [STATE_DIR]   certs, etcd, apiserver, controller-manager, scheduler;
+#                                           wait until /readyz is ok and the default ServiceAccount exists
+#   hack/cluster.sh node-up   [STATE_DIR]   a containerd (STATE_DIR/containerd) and berth as node NODE;
+#                                           wait until the Node is Ready
+#   hack/cluster.sh down      [STATE_DIR]   stop what `up` and `node-up` started here (pid files)
+#   hack/cluster.sh status    [STATE_DIR]   what runs; exit 0 if the control plane answers
+#
+# STATE_DIR (default _output/cluster/state) holds pki/, the kubeconfigs
+# (admin, controller-manager, scheduler, node), etcd's data, and NAME.pid and
+# NAME.log per process. `up` writes STATE_DIR/env (KUBECONFIG, APISERVER,
+# NODE_NAME, ...) for callers. Everything listens on 127.0.0.1; etcd is plain
+# HTTP there. One instance at a time unless the ports below are changed.
+#
+# Environment:
+#   BERTH_NODE_NAME          node name for berth's identity (default berth-node); `up`
+#                            makes it resolve to 127.0.0.1 through /etc/hosts, since the
+#                            apiserver reaches the kubelet by Hostname
+#   BERTH_APISERVER_PORT     6443
+#   BERTH_ETCD_PORT          23790 (client); BERTH_ETCD_PEER_PORT 23800
+#   BERTH_KCM_PORT           10257 (controller-manager); BERTH_SCHEDULER_PORT 10259
+#   BERTH_CLUSTER_TIMEOUT    seconds `up` waits for the control plane (default 120)
+#   BERTH_NODE_TIMEOUT       seconds `node-up` waits for the Node to be Ready (default 60)
+#   BERTH_BIN                the berth binary `node-up` runs (default bin/berth)
+#   BERTH_CLUSTER_BIN_DIR    where `build` writes (default _output/cluster/bin)
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+KUBE_VERSION="v1.37.2"
+BIN="$(realpath -m "${BERTH_CLUSTER_BIN_DIR:-$REPO_ROOT/_output/cluster/bin}")"
+COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+SERVICE_CIDR="10.0.0.0/24"
+SERVICE_IP="10.0.0.1" # the first IP of SERVICE_CIDR: the kubernetes Service
+NODE="${BERTH_NODE_NAME:-berth-node}"
+APISERVER_PORT="${BERTH_APISERVER_PORT:-6443}"
+ETCD_PORT="${BERTH_ETCD_PORT:-23790}"
+ETCD_PEER_PORT="${BERTH_ETCD_PEER_PORT:-23800}"
+KCM_PORT="${BERTH_KCM_PORT:-10257}"
+SCHEDULER_PORT="${BERTH_SCHEDULER_PORT:-10259}"
+APISERVER="https://127.0.0.1:$APISERVER_PORT"
+ETCD="http://127.0.0.1:$ETCD_PORT"
+
+usage() {
+	echo "usage: $0 build | up|node-up|down|status [STATE_DIR]" >&2
+	exit 2
+}
+
+CMD="${1:-}"
+[[ -n "$CMD" ]] || usage
+S="$(realpath -m "${2:-$REPO_ROOT/_output/cluster/state}")"
+
+log() {
+	if [[ "$CMD" == build ]]; then echo "cluster.sh: $*" >&2; else echo "cluster.sh[$S]: $*" >&2; fi
+}
+die() {
+	log "error: $*"
+	exit 1
+}
+
+# --- build -------------------------------------------------------------------
+
+# ldflags stamp the version the components report (and check skew with), as
+# upstream's hack/lib/version.sh does, minus the git details.
+ldflags() {
+	local p flags="-s -w"
+	for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+		flags+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=37"
+		flags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+	done
+	echo "$flags"
+}
+
+build_inputs_hash() {
+	{
+		go version
+		ldflags
+		sha256sum "$REPO_ROOT"/cluster/go.mod "$REPO_ROOT"/cluster/go.sum "$REPO_ROOT"/cluster/tools.go | awk '{print $1}'
+	} | sha256sum | awk '{print $1}'
+}
+
+# build compiles the upstream binaries once per cluster/go.mod+go.sum: a cold
+# build takes minutes, and even a fully cached one spends a minute linking.
+build() {
+	local hash c missing=0
+	mkdir -p "$BIN"
+	# Parallel callers: one builds, the others wait and then find it done.
+	exec 9>"$BIN/.lock"
+	flock 9
+	hash="$(build_inputs_hash)"
+	for c in "${COMPONENTS[@]}"; do [[ -x "$BIN/$c" ]] || missing=1; done
+	if ((missing == 0)) && [[ -f "$BIN/.stamp" && "$(cat "$BIN/.stamp")" == "$hash" ]]; then
+		log "binaries up to date in $BIN"
+		return 0
+	fi
+	rm -f "$BIN/.stamp"
+	log "building ${COMPONENTS[*]} $KUBE_VERSION into $BIN (minutes when cold)"
+	# As upstream builds its release binaries (hack/lib/golang.sh), except that
+	# the kubelet is static too: one CGO setting lets all five share the
+	# compiled packages.
+	(
+		cd "$REPO_ROOT/cluster"
+		CGO_ENABLED=0 go build -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$(ldflags)" \
+			-o "$BIN/" "${COMPONENTS[@]/#/k8s.io/kubernetes/cmd/}"
+	)
+	echo "$hash" >"$BIN/.stamp"
+	log "built $("$BIN/kube-apiserver" --version)"
+}
+
+# --- processes ---------------------------------------------------------------
+
+# running: the process exists and is not a zombie.
+running() {
+	local stat
+	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+	stat="${stat##*) }"
+	[[ "${stat:0:1}" != Z ]]
+}
+
+# pid_of NAME prints the pid in STATE_DIR/NAME.pid if that process runs and
+# is NAME (a stale pid file's number may have been reused); comm is cut to
+# 15 characters.
+pid_of() {
+	local name="$1" pid
+	[[ -f "$S/$name.pid" ]] || return 1
+	pid="$(cat "$S/$name.pid")"
+	[[ -n "$pid" ]] && running "$pid" || return 1
+	[[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "${name:0:15}" ]] || return 1
+	echo "$pid"
+}
+
+port_free() { [[ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]; }
+
+# preflight fails before anything starts if a port that a component which is
+# not running yet needs is taken (by another instance, say).
+preflight() {
+	local name port
+	for name in etcd:"$ETCD_PORT" etcd:"$ETCD_PEER_PORT" kube-apiserver:"$APISERVER_PORT" \
+		kube-controller-manager:"$KCM_PORT" kube-scheduler:"$SCHEDULER_PORT"; do
+		port="${name#*:}"
+		name="${name%:*}"
+		if ! pid_of "$name" >/dev/null && ! port_free "$port"; then
+			die "port 127.0.0.1:$port for $name is taken (another instance?); see BERTH_*_PORT in $0"
+		fi
+	done
+}
+
+# start NAME CMD... runs CMD in the background as NAME, unless it runs.
+start() {
+	local name="$1" pid
+	shift
+	if pid="$(pid_of "$name")"; then
+		log "$name already running (pid $pid)"
+		return 0
+	fi
+	log "starting $name; log at $S/$name.log"
+	# setsid: not in the caller's process group (a ^C in make must not kill
+	# it half-way); no inherited stdio, or a caller reading our output would
+	# wait for the daemon; 8>&- 9>&-: it must not hold our locks.
+	setsid "$@" </dev/null >>"$S/$name.log" 2>&1 8>&- 9>&- &
+	echo "$!" >"$S/$name.pid"
+}
+
+# stop NAME: TERM, then KILL after 15 s.
+stop() {
+	local name="$1" pid
+	if ! pid="$(pid_of "$name")"; then
+		rm -f "$S/$name.pid"
+		return 0
+	fi
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 1 150); do
+		running "$pid" || break
+		sleep 0.1
+	done
+	if running "$pid"; then
+		log "$name $pid ignored SIGTERM; killing"
+		kill -KILL "$pid" 2>/dev/null || true
+		sleep 0.2
+	fi
+	rm -f "$S/$name.pid"
+	log "stopped $name"
+}
+
+# wait_for NAME WHAT DEADLINE CHECK...: until CHECK succeeds; on failure (the
+# process died, or the deadline passed) print the log tails and return 1.
+wait_for() {
+	local name="$1" what="$2" deadline="$3"
+	shift 3
+	until "$@" >/dev/null 2>&1; do
+		if ! pid_of "$name" >/dev/null; then
+			log "$name exited before $what"
+			tails
+			return 1
+		fi
+		if ((SECONDS >= deadline)); then
+			log "timed out waiting for $what"
+			tails
+			return 1
+		fi
+		sleep 0.5
+	done
+}
+
+tails() {
+	local f
+	for f in "$S"/*.log; do
+		[[ -f "$f" ]] || continue
+		log "last lines of $f:"
+		tail -n 25 "$f" >&2 || true
+	done
+}
+
+# load_env takes the apiserver URL and node name that `up` used, so that later
+# commands agree with it whatever their environment says.
+load_env() {
+	[[ -f "$S/env" ]] || return 0
+	APISERVER="$(sed -n 's/^APISERVER=//p' "$S/env")"
+	NODE="$(sed -n 's/^NODE_NAME=//p' "$S/env")"
+}
+
+kubectl_admin() { "$BIN/kubectl" --kubeconfig "$S/admin.kubeconfig" --request-timeout=5s "$@"; }
+
+# --- control plane -----------------------------------------------------------
+
+# ensure_etcd installs Debian's etcd-server without letting the package start
+# its own etcd on the default ports.
+ensure_etcd() {
+	[[ -x /usr/bin/etcd ]] && return 0
+	((EUID == 0)) || die "need root to install etcd-server"
+	log "installing etcd-server"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
+	apt-get install -y -qq --no-install-recommends etcd-server >/dev/null
+}
+
+# ensure_hosts makes NODE resolve to 127.0.0.1, adding one line to /etc/hosts
+# if needed: the apiserver dials the kubelet by the Node's Hostname address.
+ensure_hosts() {
+	if getent ahostsv4 "$NODE" 2>/dev/null | awk '$1 == "127.0.0.1" {found = 1} END {exit !found}'; then
+		return 0
+	fi
+	log "adding '127.0.0.1 $NODE' to /etc/hosts"
+	echo "127.0.0.1 $NODE" >>/etc/hosts
+}
+
+certs() {
+	(cd "$REPO_ROOT" && go build -o "$BIN/certs" ./tools/certs)
+	"$BIN/certs" -dir "$S" -node "$NODE" -server "$APISERVER" -service-ip "$SERVICE_IP"
+}
+
+start_etcd() {
+	start etcd /usr/bin/etcd \
+		--name berth \
+		--data-dir "$S/etcd" \
+		--listen-client-urls "$ETCD" \
+		--advertise-client-urls "$ETCD" \
+		--listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+		--initial-cluster "berth=http://127.0.0.1:$ETCD_PEER_PORT" \
+		--logger zap --log-outputs stderr
+}
+
+start_apiserver() {
+	# No --kubelet-certificate-authority: berth serves with a self-signed cert.
+	# --endpoint-reconciler-type none: the reconciler refuses a loopback
+	# advertise address for the kubernetes Service's endpoints, and with the
+	# apiserver on 127.0.0.1 pods could not reach it through them anyway.
+	start kube-apiserver "$BIN/kube-apiserver" \
+		--etcd-servers "$ETCD" \
+		--bind-address 127.0.0.1 \
+		--advertise-address 127.0.0.1 \
+		--endpoint-reconciler-type none \
+		--secure-port "$APISERVER_PORT" \
+		--cert-dir "$S/kube-apiserver" \
+		--tls-cert-file "$S/pki/apiserver.crt" \
+		--tls-private-key-file "$S/pki/apiserver.key" \
+		--client-ca-file "$S/pki/ca.crt" \
+		--authorization-mode Node,RBAC \
+		--enable-admission-plugins NodeRestriction \
+		--allow-privileged=true \
+		--service-cluster-ip-range "$SERVICE_CIDR" \
+		--service-account-issuer https://kubernetes.default.svc.cluster.local \
+		--service-account-key-file "$S/pki/sa.pub" \
+		--service-account-signing-key-file "$S/pki/sa.key" \
+		--kubelet-client-certificate "$S/pki/apiserver-kubelet-client.crt" \
+		--kubelet-client-key "$S/pki/apiserver-kubelet-client.key" \
+		--kubelet-preferred-address-types Hostname,InternalIP
+}
+
+# The controller-manager and the scheduler authenticate clients of their
+# secure ports by the CA directly: looking the CAs up in the cluster logs an
+# error every few seconds, since there is no front-proxy (requestheader) CA.
+start_controller_manager() {
+	local kc="$S/controller-manager.kubeconfig"
+	start kube-controller-manager "$BIN/kube-controller-manager" \
+		--kubeconfig "$kc" \
+		--authentication-kubeconfig "$kc" \
+		--authentication-skip-lookup \
+		--client-ca-file "$S/pki/ca.crt" \
+		--authorization-kubeconfig "$kc" \
+		--bind-address 127.0.0.1 \
+		--secure-port "$KCM_PORT" \
+		--cert-dir "$S/kube-controller-manager" \
+		--leader-elect=false \
+		--controllers '*' \
+		--use-service-account-credentials \
+		--service-account-private-key-file "$S/pki/sa.key" \
+		--root-ca-file "$S/pki/ca.crt" \
+		--cluster-signing-cert-file "$S/pki/ca.crt" \
+		--cluster-signing-key-file "$S/pki/ca.key" \
+		--service-cluster-ip-range "$SERVICE_CIDR"
+}
+
+start_scheduler() {
+	local kc="$S/scheduler.kubeconfig"
+	start kube-scheduler "$BIN/kube-scheduler" \
+		--kubeconfig "$kc" \
+		--authentication-kubeconfig "$kc" \
+		--authentication-skip-lookup \
+		--client-ca-file "$S/pki/ca.crt" \
+		--authorization-kubeconfig "$kc" \
+		--bind-address 127.0.0.1 \
+		--secure-port "$SCHEDULER_PORT" \
+		--leader-elect=false
+}
+
+etcd_healthy() { curl -fsS --max-time 2 "$ETCD/health" | grep -q '"health":"true"'; }
+apiserver_ready() { [[ "$(kubectl_admin get --raw /readyz)" == ok ]]; }
+default_sa() { kubectl_admin -n default get serviceaccount default; }
+
+write_env() {
+	cat >"$S/env" <<-EOF
+		KUBECONFIG=$S/admin.kubeconfig
+		APISERVER=$APISERVER
+		NODE_NAME=$NODE
+		NODE_KUBECONFIG=$S/node.kubeconfig
+		KUBECTL=$BIN/kubectl
+		ETCD=$ETCD
+		SERVICE_CIDR=$SERVICE_CIDR
+	EOF
+}
+
+up() {
+	local deadline=$((SECONDS + ${BERTH_CLUSTER_TIMEOUT:-120}))
+	ensure_etcd
+	build
+	certs
+	ensure_hosts
+	mkdir -p "$S/kube-apiserver" "$S/kube-controller-manager"
+	write_env
+	preflight
+	start_etcd
+	wait_for etcd "etcd at $ETCD" "$deadline" etcd_healthy || fail_up
+	start_apiserver
+	wait_for kube-apiserver "$APISERVER/readyz" "$deadline" apiserver_ready || fail_up
+	start_controller_manager
+	start_scheduler
+	wait_for kube-controller-manager "the default ServiceAccount" "$deadline" default_sa || fail_up
+	pid_of kube-scheduler >/dev/null || {
+		log "kube-scheduler exited"
+		tails
+		fail_up
+	}
+	log "control plane $KUBE_VERSION ready at $APISERVER"
+	log "export KUBECONFIG=$S/admin.kubeconfig; kubectl is $BIN/kubectl"
+}
+
+fail_up() {
+	log "up failed; stopping what it started"
+	stop_all
+	exit 1
+}
+
+# --- node --------------------------------------------------------------------
+
+# node_up runs berth against its own containerd in STATE_DIR/containerd, so
+# that `make run`'s containerd and berth stay out of the node's way.
+node_up() {
+	local berth="${BERTH_BIN:-$REPO_ROOT/bin/berth}" cstate="$S/containerd" sock deadline
+	load_env
+	if [[ ! -f "$S/env" ]] || ! apiserver_ready; then
+		die "the control plane is not up; run $0 up $S first"
+	fi
+	[[ -x "$berth" ]] || die "no berth binary at $berth; run make build"
+	"$REPO_ROOT/hack/containerd.sh" up "$cstate"
+	sock="$(sed -n 's/^CONTAINERD_ADDRESS=//p' "$cstate/env")"
+	mkdir -p "$S/node/root" "$S/node/pod-logs" "$S/node/manifests"
+	# Fields berth does not act on yet are reported by it once at start-up;
+	# they are here because a real node needs them.
+	cat >"$S/node/kubelet-config.yaml" <<-EOF
+		apiVersion: kubelet.config.k8s.io/v1beta1
+		kind: KubeletConfiguration
+		containerRuntimeEndpoint: unix://$sock
+		cgroupDriver: cgroupfs
+		address: 127.0.0.1
+		readOnlyPort: 0
+		staticPodPath: $S/node/manifests
+		podLogsDir: $S/node/pod-logs
+		clusterDomain: cluster.local
+		clusterDNS: []
+		authentication:
+		  anonymous:
+		    enabled: false
+		  webhook:
+		    enabled: true
+		  x509:
+		    clientCAFile: $S/pki/ca.crt
+		authorization:
+		  mode: Webhook
+	EOF
+	if pid_of berth >/dev/null; then
+		log "berth already running (pid $(pid_of berth))"
+	else
+		port_free 10250 || die "port 10250 is taken (another kubelet?)"
+		log "starting berth as node $NODE; log at $S/berth.log"
+		setsid "$berth" \
+			--config "$S/node/kubelet-config.yaml" \
+			--kubeconfig "$S/node.kubeconfig" \
+			--hostname-override "$NODE" \
+			--node-ip 127.0.0.1 \
+			--container-runtime-endpoint "unix://$sock" \
+			--root-dir "$S/node/root" \
+			</dev/null >>"$S/berth.log" 2>&1 8>&- 9>&- &
+		echo "$!" >"$S/berth.pid"
+	fi
+	deadline=$((SECONDS + ${BERTH_NODE_TIMEOUT:-60}))
+	log "waiting up to ${BERTH_NODE_TIMEOUT:-60}s for node $NODE to be Ready"
+	until [[ "$(kubectl_admin get node "$NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]; do
+		if ! pid_of berth >/dev/null; then
+			log "berth exited; last lines of $S/berth.log:"
+			tail -n 40 "$S/berth.log" >&2 || true
+			exit 1
+		fi
+		if ((SECONDS >= deadline)); then
+			log "node $NODE is not Ready after ${BERTH_NODE_TIMEOUT:-60}s: $(kubectl_admin get node "$NODE" --no-headers 2>&1 | head -n 1)"
+			log "(berth registers its Node only once its API client lands; berth keeps running, log at $S/berth.log)"
+			exit 1
+		fi
+		sleep 1
+	done
+	log "node $NODE is Ready"
+}
+
+# --- down and status ---------------------------------------------------------
+
+# stop_all stops in reverse order of start: the node first, so that berth
+# never sees its apiserver or runtime vanish under it.
+stop_all() {
+	stop berth
+	if [[ -f "$S/containerd/config.toml" ]]; then
+		"$REPO_ROOT/hack/containerd.sh" down "$S/containerd"
+	fi
+	stop kube-scheduler
+	stop kube-controller-manager
+	stop kube-apiserver
+	stop etcd
+}
+
+down() {
+	[[ -d "$S" ]] || {
+		log "nothing to stop"
+		return 0
+	}
+	stop_all
+	log "nothing left running"
+}
+
+status() {
+	local name pid rc=0
+	load_env
+	for name in etcd kube-apiserver kube-controller-manager kube-scheduler berth; do
+		if pid="$(pid_of "$name")"; then
+			printf '%-24s running, pid %s\n' "$name" "$pid"
+		else
+			printf '%-24s not running\n' "$name"
+		fi
+	done
+	if [[ -f "$S/containerd/config.toml" ]]; then
+		printf '%-24s %s\n' containerd "$("$REPO_ROOT/hack/containerd.sh" status "$S/containerd" 2>&1 | head -n 1)"
+	fi
+	if [[ -f "$S/admin.kubeconfig" ]] && apiserver_ready 2>/dev/null; then
+		echo "apiserver $APISERVER: ready; export KUBECONFIG=$S/admin.kubeconfig"
+	else
+		echo "apiserver $APISERVER: not ready"
+		rc=1
+	fi
+	return "$rc"
+}
+
+if [[ "$CMD" == build ]]; then
+	build
+	exit 0
+fi
+[[ "$CMD" != up ]] || mkdir -p "$S"
+# One command at a time per instance.
+if [[ -d "$S" ]]; then
+	exec 8>"$S/.lock"
+	flock 8
+fi
+case "$CMD" in
+up) up ;;
+node-up) node_up ;;
+down) down ;;
+status) status ;;
+*) usage ;;
+esac

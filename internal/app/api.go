@@ -1,0 +1,183 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/berth-dev/berth/internal/admission"
+	"github.com/berth-dev/berth/internal/apistatus"
+	"github.com/berth-dev/berth/internal/mirror"
+	"github.com/berth-dev/berth/internal/nodestatus"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/source"
+	"github.com/berth-dev/berth/internal/source/apiserver"
+	"github.com/berth-dev/berth/internal/status"
+)
+
+// kubeletVersion is what berth reports as the Node's kubelet version: the
+// upstream release whose behaviour it follows, so version-skew checks of the
+// control plane treat it like that kubelet.
+const kubeletVersion = "v1.37.2"
+
+// mirrorResync is how often mirror pods are reconciled even when nothing
+// signalled a change (a safety net, as upstream's housekeeping).
+const mirrorResync = 10 * time.Second
+
+// apiComponents are the parts of berth that exist only with an API server.
+type apiComponents struct {
+	client       kubernetes.Interface
+	node         *nodestatus.Controller
+	pods         *apiserver.Source
+	statusSyncer *apistatus.Syncer
+	mirrors      *mirror.Manager
+	mirrorSync   chan struct{}
+}
+
+func newAPIClient(opts Options) (*apiComponents, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", opts.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %q: %w", opts.Kubeconfig, err)
+	}
+	cfg.UserAgent = "berth/" + kubeletVersion
+	if opts.KubeAPIQPS > 0 {
+		cfg.QPS = opts.KubeAPIQPS
+	}
+	if opts.KubeAPIBurst > 0 {
+		cfg.Burst = opts.KubeAPIBurst
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("build API client from %q: %w", opts.Kubeconfig, err)
+	}
+	return &apiComponents{client: client, mirrorSync: make(chan struct{}, 1)}, nil
+}
+
+// recordEventsToAPI posts events as Event objects; client-go's correlator
+// aggregates and rate-limits repeated ones.
+func (a *apiComponents) recordEventsToAPI(b record.EventBroadcaster) {
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
+}
+
+type apiDeps struct {
+	opts     Options
+	clock    clock.Clock
+	runtime  *runtime.Manager
+	health   func() error
+	merger   *source.Merger
+	statuses *status.Store
+}
+
+// start builds the API components and runs their loops under ctx.
+func (a *apiComponents) start(ctx context.Context, run func(func()), d apiDeps) {
+	o := d.opts
+	a.node = nodestatus.New(nodestatus.Options{
+		Client:               a.client,
+		NodeName:             o.NodeName,
+		NodeIP:               o.NodeIP,
+		NodeLabels:           o.NodeLabels,
+		RegisterWithTaints:   o.RegisterWithTaints,
+		MaxPods:              o.MaxPods,
+		KubeReserved:         o.KubeReserved,
+		SystemReserved:       o.SystemReserved,
+		EvictionHard:         o.EvictionHard,
+		RootDir:              o.RootDir,
+		Port:                 o.Port,
+		UpdateFrequency:      o.NodeStatusUpdateFrequency,
+		ReportFrequency:      o.NodeStatusReportFrequency,
+		LeaseDurationSeconds: o.NodeLeaseDurationSeconds,
+		KubeletVersion:       kubeletVersion,
+		Runtime:              d.runtime,
+		Health:               d.health,
+		Clock:                d.clock,
+	})
+	a.pods = apiserver.New(apiserver.Options{Client: a.client, NodeName: o.NodeName, OnMirrorChange: a.triggerMirrorSync})
+	a.statusSyncer = apistatus.New(apistatus.Options{
+		Client:   a.client,
+		Statuses: d.statuses,
+		Desired:  desiredPods{d.merger},
+		API:      a.pods,
+		Clock:    d.clock,
+	})
+	a.mirrors = mirror.New(mirror.Options{Client: a.client, NodeName: o.NodeName, Node: a.node.Node})
+
+	run(func() { a.node.Run(ctx) })
+	run(func() { a.statusSyncer.Run(ctx) })
+	run(func() { a.runMirrors(ctx, d.merger) })
+}
+
+// admit runs node admission against the latest Node object. Before the
+// node is registered nothing is checked: only static pods can arrive then,
+// since the scheduler binds no pod to a node that does not exist.
+func (a *apiComponents) admit(pod *v1.Pod, active []*v1.Pod) admission.Result {
+	node, ok := a.node.Node()
+	if !ok {
+		return admission.Result{Admit: true}
+	}
+	return admission.Admit(pod, node, active)
+}
+
+func (a *apiComponents) triggerMirrorSync() {
+	select {
+	case a.mirrorSync <- struct{}{}:
+	default:
+	}
+}
+
+// runMirrors keeps a mirror pod in the API for every static pod.
+func (a *apiComponents) runMirrors(ctx context.Context, merger *source.Merger) {
+	logger := klog.FromContext(ctx).WithName("mirror")
+	select {
+	case <-a.node.Registered():
+	case <-ctx.Done():
+		return
+	}
+	ticker := time.NewTicker(mirrorResync)
+	defer ticker.Stop()
+	for {
+		var static []*v1.Pod
+		for _, p := range merger.Pods() {
+			if source.IsStatic(p) {
+				static = append(static, p)
+			}
+		}
+		if err := a.mirrors.Sync(ctx, static, a.pods.MirrorPods()); err != nil {
+			logger.V(1).Info("Mirror pod sync incomplete; will retry", "err", err)
+		}
+		// A new mirror pod can now take its static pod's status.
+		for _, p := range static {
+			a.statusSyncer.Enqueue(p.UID)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-a.mirrorSync:
+		}
+	}
+}
+
+// detectNodeIP picks the node's address when --node-ip is not given.
+func detectNodeIP(logger klog.Logger) string {
+	ip, err := nodestatus.DetectNodeIP()
+	if err != nil {
+		logger.Error(err, "Cannot find the node's IP address; set --node-ip")
+		return ""
+	}
+	logger.Info("Using detected node IP; set --node-ip to choose another", "nodeIP", ip)
+	return ip
+}
+
+// desiredPods answers the status syncer's lookups from the merged sources.
+type desiredPods struct{ merger *source.Merger }
+
+func (d desiredPods) Desired(uid types.UID) (*v1.Pod, bool) { return d.merger.Pod(uid) }
