@@ -374,6 +374,19 @@ func TestStatusPostedOnChangeOrReportFrequency(t *testing.T) {
 
 func TestStatusSeesLabelsOthersSetAndRetriesConflicts(t *testing.T) {
 	e := newEnv(t, nil)
+	// Reactors must be in place before the controller runs: the fake
+	// client does not lock its reactor chain.
+	var mu sync.Mutex
+	conflicts := 0
+	e.client.PrependReactor("update", "nodes", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if a.GetSubresource() == "status" && conflicts > 0 {
+			conflicts--
+			return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "nodes"}, "node-a", errors.New("modified"))
+		}
+		return false, nil, nil
+	})
 	e.start()
 	e.events.waitFor(t, "wait:status", 1)
 
@@ -383,14 +396,9 @@ func TestStatusSeesLabelsOthersSetAndRetriesConflicts(t *testing.T) {
 	if _, err := e.client.CoreV1().Nodes().Update(context.Background(), n, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	conflicts := 1
-	e.client.PrependReactor("update", "nodes", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if a.GetSubresource() == "status" && conflicts > 0 {
-			conflicts--
-			return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "nodes"}, "node-a", errors.New("modified"))
-		}
-		return false, nil, nil
-	})
+	mu.Lock()
+	conflicts = 1
+	mu.Unlock()
 	e.runtime.mu.Lock()
 	e.runtime.images = append(e.runtime.images, v1.ContainerImage{Names: []string{"pause:3.9"}, SizeBytes: 1 << 20})
 	e.runtime.mu.Unlock()
