@@ -2,6 +2,7 @@ package podworker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -140,7 +141,13 @@ func (wk *worker) run(ctx context.Context) bool {
 			if ctx.Err() != nil {
 				return false
 			}
-			logger.Error(err, "Pod sync failed; retrying", "retryIn", retry)
+			var verr *volumeError
+			if errors.As(err, &verr) {
+				// Already reported as a FailedMount event.
+				logger.V(2).Info("Volumes not ready; retrying", "err", err, "retryIn", retry)
+			} else {
+				logger.Error(err, "Pod sync failed; retrying", "retryIn", retry)
+			}
 			next = retry
 			retry = min(2*retry, wk.opts.ResyncPeriod)
 		} else {
@@ -163,6 +170,14 @@ func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) 
 	st, err := rt.GetPodStatus(ctx, wk.uid, pod.Name, pod.Namespace)
 	if err != nil {
 		return 0, fmt.Errorf("read runtime state: %w", err)
+	}
+	if v := wk.opts.Volumes; v != nil {
+		if err := v.SetUp(ctx, pod); err != nil {
+			// The volume manager has emitted FailedMount; containers stay
+			// in ContainerCreating until the next attempt succeeds.
+			wk.report(pod, st, nil, false)
+			return 0, &volumeError{err}
+		}
 	}
 	actions := plan.ComputePodActions(pod, st)
 	var res container.SyncResult
@@ -207,6 +222,11 @@ func (wk *worker) terminate(ctx context.Context, pod *v1.Pod, grace *int64) erro
 		// still looks before the pod is forgotten.
 		wk.report(pod, st, nil, true)
 	}
+	if v := wk.opts.Volumes; v != nil {
+		if err := v.TearDown(ctx, wk.uid); err != nil {
+			return fmt.Errorf("tear down volumes: %w", err)
+		}
+	}
 	if err := rt.RemovePod(ctx, st); err != nil {
 		return fmt.Errorf("remove pod: %w", err)
 	}
@@ -231,3 +251,9 @@ func (wk *worker) report(pod *v1.Pod, st *container.PodStatus, waiting map[strin
 		Now:         metav1.NewTime(wk.opts.Clock.Now()),
 	}))
 }
+
+// volumeError marks a sync that stopped because volumes are not set up yet.
+type volumeError struct{ err error }
+
+func (e *volumeError) Error() string { return "set up volumes: " + e.err.Error() }
+func (e *volumeError) Unwrap() error { return e.err }

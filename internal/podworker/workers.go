@@ -31,10 +31,19 @@ type StatusStore interface {
 	Delete(uid types.UID)
 }
 
+// Volumes sets up a pod's volumes before its containers start and tears
+// them down after its containers are gone.
+type Volumes interface {
+	SetUp(ctx context.Context, pod *v1.Pod) error
+	TearDown(ctx context.Context, uid types.UID) error
+}
+
 // Options configures Workers.
 type Options struct {
 	Runtime Runtime
 	Status  StatusStore
+	// Volumes may be nil: pods then get no volumes set up.
+	Volumes Volumes
 	// RuntimeName prefixes container IDs in pod status ("containerd://...").
 	RuntimeName string
 	// NodeIPs are reported as hostIP(s), and as podIP(s) of hostNetwork pods.

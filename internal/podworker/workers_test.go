@@ -258,3 +258,67 @@ func waitStatus(t *testing.T, s *status.Store, uid types.UID, ok func(v1.PodStat
 	st, _ := s.Get(uid)
 	t.Fatalf("status of %s never matched; last %+v", uid, st)
 }
+
+type flakyVolumes struct {
+	mu        sync.Mutex
+	failsLeft int
+	setUps    int
+	tornDown  []types.UID
+}
+
+func (v *flakyVolumes) SetUp(context.Context, *v1.Pod) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.setUps++
+	if v.failsLeft > 0 {
+		v.failsLeft--
+		return errors.New(`configmap "cfg" not found`)
+	}
+	return nil
+}
+
+func (v *flakyVolumes) TearDown(_ context.Context, uid types.UID) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.tornDown = append(v.tornDown, uid)
+	return nil
+}
+
+func TestVolumesGateContainersAndAreTornDown(t *testing.T) {
+	h := &harness{rt: newFakeRuntime(), store: status.NewStore(nil), clock: testclock.NewFakeClock(time.Unix(1000, 0)), terminated: make(chan types.UID, 10)}
+	vols := &flakyVolumes{failsLeft: 1}
+	h.w = New(Options{Runtime: h.rt, Status: h.store, Clock: h.clock, Volumes: vols,
+		OnTerminated: func(uid types.UID, _ *v1.Pod) { h.terminated <- uid }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.w.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	h.w.Update(testPod("u1", "busybox:1"))
+	// First attempt: volumes fail, so the pod is reported without starting.
+	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodPending })
+	h.rt.mu.Lock()
+	syncs := h.rt.calls["SyncPod"]
+	h.rt.mu.Unlock()
+	if syncs != 0 {
+		t.Fatalf("containers were started although volumes failed (%d SyncPod calls)", syncs)
+	}
+	// The retry (fake clock) sets the volumes up and starts the pod.
+	synced := make(chan struct{})
+	go func() { h.rt.waitFor(t, "SyncPod"); close(synced) }()
+	for stepping := true; stepping; {
+		select {
+		case <-synced:
+			stepping = false
+		case <-time.After(10 * time.Millisecond):
+			h.clock.Step(time.Second)
+		}
+	}
+	h.w.Kill("u1", nil)
+	<-h.terminated
+	vols.mu.Lock()
+	defer vols.mu.Unlock()
+	if len(vols.tornDown) != 1 || vols.tornDown[0] != "u1" {
+		t.Fatalf("volumes torn down for %v, want [u1]", vols.tornDown)
+	}
+}
