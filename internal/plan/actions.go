@@ -3,8 +3,6 @@
 // does no IO and keeps no state, so every decision is table-tested.
 package plan
 
-import ()
-
 // KillInfo says why a running container must be killed.
 type KillInfo struct {
 	Name    string // spec name
@@ -15,7 +13,7 @@ type KillInfo struct {
 // PodActions is the result of one planning step for one pod. The runtime
 // executor carries it out in this order: kill the pod (all containers, then
 // the sandbox) if KillPod; else kill ContainersToKill; create a sandbox if
-// CreateSandbox; start NextInitContainer if set, else ContainersToStart.
+// CreateSandbox; start NextInitContainer if set, then ContainersToStart.
 type PodActions struct {
 	// KillPod: stop every container and the sandbox (before a new sandbox is
 	// made, or because the pod is done).
@@ -27,7 +25,16 @@ type PodActions struct {
 	// Attempt is the attempt number for the new sandbox.
 	Attempt uint32
 	// NextInitContainer is the index in spec.initContainers of the init
-	// container to start next, or -1.
+	// container to start next, or NoInit: the next in line while the pod
+	// initializes, or a sidecar to restart. One per step: when several
+	// sidecars must restart, the first in spec order goes, the others on
+	// later steps.
+	//
+	// It comes together with ContainersToStart only once the pod is
+	// initialized, and then it is always a sidecar: the sidecar is started
+	// first, and if it cannot start (back-off, image) the app containers
+	// are started all the same, as upstream does. Before initialization
+	// ContainersToStart is empty.
 	NextInitContainer int
 	// ContainersToStart are indexes into spec.containers.
 	ContainersToStart []int

@@ -18,7 +18,7 @@ func BenchmarkComputePodActions(b *testing.B) {
 		ctr(p, "i1", "c2", "s1", exited, 0), ctr(p, "i0", "c1", "s1", exited, 0))
 	b.ReportAllocs()
 	for b.Loop() {
-		if a := ComputePodActions(p, st); a.Changes() {
+		if a := ComputePodActions(p, st, nil); a.Changes() {
 			b.Fatalf("unexpected changes: %+v", a)
 		}
 	}

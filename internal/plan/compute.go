@@ -13,24 +13,42 @@ const (
 	ReasonSpecChanged = "SpecChanged" // the spec's hash differs from the running container's
 	ReasonUnknown     = "Unknown"     // the runtime cannot say whether the container runs
 	ReasonNotInSpec   = "NotInSpec"   // the pod spec has no container of that name
+
+	// A probe failed. The values are internal/runtime's KillReasonLivenessProbe
+	// and KillReasonStartupProbe, by which it picks the probe's
+	// terminationGracePeriodSeconds; duplicated because plan must not
+	// import runtime.
+	ReasonLivenessProbe = "LivenessProbe"
+	ReasonStartupProbe  = "StartupProbe"
 )
+
+// Probes gives the planner probe results by runtime container ID (without
+// the "<runtime>://" prefix). known is false until a probe has decided.
+// Known and false means the container failed the probe and must be killed.
+type Probes interface {
+	Liveness(containerID string) (healthy, known bool)
+	Startup(containerID string) (started, known bool)
+}
 
 // ComputePodActions compares the desired pod with what the runtime holds for
 // it and returns what must change. It follows the upstream kubelet's
 // computePodActions: the sandbox first, then the init containers one at a
-// time, then the app containers. Back-off is not decided here: the executor
-// checks it before it starts a container.
-func ComputePodActions(pod *v1.Pod, st *container.PodStatus) PodActions {
+// time (sidecars kept running), then the app containers. A running
+// container that failed its liveness or startup probe is killed and, as
+// its restart policy says, started again. probes may be nil: no results,
+// running means healthy and started. Back-off is not decided here: the
+// executor checks it before it starts a container.
+func ComputePodActions(pod *v1.Pod, st *container.PodStatus, probes Probes) PodActions {
 	if needed, _ := st.NeedsNewSandbox(); needed {
 		return newSandboxActions(pod, st)
 	}
 
 	sb := st.LatestSandbox()
 	a := PodActions{SandboxID: sb.ID, Attempt: sb.Attempt, NextInitContainer: NoInit}
-	if initialized := initActions(pod, st, &a); a.KillPod || !initialized {
+	if initialized := initActions(pod, st, probes, &a); a.KillPod || !initialized {
 		return settle(a, st)
 	}
-	appActions(pod, st, &a)
+	appActions(pod, st, probes, &a)
 	return settle(a, st)
 }
 
@@ -80,8 +98,8 @@ func newSandboxActions(pod *v1.Pod, st *container.PodStatus) PodActions {
 
 // appActions plans the app containers of an initialized pod in a ready
 // sandbox. When none is left running and none is to start, the pod is done
-// and is killed to release its sandbox.
-func appActions(pod *v1.Pod, st *container.PodStatus, a *PodActions) {
+// and is killed to release its sandbox (and stop its sidecars).
+func appActions(pod *v1.Pod, st *container.PodStatus, probes Probes, a *PodActions) {
 	keep := 0
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
@@ -97,13 +115,26 @@ func appActions(pod *v1.Pod, st *container.PodStatus, a *PodActions) {
 			}
 			continue
 		}
-		if cs.Hash != container.HashContainer(c) {
-			// Replaced whatever the restart policy says: the spec asks for it.
-			a.kill(cs, ReasonSpecChanged, fmt.Sprintf("Container %s definition changed, will be restarted", c.Name))
-			a.ContainersToStart = append(a.ContainersToStart, i)
+		var reason, message string
+		// Replaced whatever the restart policy says when the spec asks for
+		// it; after a failed probe only if the policy restarts it.
+		restart := pod.Spec.RestartPolicy != v1.RestartPolicyNever && pod.DeletionTimestamp == nil
+		switch {
+		case cs.Hash != container.HashContainer(c):
+			reason, message, restart = ReasonSpecChanged, fmt.Sprintf("Container %s definition changed", c.Name), true
+		case livenessFailed(probes, cs):
+			reason, message = ReasonLivenessProbe, fmt.Sprintf("Container %s failed liveness probe", c.Name)
+		case startupFailed(probes, cs):
+			reason, message = ReasonStartupProbe, fmt.Sprintf("Container %s failed startup probe", c.Name)
+		default:
+			keep++
 			continue
 		}
-		keep++
+		if restart {
+			message += ", will be restarted"
+			a.ContainersToStart = append(a.ContainersToStart, i)
+		}
+		a.kill(cs, reason, message)
 	}
 
 	known := specNames(pod)
@@ -138,6 +169,24 @@ func (a *PodActions) kill(cs *container.ContainerStatus, reason, message string)
 		a.ContainersToKill = make(map[string]KillInfo)
 	}
 	a.ContainersToKill[cs.ID] = KillInfo{Name: cs.Name, Reason: reason, Message: message}
+}
+
+// livenessFailed and startupFailed report whether the container failed the
+// probe: its result is known and false. Without probes nothing fails.
+func livenessFailed(probes Probes, cs *container.ContainerStatus) bool {
+	if probes == nil {
+		return false
+	}
+	healthy, known := probes.Liveness(cs.ID)
+	return known && !healthy
+}
+
+func startupFailed(probes Probes, cs *container.ContainerStatus) bool {
+	if probes == nil {
+		return false
+	}
+	started, known := probes.Startup(cs.ID)
+	return known && !started
 }
 
 // succeeded reports whether a container exited with code 0.

@@ -52,6 +52,35 @@ func withSidecar(name string) podOpt {
 
 func onlyA(p *v1.Pod) { p.Spec.Containers = p.Spec.Containers[:1] }
 
+// startupOn gives the named container (init or app) a startup probe.
+func startupOn(name string) podOpt {
+	return func(p *v1.Pod) {
+		for _, list := range [][]v1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+			for i := range list {
+				if list[i].Name == name {
+					list[i].StartupProbe = &v1.Probe{FailureThreshold: 3}
+				}
+			}
+		}
+	}
+}
+
+// fakeProbes holds results by container ID; a missing ID is unknown.
+type fakeProbes struct {
+	live, started map[string]bool
+}
+
+func (f fakeProbes) Liveness(id string) (bool, bool) { v, ok := f.live[id]; return v, ok }
+func (f fakeProbes) Startup(id string) (bool, bool)  { v, ok := f.started[id]; return v, ok }
+
+func live(id string, healthy bool) fakeProbes {
+	return fakeProbes{live: map[string]bool{id: healthy}}
+}
+
+func started(id string, ok bool) fakeProbes {
+	return fakeProbes{started: map[string]bool{id: ok}}
+}
+
 func deleted(p *v1.Pod) {
 	ts := metav1.NewTime(t0)
 	p.DeletionTimestamp = &ts
@@ -119,10 +148,11 @@ func TestComputePodActions(t *testing.T) {
 	always, onFailure, never := v1.RestartPolicyAlways, v1.RestartPolicyOnFailure, v1.RestartPolicyNever
 
 	type row struct {
-		name string
-		pod  *v1.Pod
-		st   func(p *v1.Pod) *container.PodStatus
-		want PodActions
+		name   string
+		pod    *v1.Pod
+		st     func(p *v1.Pod) *container.PodStatus
+		probes Probes
+		want   PodActions
 	}
 	none := func(*v1.Pod) *container.PodStatus { return nil }
 	init2 := withInits("i0", "i1")
@@ -418,6 +448,226 @@ func TestComputePodActions(t *testing.T) {
 			want: PodActions{KillPod: true, SandboxID: "s1", NextInitContainer: NoInit},
 		},
 
+		// --- sidecars and probes ---
+		{
+			name: "sidecar startup probe undecided: wait before the next init container",
+			pod:  testPod(always, withSidecar("side"), startupOn("side"), withInits("i1")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "side", "c1", "s1", running, 0))
+			},
+			probes: fakeProbes{},
+			want:   PodActions{SandboxID: "s1", NextInitContainer: NoInit},
+		},
+		{
+			name: "sidecar startup probe passed: start the next init container",
+			pod:  testPod(always, withSidecar("side"), startupOn("side"), withInits("i1")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "side", "c1", "s1", running, 0))
+			},
+			probes: started("c1", true),
+			want:   PodActions{SandboxID: "s1", NextInitContainer: 1},
+		},
+		{
+			name: "sidecar startup probe failed: kill and restart it",
+			pod:  testPod(always, withSidecar("side"), startupOn("side"), withInits("i1")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "side", "c1", "s1", running, 0))
+			},
+			probes: started("c1", false),
+			want: PodActions{SandboxID: "s1", NextInitContainer: 0,
+				ContainersToKill: kills("c1", "side", ReasonStartupProbe, "Init container side failed startup probe")},
+		},
+		{
+			name: "sidecar without a startup probe is started once it runs, prober or not",
+			pod:  testPod(always, withSidecar("side"), withInits("i1")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "side", "c1", "s1", running, 0))
+			},
+			probes: fakeProbes{},
+			want:   PodActions{SandboxID: "s1", NextInitContainer: 1},
+		},
+		{
+			name: "last init container is a sidecar still starting: app containers wait",
+			pod:  testPod(always, withInits("i0"), withSidecar("side"), startupOn("side")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "side", "c2", "s1", running, 0), ctr(p, "i0", "c1", "s1", exited, 0))
+			},
+			probes: fakeProbes{},
+			want:   PodActions{SandboxID: "s1", NextInitContainer: NoInit},
+		},
+		{
+			name: "last init container is a sidecar that started: start the app containers",
+			pod:  testPod(always, withInits("i0"), withSidecar("side"), startupOn("side")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "side", "c2", "s1", running, 0), ctr(p, "i0", "c1", "s1", exited, 0))
+			},
+			probes: started("c2", true),
+			want:   PodActions{SandboxID: "s1", NextInitContainer: NoInit, ContainersToStart: []int{0, 1}},
+		},
+		{
+			name: "two sidecars: the second starts only once the first started",
+			pod:  testPod(always, withSidecar("s0"), startupOn("s0"), withSidecar("s1")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "s0", "c1", "s1", running, 0))
+			},
+			probes: fakeProbes{},
+			want:   PodActions{SandboxID: "s1", NextInitContainer: NoInit},
+		},
+		{
+			name: "sidecar failed its liveness probe after initialization: restart it, keep the app containers",
+			pod:  testPod(always, withSidecar("side")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c3", "s1", running, 0), ctr(p, "b", "c4", "s1", running, 0),
+					ctr(p, "side", "c1", "s1", running, 0))
+			},
+			probes: live("c1", false),
+			want: PodActions{SandboxID: "s1", NextInitContainer: 0,
+				ContainersToKill: kills("c1", "side", ReasonLivenessProbe, "Init container side failed liveness probe")},
+		},
+		{
+			name: "sidecar exited under Never: restarted all the same",
+			pod:  testPod(never, withSidecar("side")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c3", "s1", running, 0), ctr(p, "b", "c4", "s1", exited, 0),
+					ctr(p, "side", "c1", "s1", exited, 1))
+			},
+			want: PodActions{SandboxID: "s1", NextInitContainer: 0},
+		},
+		{
+			name: "sidecar and an app container both to restart: one step starts both",
+			pod:  testPod(always, withSidecar("side")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c3", "s1", exited, 1), ctr(p, "b", "c4", "s1", running, 0),
+					ctr(p, "side", "c1", "s1", exited, 1))
+			},
+			want: PodActions{SandboxID: "s1", NextInitContainer: 0, ContainersToStart: []int{0}},
+		},
+		{
+			name: "OnFailure, app containers succeeded, sidecar running: the pod is complete, kill it",
+			pod:  testPod(onFailure, withSidecar("side")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c3", "s1", exited, 0), ctr(p, "b", "c4", "s1", exited, 0),
+					ctr(p, "side", "c1", "s1", running, 0))
+			},
+			want: PodActions{KillPod: true, SandboxID: "s1", NextInitContainer: NoInit},
+		},
+		{
+			name: "Never, app containers done, sidecar crashed meanwhile: kill the pod, no sidecar restart",
+			pod:  testPod(never, withSidecar("side")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c3", "s1", exited, 0), ctr(p, "b", "c4", "s1", exited, 1),
+					ctr(p, "side", "c1", "s1", exited, 2))
+			},
+			want: PodActions{KillPod: true, SandboxID: "s1", NextInitContainer: NoInit},
+		},
+		{
+			name: "complete pod with its sidecars stopped and sandbox released: nothing to do",
+			pod:  testPod(never, withSidecar("side")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt([]*container.SandboxStatus{sb("s1", container.SandboxNotReady, 0)},
+					ctr(p, "a", "c3", "s1", exited, 0), ctr(p, "b", "c4", "s1", exited, 0), ctr(p, "side", "c1", "s1", exited, 137))
+			},
+			want: PodActions{NextInitContainer: NoInit, Attempt: 1},
+		},
+
+		// --- app containers and probes ---
+		{
+			name: "liveness failed under Always: kill and restart",
+			pod:  testPod(always),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c1", "s1", running, 0), ctr(p, "b", "c2", "s1", running, 0))
+			},
+			probes: live("c1", false),
+			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit, ContainersToStart: []int{0},
+				ContainersToKill: kills("c1", "a", ReasonLivenessProbe, "Container a failed liveness probe, will be restarted")},
+		},
+		{
+			name: "liveness failed under OnFailure: kill and restart",
+			pod:  testPod(onFailure),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c1", "s1", running, 0), ctr(p, "b", "c2", "s1", running, 0))
+			},
+			probes: live("c2", false),
+			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit, ContainersToStart: []int{1},
+				ContainersToKill: kills("c2", "b", ReasonLivenessProbe, "Container b failed liveness probe, will be restarted")},
+		},
+		{
+			name: "liveness failed under Never: kill, no restart",
+			pod:  testPod(never),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c1", "s1", running, 0), ctr(p, "b", "c2", "s1", running, 0))
+			},
+			probes: live("c1", false),
+			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit,
+				ContainersToKill: kills("c1", "a", ReasonLivenessProbe, "Container a failed liveness probe")},
+		},
+		{
+			name: "liveness failed under Never on the last running container: the pod is done",
+			pod:  testPod(never, onlyA),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c1", "s1", running, 0))
+			},
+			probes: live("c1", false),
+			want:   PodActions{KillPod: true, SandboxID: "s1", NextInitContainer: NoInit},
+		},
+		{
+			name: "liveness healthy or not known yet: keep",
+			pod:  testPod(always),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c1", "s1", running, 0), ctr(p, "b", "c2", "s1", running, 0))
+			},
+			probes: live("c1", true),
+			want:   PodActions{SandboxID: "s1", NextInitContainer: NoInit},
+		},
+		{
+			name: "results of an older container don't count",
+			pod:  testPod(always),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c5", "s1", running, 0), ctr(p, "b", "c2", "s1", running, 0))
+			},
+			probes: live("c1", false),
+			want:   PodActions{SandboxID: "s1", NextInitContainer: NoInit},
+		},
+		{
+			name: "startup probe failed: kill and restart",
+			pod:  testPod(always, startupOn("a")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c1", "s1", running, 0), ctr(p, "b", "c2", "s1", running, 0))
+			},
+			probes: started("c1", false),
+			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit, ContainersToStart: []int{0},
+				ContainersToKill: kills("c1", "a", ReasonStartupProbe, "Container a failed startup probe, will be restarted")},
+		},
+		{
+			name: "startup probe undecided: keep",
+			pod:  testPod(always, startupOn("a")),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c1", "s1", running, 0), ctr(p, "b", "c2", "s1", running, 0))
+			},
+			probes: fakeProbes{},
+			want:   PodActions{SandboxID: "s1", NextInitContainer: NoInit},
+		},
+		{
+			name: "spec change and failed liveness: the spec change is the reason",
+			pod:  testPod(never, onlyA),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), withHash(ctr(p, "a", "c1", "s1", running, 0), 7))
+			},
+			probes: live("c1", false),
+			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit, ContainersToStart: []int{0},
+				ContainersToKill: kills("c1", "a", ReasonSpecChanged, "Container a definition changed, will be restarted")},
+		},
+		{
+			name: "pod being deleted: a failed liveness probe kills without restart",
+			pod:  testPod(always, deleted),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c1", "s1", running, 0), ctr(p, "b", "c2", "s1", running, 0))
+			},
+			probes: live("c1", false),
+			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit,
+				ContainersToKill: kills("c1", "a", ReasonLivenessProbe, "Container a failed liveness probe")},
+		},
+
 		// --- app containers ---
 		{
 			name: "everything running as specified: nothing to do",
@@ -573,7 +823,7 @@ func TestComputePodActions(t *testing.T) {
 
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
-			got := ComputePodActions(r.pod, r.st(r.pod))
+			got := ComputePodActions(r.pod, r.st(r.pod), r.probes)
 			if len(r.want.ContainersToKill) == 0 {
 				r.want.ContainersToKill = nil
 			}
@@ -590,7 +840,7 @@ func TestSteadyStatePlansNoChange(t *testing.T) {
 	st := rt(ready("s1"),
 		ctr(p, "a", "c3", "s1", running, 0), ctr(p, "b", "c4", "s1", running, 0),
 		ctr(p, "i1", "c2", "s1", exited, 0), ctr(p, "side", "c1", "s1", running, 0))
-	if a := ComputePodActions(p, st); a.Changes() {
+	if a := ComputePodActions(p, st, nil); a.Changes() {
 		t.Errorf("steady pod planned changes: %+v", a)
 	}
 }

@@ -10,14 +10,16 @@ import (
 
 // initActions plans the init containers of a pod whose sandbox is ready and
 // reports whether the pod is initialized (every init container done, so app
-// containers may run). Init containers run one at a time, in order; a
-// sidecar (restartPolicy Always) counts as done once it runs, and is
-// restarted whenever it stops. A failed init container is retried unless the
+// containers may run). It follows upstream's computeInitContainerActions.
+// Init containers run one at a time, in order; a sidecar (restartPolicy
+// Always) counts as done once it runs and passed its startup probe, and is
+// restarted whenever it stops, fails a probe or its spec changes, whatever
+// the pod's restartPolicy. A failed init container is retried unless the
 // pod's restartPolicy is Never: then the pod has failed and is killed.
 //
 // Only containers of the current sandbox count: a new sandbox runs
 // initialization again.
-func initActions(pod *v1.Pod, st *container.PodStatus, a *PodActions) bool {
+func initActions(pod *v1.Pod, st *container.PodStatus, probes Probes, a *PodActions) bool {
 	inits := pod.Spec.InitContainers
 	if len(inits) == 0 {
 		return true
@@ -62,15 +64,29 @@ func initActions(pod *v1.Pod, st *container.PodStatus, a *PodActions) bool {
 			if !sidecar {
 				break // wait for it to finish
 			}
-			// A running sidecar lets initialization go on. (Startup probes
-			// are not consulted yet: running counts as started.)
+			if c.StartupProbe != nil && probes != nil {
+				started, known := probes.Startup(cs.ID)
+				if !known {
+					break // wait for the startup probe to decide
+				}
+				if !started {
+					a.kill(cs, ReasonStartupProbe, fmt.Sprintf("Init container %s failed startup probe", c.Name))
+					start(i)
+					break
+				}
+			}
+			// A started sidecar lets initialization go on.
 			if i == last {
 				initialized = true
 			} else if !reached {
 				start(i + 1)
 			}
-			if cs.Hash != container.HashContainer(c) {
+			switch {
+			case cs.Hash != container.HashContainer(c):
 				a.kill(cs, ReasonSpecChanged, fmt.Sprintf("Init container %s definition changed", c.Name))
+				start(i)
+			case livenessFailed(probes, cs):
+				a.kill(cs, ReasonLivenessProbe, fmt.Sprintf("Init container %s failed liveness probe", c.Name))
 				start(i)
 			}
 		case container.StateExited:

@@ -179,7 +179,11 @@ func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) 
 			return 0, &volumeError{err}
 		}
 	}
-	actions := plan.ComputePodActions(pod, st)
+	var probes plan.Probes
+	if wk.opts.Prober != nil {
+		probes = wk.opts.Prober
+	}
+	actions := plan.ComputePodActions(pod, st, probes)
 	var res container.SyncResult
 	if actions.Changes() {
 		res = rt.SyncPod(ctx, pod, st, actions)
@@ -205,6 +209,9 @@ func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) 
 // runtime. pod is nil for an orphan found only in the runtime.
 func (wk *worker) terminate(ctx context.Context, pod *v1.Pod, grace *int64) error {
 	rt := wk.opts.Runtime
+	if wk.opts.Prober != nil {
+		wk.opts.Prober.RemovePod(wk.uid)
+	}
 	st, err := rt.GetPodStatus(ctx, wk.uid, wk.name, wk.namespace)
 	if err != nil {
 		return fmt.Errorf("read runtime state: %w", err)
@@ -240,7 +247,7 @@ func (wk *worker) report(pod *v1.Pod, st *container.PodStatus, waiting map[strin
 	if !ok {
 		old = pod.Status
 	}
-	wk.opts.Status.Set(wk.uid, status.Compute(status.Input{
+	in := status.Input{
 		Pod:         pod,
 		Old:         old,
 		Runtime:     st,
@@ -249,7 +256,15 @@ func (wk *worker) report(pod *v1.Pod, st *container.PodStatus, waiting map[strin
 		NodeIPs:     wk.opts.NodeIPs,
 		Terminal:    terminal,
 		Now:         metav1.NewTime(wk.opts.Clock.Now()),
-	}))
+	}
+	if wk.opts.Prober != nil {
+		in.Probes = wk.opts.Prober
+	}
+	computed := status.Compute(in)
+	wk.opts.Status.Set(wk.uid, computed)
+	if wk.opts.Prober != nil && !terminal {
+		wk.opts.Prober.Sync(pod, computed)
+	}
 }
 
 // volumeError marks a sync that stopped because volumes are not set up yet.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/plan"
+	"github.com/berth-dev/berth/internal/status"
 )
 
 // Runtime is what a pod worker needs from the container runtime.
@@ -38,12 +39,25 @@ type Volumes interface {
 	TearDown(ctx context.Context, uid types.UID) error
 }
 
+// Prober runs a pod's probes; the planner reads liveness and startup, the
+// status computation readiness and startup.
+type Prober interface {
+	plan.Probes
+	status.Probes
+	// Sync starts and stops probe workers for the containers in st.
+	Sync(pod *v1.Pod, st v1.PodStatus)
+	// RemovePod stops every probe of a terminating pod.
+	RemovePod(uid types.UID)
+}
+
 // Options configures Workers.
 type Options struct {
 	Runtime Runtime
 	Status  StatusStore
 	// Volumes may be nil: pods then get no volumes set up.
 	Volumes Volumes
+	// Prober may be nil: containers are then ready once running.
+	Prober Prober
 	// RuntimeName prefixes container IDs in pod status ("containerd://...").
 	RuntimeName string
 	// NodeIPs are reported as hostIP(s), and as podIP(s) of hostNetwork pods.

@@ -244,6 +244,30 @@ func TestCompute(t *testing.T) {
 			cready: "False/ContainersNotReady: containers with unready status: [side]",
 		},
 
+		{
+			name: "sidecar still starting (startup probe undecided): Pending, not initialized",
+			in: Input{Pod: testPod(always, withSidecar("side"), func(p *v1.Pod) { p.Spec.InitContainers[0].StartupProbe = &v1.Probe{} }),
+				Runtime: rt(readySB(), c("side", "c1", running, 0)), Probes: fakeProbes{}},
+			phase: v1.PodPending, inits: "side=running",
+			initd: "False/ContainersNotInitialized: containers with incomplete status: [side]",
+		},
+		{
+			name:  "Never, app containers succeeded, sidecar still running: Running until it is stopped",
+			in:    Input{Pod: testPod(never, withSidecar("side")), Runtime: rt(readySB(), c("a", "c3", exited, 0), c("b", "c4", exited, 0), c("side", "c1", running, 0))},
+			phase: v1.PodRunning, inits: "side=running ready",
+		},
+		{
+			name: "Never, app containers succeeded, sidecar stopped: Succeeded",
+			in: Input{Pod: testPod(never, withSidecar("side")),
+				Runtime: rt([]*container.SandboxStatus{sb("s1", container.SandboxNotReady)}, c("a", "c3", exited, 0), c("b", "c4", exited, 0), c("side", "c1", exited, 137))},
+			phase: v1.PodSucceeded, inits: "side=terminated:137:Error", cready: "False/PodCompleted", initd: "True/PodCompleted",
+		},
+		{
+			name: "Never, an app container failed, sidecar stopped: Failed",
+			in: Input{Pod: testPod(never, withSidecar("side")),
+				Runtime: rt([]*container.SandboxStatus{sb("s1", container.SandboxNotReady)}, c("a", "c3", exited, 0), c("b", "c4", exited, 1), c("side", "c1", exited, 143))},
+			phase: v1.PodFailed, cready: "False/PodFailed",
+		},
 		// --- app containers and the phase ---
 		{
 			name:  "all running",
@@ -691,5 +715,35 @@ func TestTerminationMessageTrimmed(t *testing.T) {
 	s := Compute(Input{Pod: testPod(v1.RestartPolicyNever), Runtime: rt(readySB(), cs), Now: now})
 	if n := len(s.ContainerStatuses[0].State.Terminated.Message); n != maxTerminationMessageBytes/2 {
 		t.Errorf("message length %d, want %d", n, maxTerminationMessageBytes/2)
+	}
+}
+
+// A container's readiness survives a restart of berth until its probe has
+// a result; a new container instance starts not ready.
+func TestReadinessKeptUntilProbed(t *testing.T) {
+	p := testPod(v1.RestartPolicyAlways, onlyA)
+	p.Spec.Containers[0].ReadinessProbe = &v1.Probe{}
+	runtime := rt(readySB(), c("a", "c1", running, 0))
+	old := func(id string, ready bool) v1.PodStatus {
+		return v1.PodStatus{ContainerStatuses: []v1.ContainerStatus{{Name: "a", ContainerID: "containerd://" + id, Ready: ready}}}
+	}
+	rows := []struct {
+		name   string
+		old    v1.PodStatus
+		probes Probes
+		want   bool
+	}{
+		{"no result, was ready", old("c1", true), fakeProbes{}, true},
+		{"no result, was not ready", old("c1", false), fakeProbes{}, false},
+		{"no result, an older instance was ready", old("c0", true), fakeProbes{}, false},
+		{"probe failed since", old("c1", true), fakeProbes{ready: map[string]bool{"c1": false}}, false},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			s := Compute(Input{Pod: p, Old: r.old, Runtime: runtime, Probes: r.probes, Now: now})
+			if got := s.ContainerStatuses[0].Ready; got != r.want {
+				t.Errorf("ready %v, want %v", got, r.want)
+			}
+		})
 	}
 }

@@ -178,7 +178,7 @@ func setProbeResults(s *v1.PodStatus, in Input) {
 		spec := &pod.Spec.Containers[i]
 		started := isStarted(in, spec, cs)
 		cs.Started = &started
-		cs.Ready = started && isReady(in, spec, cs)
+		cs.Ready = started && isReady(in, spec, cs, in.Old.ContainerStatuses)
 	}
 	for i := range s.InitContainerStatuses {
 		cs := &s.InitContainerStatuses[i]
@@ -189,7 +189,7 @@ func setProbeResults(s *v1.PodStatus, in Input) {
 			cs.Ready = cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0
 			continue
 		}
-		cs.Ready = started && isReady(in, spec, cs)
+		cs.Ready = started && isReady(in, spec, cs, in.Old.InitContainerStatuses)
 	}
 }
 
@@ -209,7 +209,11 @@ func isStarted(in Input, spec *v1.Container, cs *v1.ContainerStatus) bool {
 	return spec.StartupProbe == nil
 }
 
-func isReady(in Input, spec *v1.Container, cs *v1.ContainerStatus) bool {
+// isReady: a container with a readiness probe but no result yet keeps the
+// readiness it was last reported with, as upstream does after a kubelet
+// restart, so a restart of berth doesn't flap Ready (and endpoints). A new
+// container instance has no old status and starts not ready.
+func isReady(in Input, spec *v1.Container, cs *v1.ContainerStatus, olds []v1.ContainerStatus) bool {
 	if cs.State.Running == nil {
 		return false
 	}
@@ -219,7 +223,11 @@ func isReady(in Input, spec *v1.Container, cs *v1.ContainerStatus) bool {
 	if ready, known := in.Probes.Readiness(rawID(cs.ContainerID)); known {
 		return ready
 	}
-	return spec.ReadinessProbe == nil
+	if spec.ReadinessProbe == nil {
+		return true
+	}
+	old := find(olds, spec.Name)
+	return old != nil && old.ContainerID == cs.ContainerID && old.Ready
 }
 
 // rawID strips "<runtime>://" from a container ID.
