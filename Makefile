@@ -17,7 +17,7 @@ CLUSTER_NODE ?= berth-node
 # containerd instances with hack/containerd.sh, STATE_DIRs under _output/e2e/.
 export BERTH_REPO_ROOT := $(CURDIR)
 
-.PHONY: help all build deps images unit e2e test-e2e test run containerd-up containerd-down \
+.PHONY: help all build deps images unit e2e test-e2e test-cluster test run containerd-up containerd-down \
 	registry-up registry-down teardown clean bench \
 	cluster-build cluster-up cluster-down cluster cluster-status
 
@@ -26,6 +26,7 @@ help:
 	@echo "unit             unit tests (go test ./...)"
 	@echo "test             deps + images + unit tests + e2e tests (BERTH_E2E=1)"
 	@echo "test-e2e (e2e)   deps + images + e2e tests only"
+	@echo "test-cluster     deps + images + cluster e2e tests (control plane + berth node, BERTH_E2E=1)"
 	@echo "run              start a containerd in _output/containerd and run berth against it"
 	@echo "images           build the local test images into _output/images (cached)"
 	@echo "deps             install Debian packages the tests need (no-op when present)"
@@ -66,9 +67,18 @@ test-e2e: deps images
 		echo "e2e: no test/e2e yet, skipping"; \
 	fi
 
+# The cluster suite (test/cluster) starts its own control plane in
+# _output/cluster-e2e/state on ports of its own, builds the control plane
+# binaries first if they are missing (minutes when cold: hence the timeout,
+# which go test counts from the binary's start) and stops everything at the
+# end; `hack/cluster.sh down _output/cluster-e2e/state` is the safety net.
+test-cluster: deps images
+	BERTH_E2E=1 $(GO) test -count=1 -v -timeout 30m ./test/cluster/...
+
 test: deps images
 	$(GO) test ./...
 	@$(MAKE) --no-print-directory test-e2e
+	@$(MAKE) --no-print-directory test-cluster
 
 run: deps containerd-up build
 	@echo

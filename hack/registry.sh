@@ -10,10 +10,15 @@
 # containerds started by hack/containerd.sh pull from 127.0.0.1:5000 over
 # HTTP (see BERTH_INSECURE_REGISTRIES there). One registry per address: tests
 # that run in parallel share it, so push under names unique to the test.
+#
+# With BERTH_REGISTRY_AUTH=user:password (on `up` and `push`), the registry asks
+# for that user (htpasswd, basic auth) and `push` logs in as it; use another
+# REGISTRY_ADDR and STATE_DIR than the shared no-auth registry's.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ADDR="${REGISTRY_ADDR:-127.0.0.1:5000}"
+AUTH="${BERTH_REGISTRY_AUTH:-}"
 
 usage() {
 	echo "usage: $0 up|down|status [STATE_DIR] | push ARCHIVE NAME" >&2
@@ -28,7 +33,12 @@ die() {
 
 state_dir() { realpath -m "${1:-$REPO_ROOT/_output/registry}"; }
 
-answers() { curl -fsS --max-time 2 -o /dev/null "http://$ADDR/v2/" 2>/dev/null; }
+# answers: /v2/ says 200, or 401 when the registry wants a login.
+answers() {
+	local code
+	code="$(curl -sS --max-time 2 -o /dev/null -w '%{http_code}' "http://$ADDR/v2/" 2>/dev/null)" || return 1
+	[[ "$code" == 200 || "$code" == 401 ]]
+}
 
 pid_alive() {
 	local pid
@@ -64,7 +74,19 @@ up() {
 		http:
 		  addr: $ADDR
 	EOF
-	setsid docker-registry serve "$s/config.yml" </dev/null >>"$s/registry.log" 2>&1 &
+	if [[ -n "$AUTH" ]]; then
+		[[ "$AUTH" == *:* ]] || die "BERTH_REGISTRY_AUTH must be user:password"
+		command -v htpasswd >/dev/null || die "htpasswd (apache2-utils) is needed for BERTH_REGISTRY_AUTH"
+		htpasswd -Bbn "${AUTH%%:*}" "${AUTH#*:}" >"$s/htpasswd"
+		cat >>"$s/config.yml" <<-EOF
+			auth:
+			  htpasswd:
+			    realm: berth-test
+			    path: $s/htpasswd
+		EOF
+	fi
+	# docker-registry reads REGISTRY_* variables as configuration: none of ours.
+	setsid env -u REGISTRY_ADDR docker-registry serve "$s/config.yml" </dev/null >>"$s/registry.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$pidfile"
 	deadline=$((SECONDS + 15))
@@ -104,7 +126,9 @@ push() {
 	local archive="${1:-}" name="${2:-}"
 	[[ -n "$archive" && -n "$name" ]] || usage
 	[[ -f "$archive" ]] || die "no archive $archive"
-	skopeo --insecure-policy copy --quiet --dest-tls-verify=false \
+	local creds=()
+	[[ -z "$AUTH" ]] || creds=(--dest-creds "$AUTH")
+	skopeo --insecure-policy copy --quiet --dest-tls-verify=false "${creds[@]}" \
 		"oci-archive:$archive" "docker://$ADDR/$name"
 	log "pushed $archive as $ADDR/$name"
 }

@@ -26,6 +26,23 @@
 // address 0.0.0.0 unless set. The merged configuration records the values
 // actually used.
 //
+// # Node registration settings
+//
+// --node-labels is validated as upstream validates it: valid keys and
+// values, and in the kubernetes.io and k8s.io namespaces only the labels
+// a kubelet may set on its own Node (the NodeRestriction admission plugin
+// refuses the others). registerWithTaints must also have an effect and be
+// unique by key and effect, which upstream leaves to the API server to
+// reject on every registration attempt. kubeReserved and systemReserved
+// are parsed into resource lists as upstream does. evictionHard defaults,
+// when neither file nor flag sets it, to upstream's Linux thresholds
+// (memory.available 100Mi, nodefs.available 10%, nodefs.inodesFree 5%,
+// imagefs.available 15%, imagefs.inodesFree 5%), or is completed with them
+// under mergeDefaultEvictionSettings; like upstream this happens after
+// loading rather than in SetDefaults. berth does not evict yet: the
+// memory.available and nodefs.available thresholds are held back from the
+// Node's allocatable, as upstream does.
+//
 // # Fields berth does not act on yet
 //
 // berth honours only some KubeletConfiguration fields; the list is

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	v1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/berth-dev/berth/internal/app"
 )
@@ -35,6 +38,21 @@ func defaultOptions() app.Options {
 		ResolvConf:            "/etc/resolv.conf",
 		ReadOnlyAddress:       "127.0.0.1",
 		ReadOnlyPort:          10255,
+
+		KubeAPIQPS:   50,
+		KubeAPIBurst: 100,
+		MaxPods:      110,
+		EvictionHard: map[string]string{
+			"memory.available":   "100Mi",
+			"nodefs.available":   "10%",
+			"nodefs.inodesFree":  "5%",
+			"imagefs.available":  "15%",
+			"imagefs.inodesFree": "5%",
+		},
+		NodeStatusUpdateFrequency: 10 * time.Second,
+		NodeStatusReportFrequency: 5 * time.Minute,
+		NodeLeaseDurationSeconds:  40,
+		Port:                      10250,
 	}
 }
 
@@ -68,6 +86,7 @@ func TestParse(t *testing.T) {
 				o.ResolvConf = "/run/resolv.conf"
 				o.ReadOnlyAddress = "192.0.2.1"
 				o.ReadOnlyPort = 10256
+				o.MaxPods = 50
 			},
 		},
 		{
@@ -77,6 +96,7 @@ func TestParse(t *testing.T) {
 				o.SyncFrequency = 45 * time.Second
 				o.ClusterDNS = []string{"10.0.0.10", "fd00::10"}
 				o.ResolvConf = ""
+				o.MaxPods = 20
 			},
 		},
 		{
@@ -111,6 +131,7 @@ func TestParse(t *testing.T) {
 				o.ResolvConf = ""
 				o.ReadOnlyAddress = "::1"
 				o.ReadOnlyPort = 0
+				o.MaxPods = 7
 			},
 		},
 		{
@@ -129,6 +150,7 @@ func TestParse(t *testing.T) {
 				o.ResolvConf = "/run/resolv.conf"
 				o.ReadOnlyAddress = "192.0.2.1"
 				o.ReadOnlyPort = 10256
+				o.MaxPods = 50
 			},
 		},
 		{
@@ -160,6 +182,7 @@ func TestParse(t *testing.T) {
 			name: "kubeconfig: upstream defaults, read-only port off",
 			args: []string{"--kubeconfig", "/etc/kubernetes/kubelet.conf"},
 			want: func(o *app.Options) {
+				o.Kubeconfig = "/etc/kubernetes/kubelet.conf"
 				o.ReadOnlyAddress = "0.0.0.0"
 				o.ReadOnlyPort = 0
 			},
@@ -168,6 +191,7 @@ func TestParse(t *testing.T) {
 			name: "kubeconfig: read-only port set explicitly",
 			args: []string{"--kubeconfig", "/etc/kubernetes/kubelet.conf", "--read-only-port", "10255"},
 			want: func(o *app.Options) {
+				o.Kubeconfig = "/etc/kubernetes/kubelet.conf"
 				o.ReadOnlyAddress = "0.0.0.0"
 				o.ReadOnlyPort = 10255
 			},
@@ -178,10 +202,101 @@ func TestParse(t *testing.T) {
 			want: func(o *app.Options) { o.MaxParallelImagePulls = 0 },
 		},
 		{
-			name:   "unsupported fields are reported, supported ones are not",
-			args:   []string{"--config", "testdata/unsupported.yaml", "--max-pods", "5", "-v", "3"},
-			want:   func(o *app.Options) { o.StaticPodPath = "/etc/kubernetes/manifests" },
-			unsupp: []string{"authentication.anonymous.enabled", "authentication.webhook.cacheTTL", "authentication.webhook.enabled", "authentication.x509.clientCAFile", "authorization.mode", "evictionHard", "failSwapOn", "featureGates", "logging.format", "registerWithTaints"},
+			name: "unsupported fields are reported, supported ones are not",
+			args: []string{"--config", "testdata/unsupported.yaml", "--max-pods", "5", "-v", "3"},
+			want: func(o *app.Options) {
+				o.StaticPodPath = "/etc/kubernetes/manifests"
+				o.MaxPods = 5
+				o.RegisterWithTaints = []v1.Taint{{Key: "example", Effect: v1.TaintEffectNoSchedule}}
+				// Set in the file: no defaults merged in.
+				o.EvictionHard = map[string]string{"memory.available": "100Mi", "nodefs.available": "10%"}
+			},
+			unsupp: []string{"authentication.anonymous.enabled", "authentication.webhook.cacheTTL", "authentication.webhook.enabled", "authentication.x509.clientCAFile", "authorization.mode", "failSwapOn", "featureGates", "logging.format"},
+		},
+		{
+			name: "node registration and status from the file",
+			args: []string{"--config", "testdata/node.yaml", "--kubeconfig", "/etc/kubernetes/kubelet.conf"},
+			want: func(o *app.Options) {
+				o.Kubeconfig = "/etc/kubernetes/kubelet.conf"
+				o.ReadOnlyAddress = "0.0.0.0"
+				o.ReadOnlyPort = 0
+				o.KubeAPIQPS = 20
+				o.KubeAPIBurst = 40
+				o.Port = 10260
+				o.RegisterWithTaints = []v1.Taint{
+					{Key: "dedicated", Value: "edge", Effect: v1.TaintEffectNoSchedule},
+					{Key: "example.com/maintenance", Effect: v1.TaintEffectNoExecute},
+				}
+				o.KubeReserved = v1.ResourceList{
+					v1.ResourceCPU:              resource.MustParse("100m"),
+					v1.ResourceMemory:           resource.MustParse("256Mi"),
+					v1.ResourceEphemeralStorage: resource.MustParse("1Gi"),
+					"pid":                       resource.MustParse("1000"),
+				}
+				o.SystemReserved = v1.ResourceList{v1.ResourceCPU: resource.MustParse("250m")}
+				// mergeDefaultEvictionSettings fills in the signals not set.
+				o.EvictionHard = map[string]string{
+					"memory.available":   "500Mi",
+					"nodefs.available":   "10%",
+					"nodefs.inodesFree":  "5%",
+					"imagefs.available":  "20%",
+					"imagefs.inodesFree": "5%",
+				}
+				o.NodeStatusUpdateFrequency = 20 * time.Second
+				o.NodeStatusReportFrequency = time.Minute
+				o.NodeLeaseDurationSeconds = 60
+			},
+		},
+		{
+			name: "node registration and status flags override the file",
+			args: []string{
+				"--config", "testdata/node.yaml",
+				"--node-labels", "example.com/role=edge, node.kubernetes.io/pool=,topology.kubernetes.io/zone=z1",
+				"--node-labels", "flag-only",
+				"--register-with-taints", "a=b:NoSchedule,c:PreferNoSchedule",
+				"--kube-api-qps", "5",
+				"--kube-api-burst", "10",
+				"--port", "10270",
+				"--kube-reserved", "cpu=0.0005,memory=1Gi",
+				"--system-reserved", "memory=512Mi",
+				"--eviction-hard", "memory.available<1Gi",
+				"--node-status-update-frequency", "15s",
+				"--max-pods", "30",
+			},
+			want: func(o *app.Options) {
+				o.NodeLabels = map[string]string{
+					"example.com/role":            "edge",
+					"node.kubernetes.io/pool":     "",
+					"topology.kubernetes.io/zone": "z1",
+					"flag-only":                   "",
+				}
+				o.KubeAPIQPS = 5
+				o.KubeAPIBurst = 10
+				o.Port = 10270
+				o.RegisterWithTaints = []v1.Taint{
+					{Key: "a", Value: "b", Effect: v1.TaintEffectNoSchedule},
+					{Key: "c", Effect: v1.TaintEffectPreferNoSchedule},
+				}
+				// cpu is rounded to millicores, as upstream.
+				o.KubeReserved = v1.ResourceList{v1.ResourceCPU: resource.MustParse("1m"), v1.ResourceMemory: resource.MustParse("1Gi")}
+				o.SystemReserved = v1.ResourceList{v1.ResourceMemory: resource.MustParse("512Mi")}
+				o.EvictionHard = map[string]string{
+					"memory.available":   "1Gi",
+					"nodefs.available":   "10%",
+					"nodefs.inodesFree":  "5%",
+					"imagefs.available":  "15%",
+					"imagefs.inodesFree": "5%",
+				}
+				o.NodeStatusUpdateFrequency = 15 * time.Second
+				o.NodeStatusReportFrequency = time.Minute
+				o.NodeLeaseDurationSeconds = 60
+				o.MaxPods = 30
+			},
+		},
+		{
+			name: "an explicitly empty evictionHard gets no defaults",
+			args: []string{"--config", writeConfig(t, "evictionHard: {}\n")},
+			want: func(o *app.Options) { o.EvictionHard = map[string]string{} },
 		},
 	}
 	for _, tt := range tests {
@@ -197,7 +312,8 @@ func TestParse(t *testing.T) {
 				t.Fatal("Options.Config is nil")
 			}
 			got.Config = nil
-			if !reflect.DeepEqual(got, want) {
+			// Semantic: quantities compare by value, not by cached text.
+			if !apiequality.Semantic.DeepEqual(got, want) {
 				t.Errorf("Options:\n got %+v\nwant %+v", got, want)
 			}
 			if !slices.Equal(res.Unsupported, tt.unsupp) {
@@ -285,7 +401,7 @@ func TestParseErrors(t *testing.T) {
 				"invalid configuration: ",
 				`cgroupDriver (--cgroup-driver) "cgroupv3" is not supported`,
 				`containerRuntimeEndpoint (--container-runtime-endpoint) "tcp://127.0.0.1:1234": protocol "tcp" is not supported`,
-				"port 70000 must be between 1 and 65535",
+				"port (--port) 70000 must be between 1 and 65535",
 				"readOnlyPort (--read-only-port) -1 must be between 0 and 65535",
 				"healthzPort 65536 must be between 0 and 65535",
 				"syncFrequency (--sync-frequency) must be greater than zero, got -5s",
@@ -318,6 +434,64 @@ func TestParseErrors(t *testing.T) {
 			name:      "empty hostname",
 			env:       &Env{Hostname: func() (string, error) { return "  ", nil }},
 			wantInErr: []string{"node name is empty"},
+		},
+		{
+			name:      "node label a node may not set",
+			args:      []string{"--node-labels", "node-restriction.kubernetes.io/pool=a,kubernetes.io/role=x,node.kubernetes.io/ok=1,k8s.io/x=y,node-role.kubernetes.io/worker="},
+			wantInErr: []string{"--node-labels: a node may not set k8s.io/x, kubernetes.io/role, node-restriction.kubernetes.io/pool, node-role.kubernetes.io/worker"},
+		},
+		{
+			name:      "invalid node labels",
+			args:      []string{"--node-labels", "bad key=v,good=bad value"},
+			wantInErr: []string{`--node-labels: invalid label key "bad key"`, `--node-labels: invalid label value "bad value" of "good"`},
+		},
+		{name: "taint without effect", args: []string{"--register-with-taints", "a=b"}, usage: true, wantInErr: []string{`invalid taint "a=b"`}},
+		{name: "taint with a bad effect", args: []string{"--register-with-taints", "a=b:Sometimes"}, usage: true, wantInErr: []string{`unknown effect "Sometimes"`}},
+		{name: "taint with a bad value", args: []string{"--register-with-taints", "a=b=c:NoSchedule"}, usage: true, wantInErr: []string{`invalid taint "a=b=c:NoSchedule"`}},
+		{name: "duplicate taints", args: []string{"--register-with-taints", "a=1:NoSchedule,a=2:NoSchedule"}, wantInErr: []string{"registerWithTaints[1] (--register-with-taints): duplicate taint a:NoSchedule"}},
+		{
+			name:      "taint in the file without an effect",
+			args:      []string{"--config", writeConfig(t, "registerWithTaints:\n- key: a\n")},
+			wantInErr: []string{"registerWithTaints[0] (--register-with-taints): effect is required"},
+		},
+		{
+			name:      "taint in the file with timeAdded",
+			args:      []string{"--config", writeConfig(t, "registerWithTaints:\n- key: a\n  effect: NoExecute\n  timeAdded: \"2024-01-01T00:00:00Z\"\n")},
+			wantInErr: []string{"registerWithTaints[0] (--register-with-taints): timeAdded must not be set"},
+		},
+		{
+			name: "bad reservations",
+			args: []string{"--kube-reserved", "gpu=1,memory=-1Gi", "--system-reserved", "cpu=lots"},
+			wantInErr: []string{
+				`kubeReserved (--kube-reserved): cannot reserve "gpu"`,
+				`kubeReserved (--kube-reserved): quantity for "memory" must not be negative`,
+				`systemReserved (--system-reserved): quantity "lots" for "cpu"`,
+			},
+		},
+		{
+			name: "bad eviction thresholds",
+			args: []string{"--eviction-hard", "memory.free<1Gi,nodefs.available<120%,imagefs.available<-5Gi,nodefs.inodesFree<many"},
+			wantInErr: []string{
+				`evictionHard (--eviction-hard): unknown signal "memory.free"`,
+				`evictionHard (--eviction-hard) nodefs.available: "120%" must be a percentage between 0% and 100%`,
+				`evictionHard (--eviction-hard) imagefs.available: "-5Gi" must be positive`,
+				`evictionHard (--eviction-hard) nodefs.inodesFree: "many" is neither a quantity nor a percentage`,
+			},
+		},
+		{
+			name: "bad API client and heartbeat settings",
+			args: []string{
+				"--config", writeConfig(t, "nodeLeaseDurationSeconds: -1\nnodeStatusReportFrequency: -1s\n"),
+				"--kube-api-qps", "-1", "--kube-api-burst", "-2", "--node-status-update-frequency", "-3s", "--port", "0",
+			},
+			wantInErr: []string{
+				"kubeAPIQPS (--kube-api-qps) -1 must not be negative",
+				"kubeAPIBurst (--kube-api-burst) -2 must not be negative",
+				"nodeLeaseDurationSeconds -1 must be greater than zero",
+				"nodeStatusUpdateFrequency (--node-status-update-frequency) must be greater than zero",
+				"nodeStatusReportFrequency must be greater than zero",
+				"port (--port) 0 must be between 1 and 65535",
+			},
 		},
 		{
 			name:      "parallel pulls need serializeImagePulls false",
@@ -396,11 +570,7 @@ func TestParseWarnings(t *testing.T) {
 			args: []string{"--pod-manifest-path", file},
 			want: []string{"Warning: staticPodPath is not a directory; it is read as a single manifest file"},
 		},
-		{
-			name: "kubeconfig is accepted",
-			args: []string{"--kubeconfig", "/etc/kubernetes/kubelet.conf"},
-			want: []string{"Warning: --kubeconfig is accepted but berth does not connect to an API server yet"},
-		},
+		{name: "kubeconfig", args: []string{"--kubeconfig", "/etc/kubernetes/kubelet.conf"}, want: nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,9 +41,16 @@ func TestUnsupported(t *testing.T) {
 		{name: "nothing set", set: nil, want: nil},
 		{name: "only supported", set: []string{"apiVersion", "kind", "staticPodPath", "maxPods", "logging.verbosity"}, want: nil},
 		{
+			name: "node registration and status fields",
+			set: []string{"kubeAPIQPS", "kubeAPIBurst", "port", "registerWithTaints", "kubeReserved", "systemReserved",
+				"evictionHard", "mergeDefaultEvictionSettings", "nodeStatusUpdateFrequency", "nodeStatusReportFrequency",
+				"nodeLeaseDurationSeconds", "registerNode", "nodeStatusMaxImages"},
+			want: []string{"nodeStatusMaxImages", "registerNode"},
+		},
+		{
 			name: "nested and sorted, without duplicates",
-			set:  []string{"staticPodPath", "evictionHard", "authentication.webhook.enabled", "logging.format", "evictionHard"},
-			want: []string{"authentication.webhook.enabled", "evictionHard", "logging.format"},
+			set:  []string{"staticPodPath", "evictionSoft", "authentication.webhook.enabled", "logging.format", "evictionSoft"},
+			want: []string{"authentication.webhook.enabled", "evictionSoft", "logging.format"},
 		},
 		{
 			// A supported name must match a whole path element.

@@ -2,7 +2,9 @@
 // container is created: it applies the pull policy, pulls through the CRI
 // image service with a per-image back-off, bounds how many pulls run at once,
 // and reports progress as the upstream kubelet does (the same event reasons
-// and messages, the same waiting reasons).
+// and messages, the same waiting reasons). Credentials come from a Keyring;
+// PullSecretKeyring reads a pod's imagePullSecrets and matches them to the
+// registry as upstream's credentialprovider does.
 package image
 
 import (
@@ -51,6 +53,8 @@ const (
 	EventInspectFailed     = "InspectFailed"
 	EventErrImageNeverPull = "ErrImageNeverPull"
 	EventBackOff           = "BackOff"
+	// EventFailedToRetrieveImagePullSecret is recorded on the pod.
+	EventFailedToRetrieveImagePullSecret = "FailedToRetrieveImagePullSecret"
 )
 
 // Upstream's image pull back-off (kubelet.go: imageBackOffPeriod, MaxImageBackOff).
@@ -196,11 +200,16 @@ func (p *Puller) pull(ctx context.Context, ref *v1.ObjectReference, pod *v1.Pod,
 		return fail(ReasonErrImagePull, err.Error(), 0, err)
 	}
 	pullStart := p.clock.Now()
-	imageRef, err := p.pullWithCredentials(ctx, pod, spec, sandboxConfig)
+	imageRef, missingSecrets, err := p.pullWithCredentials(ctx, pod, spec, sandboxConfig)
 	p.release()
 	end := p.clock.Now()
 	if err != nil {
 		p.event(ref, v1.EventTypeWarning, EventFailed, fmt.Sprintf("Failed to pull image %q: %v", requested, grpcMessage(err)))
+		if len(missingSecrets) > 0 {
+			// Only worth saying when the pull failed, as upstream does.
+			p.event(podRef(pod), v1.EventTypeWarning, EventFailedToRetrieveImagePullSecret,
+				fmt.Sprintf("Unable to retrieve some image pull secrets (%s); attempting to pull the image may not succeed.", strings.Join(missingSecrets, ", ")))
+		}
 		p.backOff.Next(key, end)
 		reason, msg := classifyPullError(requested, err)
 		p.forgetOldFailures(end)
@@ -237,23 +246,26 @@ func (p *Puller) forgetOldFailures(now time.Time) {
 
 // pullWithCredentials tries each credential the keyring has for the
 // image's repository, as the upstream kubelet does, or pulls anonymously.
-func (p *Puller) pullWithCredentials(ctx context.Context, pod *v1.Pod, spec *runtimeapi.ImageSpec, sandboxConfig *runtimeapi.PodSandboxConfig) (string, error) {
+// It also returns the pull secrets the keyring could not read.
+func (p *Puller) pullWithCredentials(ctx context.Context, pod *v1.Pod, spec *runtimeapi.ImageSpec, sandboxConfig *runtimeapi.PodSandboxConfig) (string, []string, error) {
 	var auths []*runtimeapi.AuthConfig
+	var missing []string
 	if ref, err := ParseReference(spec.Image); err == nil {
-		auths = p.keyring.Lookup(pod, ref.Repository())
+		auths, missing = p.keyring.Lookup(ctx, pod, ref.Repository())
 	}
 	if len(auths) == 0 {
-		return p.svc.PullImage(ctx, spec, nil, sandboxConfig)
+		id, err := p.svc.PullImage(ctx, spec, nil, sandboxConfig)
+		return id, missing, err
 	}
 	var errs []error
 	for _, auth := range auths {
 		id, err := p.svc.PullImage(ctx, spec, auth, sandboxConfig)
 		if err == nil {
-			return id, nil
+			return id, missing, nil
 		}
 		errs = append(errs, err)
 	}
-	return "", errors.Join(errs...)
+	return "", missing, errors.Join(errs...)
 }
 
 func (p *Puller) imageID(ctx context.Context, spec *runtimeapi.ImageSpec) (string, error) {
@@ -344,6 +356,18 @@ func containerRef(pod *v1.Pod, c *v1.Container) *v1.ObjectReference {
 		UID:             pod.UID,
 		ResourceVersion: pod.ResourceVersion,
 		FieldPath:       fieldPath(pod, c.Name),
+	}
+}
+
+// podRef is the object reference of events about the pod as a whole.
+func podRef(pod *v1.Pod) *v1.ObjectReference {
+	return &v1.ObjectReference{
+		Kind:            "Pod",
+		APIVersion:      "v1",
+		Name:            pod.Name,
+		Namespace:       pod.Namespace,
+		UID:             pod.UID,
+		ResourceVersion: pod.ResourceVersion,
 	}
 }
 

@@ -307,11 +307,11 @@ func TestEnsureImageParallelLimit(t *testing.T) {
 
 type staticKeyring []*runtimeapi.AuthConfig
 
-func (k staticKeyring) Lookup(_ *v1.Pod, repo string) []*runtimeapi.AuthConfig {
+func (k staticKeyring) Lookup(_ context.Context, _ *v1.Pod, repo string) ([]*runtimeapi.AuthConfig, []string) {
 	if repo != "registry.example/app" {
-		return nil
+		return nil, nil
 	}
-	return k
+	return k, nil
 }
 
 func TestEnsureImageCredentials(t *testing.T) {

@@ -90,6 +90,16 @@ func readiness(health error, capacity v1.ResourceList) error {
 	return errors.New("[" + strings.Join(msgs, ", ") + "]")
 }
 
+// readyMessage is the message of the node's Ready condition.
+func readyMessage(status *v1.NodeStatus) string {
+	for _, c := range status.Conditions {
+		if c.Type == v1.NodeReady {
+			return c.Message
+		}
+	}
+	return ""
+}
+
 // isReady reports whether the node's Ready condition is True.
 func isReady(status *v1.NodeStatus) bool {
 	for _, c := range status.Conditions {

@@ -66,12 +66,13 @@ func (c *Controller) tryRegister(ctx context.Context) error {
 		return fmt.Errorf("register node: get the existing node: %w", getErr)
 	}
 	want := existing.DeepCopy()
-	if reconcileExisting(want, node) {
+	changed := reconcileExisting(want, node)
+	if changed {
 		if existing, err = nodes.Update(ctx, want, metav1.UpdateOptions{}); err != nil {
 			return fmt.Errorf("register node: reconcile the existing node: %w", err)
 		}
 	}
 	c.setNode(existing)
-	logger.Info("Node was registered before; reconciled its labels")
+	logger.Info("Node was registered before; kept it", "updatedLabels", changed)
 	return nil
 }

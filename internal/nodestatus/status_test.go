@@ -145,7 +145,9 @@ func TestDesiredNodeChanged(t *testing.T) {
 	}{
 		{name: "only time passed", want: false},
 		{name: "health turned bad", facts: func(f *facts) { f.health = errors.New("container runtime is down") }, want: true},
-		{name: "new image", facts: func(f *facts) { f.images = append(f.images, v1.ContainerImage{Names: []string{"pause:3.9"}, SizeBytes: 1}) }, want: true},
+		{name: "new image", facts: func(f *facts) {
+			f.images = append(f.images, v1.ContainerImage{Names: []string{"pause:3.9"}, SizeBytes: 1})
+		}, want: true},
 		{name: "address changed", facts: func(f *facts) { f.nodeIP = "192.0.2.11" }, want: true},
 		{name: "os label removed", node: func(n *v1.Node) { delete(n.Labels, v1.LabelOSStable) }, want: true},
 		{name: "foreign label: not ours to change", node: func(n *v1.Node) { n.Labels["team"] = "a" }, want: false},

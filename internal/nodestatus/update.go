@@ -78,7 +78,7 @@ func (c *Controller) syncStatus(ctx context.Context) error {
 			return fmt.Errorf("update node status: %w", err)
 		}
 		if was, is := isReady(&node.Status), isReady(&updated.Status); was != is {
-			logger.Info("Node readiness changed", "ready", is, "reason", f.health)
+			logger.Info("Node readiness changed", "ready", is, "message", readyMessage(&updated.Status))
 		}
 		c.setNode(updated)
 		c.lastReport = c.clock.Now()

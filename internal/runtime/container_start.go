@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
 	"google.golang.org/grpc/status"
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
@@ -42,9 +44,11 @@ type startTarget struct {
 }
 
 // startContainer starts one container of the pod: it waits out a crash
-// back-off, makes sure the image is there, then creates and starts the
-// container. When the container cannot run yet it returns why, for its
-// status, and when trying again makes sense (0: no particular time).
+// back-off, makes sure the image is there, resolves the environment (with
+// the ConfigMaps and Secrets it names) and the volume mounts, creates and
+// starts the container, then runs its postStart hook. When the container
+// cannot run yet it returns why, for its status, and when trying again
+// makes sense (0: no particular time).
 func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdentity, pod *v1.Pod, c *v1.Container, st *container.PodStatus) (*container.Waiting, time.Duration) {
 	logger := klog.FromContext(ctx)
 	if w, retry := m.crashBackOff(id, pod, c, st); w != nil {
@@ -68,14 +72,24 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 		return &container.Waiting{Reason: ReasonCreateContainerConfigError, Message: msg}, startRetry
 	}
 	restartCount := m.nextRestartCount(pod, c, st)
-	if err := checkVolumes(pod, c); err != nil {
-		return configErr(err)
-	}
 	user, err := m.imageUser(ctx, t.is, imageRef)
 	if err != nil {
 		return configErr(err)
 	}
-	mounts, err := m.managedMounts(pod, c, t.podIPs)
+	env, notes, err := containerEnv(pod, c, t.podIPs, &m.node, m.fetchEnvObjects(ctx, pod, c))
+	m.noteEvents(id, notes)
+	if err != nil {
+		return configErr(err)
+	}
+	mounts, err := volumeMounts(pod, c, mountParams{
+		hostPath:    m.volumeHostPath(pod.UID),
+		env:         env,
+		supportsRRO: m.runtimeSupportsRRO(ctx, t.rs, c),
+	})
+	if err != nil {
+		return configErr(err)
+	}
+	managed, err := m.managedMounts(pod, c, t.podIPs)
 	if err != nil {
 		return configErr(err)
 	}
@@ -88,9 +102,9 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 		c:            c,
 		restartCount: restartCount,
 		imageRef:     imageRef,
-		podIPs:       t.podIPs,
 		user:         user,
-		mounts:       mounts,
+		env:          env,
+		mounts:       append(mounts, managed...),
 	}, &m.node)
 	if err != nil {
 		return configErr(err)
@@ -111,7 +125,66 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 	}
 	m.containerEvent(id, c.Name, containerID, v1.EventTypeNormal, eventStarted, "Container started")
 	logger.V(2).Info("Started container", "pod", klog.KObj(pod), "container", c.Name, "containerID", containerID, "restartCount", restartCount)
+
+	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+		return m.postStart(ctx, t, id, pod, c, containerID)
+	}
 	return nil, 0
+}
+
+// postStart runs the container's postStart hook, as upstream does right
+// after the start and before anything else of the pod. When it fails, the
+// container is killed: it waits with PostStartHookError and the hook's
+// message, and restarts by its restart policy.
+func (m *Manager) postStart(ctx context.Context, t startTarget, id podIdentity, pod *v1.Pod, c *v1.Container, containerID string) (*container.Waiting, time.Duration) {
+	logger := klog.FromContext(ctx)
+	msg, err := m.runHook(ctx, hookCall{
+		id: id, pod: pod, spec: c, containerID: containerID,
+		handler: c.Lifecycle.PostStart, exec: t.rs,
+		host: m.hookHost(t.rs, pod.UID, &container.SandboxStatus{ID: t.sandboxID, IPs: t.podIPs}, pod.Spec.HostNetwork),
+	})
+	if err == nil {
+		return nil, 0
+	}
+	logger.Info("PostStart hook failed", "pod", klog.KObj(pod), "container", c.Name, "containerID", containerID, "err", err)
+	// The message may hold secrets: it goes into the status, not the event.
+	m.containerEvent(id, c.Name, containerID, v1.EventTypeWarning, eventFailedPostStartHook, "PostStartHook failed")
+	if err := m.killContainer(ctx, t.rs, killRequest{
+		id: id, pod: pod, containerID: containerID, name: c.Name,
+		message: killReasonFailedPostStartHook, reason: killReasonFailedPostStartHook,
+	}); err != nil {
+		logger.Info("Failed to kill container after its postStart hook failed", "pod", klog.KObj(pod), "container", c.Name, "containerID", containerID, "err", err)
+	}
+	return &container.Waiting{Reason: ReasonPostStartHookError, Message: msg}, startRetry
+}
+
+// volumeHostPath looks the pod's volumes up in the volume manager.
+func (m *Manager) volumeHostPath(uid types.UID) func(string) (string, bool) {
+	if m.opts.Volumes == nil {
+		return nil
+	}
+	return func(name string) (string, bool) { return m.opts.Volumes.HostPath(uid, name) }
+}
+
+// runtimeSupportsRRO asks the runtime, only when container c wants a
+// recursively read-only mount, whether its default handler can make one.
+func (m *Manager) runtimeSupportsRRO(ctx context.Context, rs internalapi.RuntimeService, c *v1.Container) bool {
+	wanted := slices.ContainsFunc(c.VolumeMounts, func(vm v1.VolumeMount) bool {
+		return vm.RecursiveReadOnly != nil && *vm.RecursiveReadOnly != v1.RecursiveReadOnlyDisabled
+	})
+	if !wanted {
+		return false
+	}
+	resp, err := rs.Status(ctx, false)
+	if err != nil {
+		return false
+	}
+	for _, h := range resp.GetRuntimeHandlers() {
+		if h.GetName() == "" {
+			return h.GetFeatures().GetRecursiveReadOnlyMounts()
+		}
+	}
+	return false
 }
 
 // nextRestartCount is one more than the newest instance's. With no

@@ -17,10 +17,11 @@ type containerParams struct {
 	c            *v1.Container
 	restartCount int
 	imageRef     string // the image ID the puller resolved
-	podIPs       []string
 	user         imageUser
-	// mounts are the files berth manages for the container (/etc/hosts,
-	// the termination message file).
+	// env is the container's resolved environment (containerEnv).
+	env []envVar
+	// mounts are the container's volumes and the files berth manages for
+	// it (/etc/hosts, the termination message file), in that order.
 	mounts []*runtimeapi.Mount
 }
 
@@ -28,20 +29,17 @@ type containerParams struct {
 // are configuration errors: the container waits with
 // CreateContainerConfigError.
 func containerConfig(p containerParams, node *nodeConfig) (*runtimeapi.ContainerConfig, error) {
-	if err := checkVolumes(p.pod, p.c); err != nil {
-		return nil, err
-	}
-	env, err := containerEnv(p.pod, p.c, p.podIPs, node)
-	if err != nil {
-		return nil, err
-	}
 	sc, err := containerSecurityContext(p.pod, p.c, p.user, node)
 	if err != nil {
 		return nil, err
 	}
-	envs := make([]*runtimeapi.KeyValue, 0, len(env))
-	vars := make(map[string]string, len(env))
-	for _, e := range env {
+	stopSignal, err := containerStopSignal(p.c)
+	if err != nil {
+		return nil, err
+	}
+	envs := make([]*runtimeapi.KeyValue, 0, len(p.env))
+	vars := make(map[string]string, len(p.env))
+	for _, e := range p.env {
 		envs = append(envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(e.Value)})
 		vars[e.Name] = e.Value
 	}
@@ -60,11 +58,29 @@ func containerConfig(p containerParams, node *nodeConfig) (*runtimeapi.Container
 		Stdin:       p.c.Stdin,
 		StdinOnce:   p.c.StdinOnce,
 		Tty:         p.c.TTY,
+		StopSignal:  stopSignal,
 		Linux: &runtimeapi.LinuxContainerConfig{
 			Resources:       containerResources(p.pod, p.c, node),
 			SecurityContext: sc,
 		},
 	}, nil
+}
+
+// containerStopSignal converts lifecycle.stopSignal ("SIGUSR1",
+// "SIGRTMIN+1") to the CRI's enum; unset leaves the choice to the runtime
+// (the image's STOPSIGNAL, else SIGTERM). Runtimes that predate the field
+// (containerd 1.6) ignore it.
+func containerStopSignal(c *v1.Container) (runtimeapi.Signal, error) {
+	if c.Lifecycle == nil || c.Lifecycle.StopSignal == nil {
+		return runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT, nil
+	}
+	name := string(*c.Lifecycle.StopSignal)
+	enum := "SIGNAL_" + strings.NewReplacer("+", "PLUS", "-", "MINUS").Replace(name)
+	v, ok := runtimeapi.Signal_value[enum]
+	if !ok || v == 0 {
+		return 0, fmt.Errorf("unsupported stop signal %q", name)
+	}
+	return runtimeapi.Signal(v), nil
 }
 
 func expandAll(in []string, vars map[string]string) []string {
@@ -82,27 +98,6 @@ func expandAll(in []string, vars map[string]string) []string {
 // directory: <container name>/<restart count>.log.
 func containerLogPath(name string, restartCount int) string {
 	return filepath.Join(name, fmt.Sprintf("%d.log", restartCount))
-}
-
-// checkVolumes fails for every volume mount or device: volumes are not
-// supported yet, and running a container without the data it expects
-// would be worse than not running it.
-func checkVolumes(pod *v1.Pod, c *v1.Container) error {
-	names := make([]string, 0, len(c.VolumeMounts)+len(c.VolumeDevices))
-	for _, m := range c.VolumeMounts {
-		names = append(names, m.Name)
-	}
-	for _, d := range c.VolumeDevices {
-		names = append(names, d.Name)
-	}
-	for _, name := range names {
-		vol := podVolume(pod, name)
-		if vol == nil {
-			return fmt.Errorf("cannot find volume %q to mount into container %q", name, c.Name)
-		}
-		return errNotSupported{fmt.Sprintf("volume %q of type %s", name, volumeType(vol))}
-	}
-	return nil
 }
 
 func podVolume(pod *v1.Pod, name string) *v1.Volume {

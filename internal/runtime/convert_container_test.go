@@ -37,7 +37,7 @@ func TestContainerConfig(t *testing.T) {
 	c := &pod.Spec.Containers[0]
 	mounts := []*runtimeapi.Mount{{HostPath: "/var/lib/kubelet/pods/uid-1/etc-hosts", ContainerPath: "/etc/hosts"}}
 	got, err := containerConfig(containerParams{
-		pod: pod, c: c, restartCount: 3, imageRef: "sha256:abc", podIPs: []string{"10.1.0.5"},
+		pod: pod, c: c, restartCount: 3, imageRef: "sha256:abc", env: []envVar{{"MSG", "hi"}},
 		user: imageUserOf(&runtimeapi.Image{}), mounts: mounts,
 	}, testNode())
 	if err != nil {
@@ -88,36 +88,43 @@ func TestContainerConfig(t *testing.T) {
 	}
 }
 
-func TestContainerConfigVolumes(t *testing.T) {
-	pod := &v1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "prod", UID: "uid-1"},
-		Spec: v1.PodSpec{
-			Volumes: []v1.Volume{
-				{Name: "cache", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{}}},
-				{Name: "host", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: "/x"}}},
-				{Name: "cfg", VolumeSource: v1.VolumeSource{ConfigMap: &v1.ConfigMapVolumeSource{}}},
-			},
-			Containers: []v1.Container{{Name: "app"}},
-		},
-	}
+func TestContainerStopSignal(t *testing.T) {
 	tests := []struct {
-		mounts  []v1.VolumeMount
-		devices []v1.VolumeDevice
-		want    string
+		signal  v1.Signal
+		want    runtimeapi.Signal
+		wantErr string
 	}{
-		{mounts: []v1.VolumeMount{{Name: "cache", MountPath: "/c"}}, want: `volume "cache" of type emptyDir is not supported yet`},
-		{mounts: []v1.VolumeMount{{Name: "host", MountPath: "/h"}}, want: `volume "host" of type hostPath is not supported yet`},
-		{mounts: []v1.VolumeMount{{Name: "cfg", MountPath: "/c"}}, want: `volume "cfg" of type configMap is not supported yet`},
-		{devices: []v1.VolumeDevice{{Name: "host", DevicePath: "/dev/x"}}, want: `volume "host" of type hostPath is not supported yet`},
-		{mounts: []v1.VolumeMount{{Name: "nope", MountPath: "/n"}}, want: `cannot find volume "nope" to mount into container "app"`},
+		{signal: "", want: runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT},
+		{signal: "SIGTERM", want: runtimeapi.Signal_SIGNAL_SIGTERM},
+		{signal: "SIGUSR1", want: runtimeapi.Signal_SIGNAL_SIGUSR1},
+		{signal: "SIGRTMIN+3", want: runtimeapi.Signal_SIGNAL_SIGRTMINPLUS3},
+		{signal: "SIGRTMAX-1", want: runtimeapi.Signal_SIGNAL_SIGRTMAXMINUS1},
+		{signal: "SIGNOPE", wantErr: `unsupported stop signal "SIGNOPE"`},
+		{signal: "RUNTIME_DEFAULT", wantErr: `unsupported stop signal "RUNTIME_DEFAULT"`},
 	}
 	for _, tt := range tests {
-		c := &pod.Spec.Containers[0]
-		c.VolumeMounts, c.VolumeDevices = tt.mounts, tt.devices
-		_, err := containerConfig(containerParams{pod: pod, c: c, user: imageUserOf(nil)}, testNode())
-		if err == nil || err.Error() != tt.want {
-			t.Errorf("err = %v, want %q", err, tt.want)
+		c := &v1.Container{Name: "app"}
+		if tt.signal != "" {
+			c.Lifecycle = &v1.Lifecycle{StopSignal: ptrTo(tt.signal)}
 		}
+		got, err := containerStopSignal(c)
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("%s: err = %v, want %q", tt.signal, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: %v, %v; want %v", tt.signal, got, err, tt.want)
+		}
+	}
+
+	// It reaches the config.
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "prod", UID: "uid-1"},
+		Spec: v1.PodSpec{Containers: []v1.Container{{Name: "app", Lifecycle: &v1.Lifecycle{StopSignal: ptrTo(v1.SIGUSR1)}}}}}
+	cfg, err := containerConfig(containerParams{pod: pod, c: &pod.Spec.Containers[0], user: imageUserOf(nil)}, testNode())
+	if err != nil || cfg.StopSignal != runtimeapi.Signal_SIGNAL_SIGUSR1 {
+		t.Errorf("config stop signal = %v, %v", cfg.GetStopSignal(), err)
 	}
 }
 

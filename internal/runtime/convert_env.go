@@ -2,12 +2,15 @@ package runtime
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -24,67 +27,167 @@ type errNotSupported struct{ what string }
 
 func (e errNotSupported) Error() string { return e.what + " is not supported yet" }
 
-// containerEnv resolves a container's environment in declaration order:
-// each value may refer to variables declared before it with $(NAME), and
-// valueFrom is resolved from the pod, its IPs and the node.
+// containerEnv resolves a container's environment (upstream
+// makeEnvironmentVariables): first the variables of envFrom, in the order
+// of its sources and by key within one, then env in declaration order,
+// which overrides them. Each env value may refer to variables declared
+// before it with $(NAME); valueFrom is resolved from the pod, its IPs, the
+// node and the ConfigMaps and Secrets in objs.
 //
-// Sources that need API objects (configMapKeyRef, secretKeyRef, envFrom) or
-// volumes (fileKeyRef) are not supported yet: they are an error rather than a
-// silently missing variable. Service links are not injected: there is no
-// service list without an API server, as for an upstream standalone kubelet.
-func containerEnv(pod *v1.Pod, c *v1.Container, podIPs []string, node *nodeConfig) ([]envVar, error) {
+// The order is kept stable (upstream's comes from a map) so that the same
+// spec always gives the same config. envFrom keys that cannot be variable
+// names are skipped with an InvalidEnvironmentVariableNames event; service
+// links are not injected (berth has no Service informer yet), as for an
+// upstream standalone kubelet.
+func containerEnv(pod *v1.Pod, c *v1.Container, podIPs []string, node *nodeConfig, objs envObjects) ([]envVar, []eventNote, error) {
+	var (
+		out    []envVar
+		notes  []eventNote
+		index  = map[string]int{} // name -> position in out
+		values = map[string]string{}
+	)
+	set := func(name, value string) {
+		values[name] = value
+		// A name set twice keeps its first position and its last value.
+		if i, ok := index[name]; ok {
+			out[i].Value = value
+			return
+		}
+		index[name] = len(out)
+		out = append(out, envVar{Name: name, Value: value})
+	}
+
 	for _, from := range c.EnvFrom {
+		var (
+			data     map[string]string
+			kind     string
+			name     string
+			optional bool
+		)
 		switch {
 		case from.ConfigMapRef != nil:
-			return nil, errNotSupported{fmt.Sprintf("envFrom configMapRef %q", from.ConfigMapRef.Name)}
+			kind, name, optional = "configMap", from.ConfigMapRef.Name, isTrue(from.ConfigMapRef.Optional)
+			cm, err := objs.configMap(pod.Namespace, name)
+			if err != nil {
+				if optional && apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, notes, err
+			}
+			data = cm.Data
 		case from.SecretRef != nil:
-			return nil, errNotSupported{fmt.Sprintf("envFrom secretRef %q", from.SecretRef.Name)}
+			kind, name, optional = "secret", from.SecretRef.Name, isTrue(from.SecretRef.Optional)
+			secret, err := objs.secret(pod.Namespace, name)
+			if err != nil {
+				if optional && apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, notes, err
+			}
+			data = make(map[string]string, len(secret.Data))
+			for k, v := range secret.Data {
+				data[k] = string(v)
+			}
+		default:
+			continue
+		}
+		var invalid []string
+		for _, k := range slices.Sorted(maps.Keys(data)) {
+			key := from.Prefix + k
+			if errs := validation.IsRelaxedEnvVarName(key); len(errs) > 0 {
+				invalid = append(invalid, key)
+				continue
+			}
+			set(key, data[k])
+		}
+		if len(invalid) > 0 {
+			notes = append(notes, eventNote{eventType: v1.EventTypeWarning, reason: eventInvalidEnvironmentVariableNames,
+				message: fmt.Sprintf("Keys [%s] from the EnvFrom %s %s/%s were skipped since they are considered invalid environment variable names.",
+					strings.Join(invalid, ", "), kind, pod.Namespace, name)})
 		}
 	}
 
-	var out []envVar
-	index := map[string]int{} // name -> position in out
-	values := map[string]string{}
 	for _, e := range c.Env {
 		var value string
 		switch {
 		case e.Value != "":
 			value = expand(e.Value, mapLookup(values))
 		case e.ValueFrom != nil:
-			v, err := envValueFrom(pod, c, e, podIPs, node)
+			v, ok, err := envValueFrom(pod, c, e, podIPs, node, objs)
 			if err != nil {
-				return nil, fmt.Errorf("env var %q: %w", e.Name, err)
+				return nil, notes, err
+			}
+			if !ok {
+				continue // optional and absent
 			}
 			value = v
 		}
-		values[e.Name] = value
-		// A name declared twice keeps its first position and its last value.
-		if i, ok := index[e.Name]; ok {
-			out[i].Value = value
-			continue
-		}
-		index[e.Name] = len(out)
-		out = append(out, envVar{Name: e.Name, Value: value})
+		set(e.Name, value)
 	}
-	return out, nil
+	return out, notes, nil
 }
 
-func envValueFrom(pod *v1.Pod, c *v1.Container, e v1.EnvVar, podIPs []string, node *nodeConfig) (string, error) {
+// envValueFrom resolves one valueFrom. ok is false when an optional
+// ConfigMap or Secret, or its key, is absent: the variable is left out.
+// Errors about objects carry upstream's messages unchanged.
+func envValueFrom(pod *v1.Pod, c *v1.Container, e v1.EnvVar, podIPs []string, node *nodeConfig, objs envObjects) (value string, ok bool, err error) {
 	from := e.ValueFrom
 	switch {
 	case from.FieldRef != nil:
-		return podFieldValue(pod, from.FieldRef, podIPs, node)
+		v, err := podFieldValue(pod, from.FieldRef, podIPs, node)
+		if err != nil {
+			return "", false, fmt.Errorf("env var %q: %w", e.Name, err)
+		}
+		return v, true, nil
 	case from.ResourceFieldRef != nil:
-		return resourceFieldValue(pod, c, from.ResourceFieldRef, node)
+		v, err := resourceFieldValue(pod, c, from.ResourceFieldRef, node)
+		if err != nil {
+			return "", false, fmt.Errorf("env var %q: %w", e.Name, err)
+		}
+		return v, true, nil
 	case from.ConfigMapKeyRef != nil:
-		return "", errNotSupported{fmt.Sprintf("configMapKeyRef %s/%s", from.ConfigMapKeyRef.Name, from.ConfigMapKeyRef.Key)}
+		ref := from.ConfigMapKeyRef
+		optional := isTrue(ref.Optional)
+		cm, err := objs.configMap(pod.Namespace, ref.Name)
+		if err != nil {
+			if optional && apierrors.IsNotFound(err) {
+				return "", false, nil
+			}
+			return "", false, err
+		}
+		v, found := cm.Data[ref.Key]
+		if !found {
+			if optional {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("couldn't find key %v in ConfigMap %v/%v", ref.Key, pod.Namespace, ref.Name)
+		}
+		return v, true, nil
 	case from.SecretKeyRef != nil:
-		return "", errNotSupported{fmt.Sprintf("secretKeyRef %s/%s", from.SecretKeyRef.Name, from.SecretKeyRef.Key)}
+		ref := from.SecretKeyRef
+		optional := isTrue(ref.Optional)
+		secret, err := objs.secret(pod.Namespace, ref.Name)
+		if err != nil {
+			if optional && apierrors.IsNotFound(err) {
+				return "", false, nil
+			}
+			return "", false, err
+		}
+		v, found := secret.Data[ref.Key]
+		if !found {
+			if optional {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("couldn't find key %v in Secret %v/%v", ref.Key, pod.Namespace, ref.Name)
+		}
+		return string(v), true, nil
 	case from.FileKeyRef != nil:
-		return "", errNotSupported{fmt.Sprintf("fileKeyRef %s/%s", from.FileKeyRef.VolumeName, from.FileKeyRef.Path)}
+		return "", false, fmt.Errorf("env var %q: %w", e.Name, errNotSupported{fmt.Sprintf("fileKeyRef %s/%s", from.FileKeyRef.VolumeName, from.FileKeyRef.Path)})
 	}
-	return "", nil
+	return "", true, nil
 }
+
+func isTrue(b *bool) bool { return b != nil && *b }
 
 // podFieldValue is the downward API for env vars (upstream:
 // podFieldSelectorRuntimeValue and fieldpath.ExtractFieldPathAsString).

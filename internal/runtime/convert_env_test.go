@@ -1,11 +1,13 @@
 package runtime
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -124,9 +126,9 @@ func TestContainerEnv(t *testing.T) {
 		{Name: "OTHER_CPU_REQ", ValueFrom: resourceRef("other", "requests.cpu", "")},
 		{Name: "REF", Value: "$(NAME).$(NS)"},
 	}
-	got, err := containerEnv(pod, c, []string{"10.1.0.5", "fd00::5"}, testNode())
-	if err != nil {
-		t.Fatal(err)
+	got, notes, err := containerEnv(pod, c, []string{"10.1.0.5", "fd00::5"}, testNode(), envObjects{})
+	if err != nil || len(notes) > 0 {
+		t.Fatal(err, notes)
 	}
 	want := []envVar{
 		{"A", "again alpha"},
@@ -168,24 +170,29 @@ func TestContainerEnvErrors(t *testing.T) {
 		wantErr string
 	}{
 		{
-			name:    "configMapKeyRef",
+			name:    "configMapKeyRef without an API server",
 			env:     []v1.EnvVar{{Name: "X", ValueFrom: &v1.EnvVarSource{ConfigMapKeyRef: &v1.ConfigMapKeySelector{LocalObjectReference: v1.LocalObjectReference{Name: "cm"}, Key: "k"}}}},
-			wantErr: `env var "X": configMapKeyRef cm/k is not supported yet`,
+			wantErr: `couldn't get configMap prod/cm, no kubeClient defined`,
 		},
 		{
-			name:    "secretKeyRef",
+			name:    "secretKeyRef without an API server",
 			env:     []v1.EnvVar{{Name: "X", ValueFrom: &v1.EnvVarSource{SecretKeyRef: &v1.SecretKeySelector{LocalObjectReference: v1.LocalObjectReference{Name: "s"}, Key: "k"}}}},
-			wantErr: `env var "X": secretKeyRef s/k is not supported yet`,
+			wantErr: `couldn't get secret prod/s, no kubeClient defined`,
 		},
 		{
-			name:    "envFrom configMap",
+			name:    "envFrom configMap without an API server",
 			from:    []v1.EnvFromSource{{ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "cm"}}}},
-			wantErr: `envFrom configMapRef "cm" is not supported yet`,
+			wantErr: `couldn't get configMap prod/cm, no kubeClient defined`,
 		},
 		{
-			name:    "envFrom secret",
+			name:    "envFrom secret without an API server",
 			from:    []v1.EnvFromSource{{SecretRef: &v1.SecretEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "s"}}}},
-			wantErr: `envFrom secretRef "s" is not supported yet`,
+			wantErr: `couldn't get secret prod/s, no kubeClient defined`,
+		},
+		{
+			name:    "fileKeyRef",
+			env:     []v1.EnvVar{{Name: "X", ValueFrom: &v1.EnvVarSource{FileKeyRef: &v1.FileKeySelector{VolumeName: "v", Path: "p", Key: "k"}}}},
+			wantErr: `env var "X": fileKeyRef v/p is not supported yet`,
 		},
 		{
 			name:    "unknown field",
@@ -218,9 +225,165 @@ func TestContainerEnvErrors(t *testing.T) {
 			pod := envPod()
 			c := &pod.Spec.Containers[0]
 			c.Env, c.EnvFrom = tt.env, tt.from
-			_, err := containerEnv(pod, c, nil, testNode())
+			_, _, err := containerEnv(pod, c, nil, testNode(), envObjects{})
 			if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
 				t.Errorf("err = %v, want prefix %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// testObjects is a snapshot with ConfigMap "cm" and Secret "s" (namespace
+// prod), a missing ConfigMap "gone" and Secret "nosecret", and a ConfigMap
+// "broken" whose read failed.
+func testObjects() envObjects {
+	notFound := func(res, name string) error { return apierrors.NewNotFound(v1.Resource(res), name) }
+	return envObjects{
+		configMaps: map[string]fetched[*v1.ConfigMap]{
+			"cm":     {obj: &v1.ConfigMap{Data: map[string]string{"b": "2", "a": "1", "host": "db"}}},
+			"other":  {obj: &v1.ConfigMap{Data: map[string]string{"a": "other-a", "z": "26"}}},
+			"gone":   {err: notFound("configmap", "gone")},
+			"broken": {err: errors.New("the server is currently unable to handle the request")},
+		},
+		secrets: map[string]fetched[*v1.Secret]{
+			"s":        {obj: &v1.Secret{Data: map[string][]byte{"pw": []byte("hunter2"), "user": []byte("admin")}}},
+			"nosecret": {err: notFound("secret", "nosecret")},
+		},
+	}
+}
+
+func cmKey(name, key string, optional bool) *v1.EnvVarSource {
+	return &v1.EnvVarSource{ConfigMapKeyRef: &v1.ConfigMapKeySelector{LocalObjectReference: v1.LocalObjectReference{Name: name}, Key: key, Optional: optionalPtr(optional)}}
+}
+
+func secretKey(name, key string, optional bool) *v1.EnvVarSource {
+	return &v1.EnvVarSource{SecretKeyRef: &v1.SecretKeySelector{LocalObjectReference: v1.LocalObjectReference{Name: name}, Key: key, Optional: optionalPtr(optional)}}
+}
+
+func optionalPtr(b bool) *bool {
+	if !b {
+		return nil
+	}
+	return &b
+}
+
+func TestContainerEnvFromObjects(t *testing.T) {
+	tests := []struct {
+		name      string
+		from      []v1.EnvFromSource
+		env       []v1.EnvVar
+		want      []envVar
+		wantNotes []string
+		wantErr   string
+	}{
+		{
+			name: "key refs",
+			env: []v1.EnvVar{
+				{Name: "HOST", ValueFrom: cmKey("cm", "host", false)},
+				{Name: "PW", ValueFrom: secretKey("s", "pw", false)},
+				{Name: "URL", Value: "$(HOST):5432"},
+			},
+			want: []envVar{{"HOST", "db"}, {"PW", "hunter2"}, {"URL", "db:5432"}},
+		},
+		{
+			name: "envFrom: keys sorted, prefix, later sources and env override in place",
+			from: []v1.EnvFromSource{
+				{ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "cm"}}},
+				{SecretRef: &v1.SecretEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "s"}}, Prefix: "S_"},
+				{ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "other"}}},
+			},
+			env: []v1.EnvVar{
+				{Name: "b", Value: "from env $(a)"},
+				{Name: "NEW", Value: "$(S_user)"},
+			},
+			want: []envVar{{"a", "other-a"}, {"b", "from env other-a"}, {"host", "db"}, {"S_pw", "hunter2"}, {"S_user", "admin"}, {"z", "26"}, {"NEW", "admin"}},
+		},
+		{
+			name: "optional and absent: left out",
+			from: []v1.EnvFromSource{
+				{ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "gone"}, Optional: ptrTo(true)}},
+				{SecretRef: &v1.SecretEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "nosecret"}, Optional: ptrTo(true)}},
+			},
+			env: []v1.EnvVar{
+				{Name: "A", ValueFrom: cmKey("gone", "a", true)},
+				{Name: "B", ValueFrom: cmKey("cm", "nokey", true)},
+				{Name: "C", ValueFrom: secretKey("nosecret", "pw", true)},
+				{Name: "D", ValueFrom: secretKey("s", "nokey", true)},
+				{Name: "E", Value: "[$(A)]"},
+			},
+			want: []envVar{{"E", "[$(A)]"}},
+		},
+		{
+			name:    "missing configmap",
+			env:     []v1.EnvVar{{Name: "A", ValueFrom: cmKey("gone", "a", false)}},
+			wantErr: `configmap "gone" not found`,
+		},
+		{
+			name:    "missing key in configmap",
+			env:     []v1.EnvVar{{Name: "A", ValueFrom: cmKey("cm", "k", false)}},
+			wantErr: `couldn't find key k in ConfigMap prod/cm`,
+		},
+		{
+			name:    "missing secret",
+			env:     []v1.EnvVar{{Name: "A", ValueFrom: secretKey("nosecret", "pw", false)}},
+			wantErr: `secret "nosecret" not found`,
+		},
+		{
+			name:    "missing key in secret",
+			env:     []v1.EnvVar{{Name: "A", ValueFrom: secretKey("s", "k", false)}},
+			wantErr: `couldn't find key k in Secret prod/s`,
+		},
+		{
+			name:    "missing envFrom configmap",
+			from:    []v1.EnvFromSource{{ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "gone"}}}},
+			wantErr: `configmap "gone" not found`,
+		},
+		{
+			name:    "missing envFrom secret",
+			from:    []v1.EnvFromSource{{SecretRef: &v1.SecretEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "nosecret"}}}},
+			wantErr: `secret "nosecret" not found`,
+		},
+		{
+			name:    "optional does not hide other errors",
+			env:     []v1.EnvVar{{Name: "A", ValueFrom: cmKey("broken", "a", true)}},
+			wantErr: "the server is currently unable to handle the request",
+		},
+		{
+			name: "invalid names are skipped with an event",
+			from: []v1.EnvFromSource{
+				{ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "cm"}}, Prefix: "X="},
+				{SecretRef: &v1.SecretEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "s"}}, Prefix: "1_"},
+			},
+			want: []envVar{{"1_pw", "hunter2"}, {"1_user", "admin"}},
+			wantNotes: []string{
+				"Warning InvalidEnvironmentVariableNames Keys [X=a, X=b, X=host] from the EnvFrom configMap prod/cm were skipped since they are considered invalid environment variable names.",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := envPod()
+			c := &pod.Spec.Containers[0]
+			c.Env, c.EnvFrom = tt.env, tt.from
+			got, notes, err := containerEnv(pod, c, nil, testNode(), testObjects())
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Errorf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("env:\n got %v\nwant %v", got, tt.want)
+			}
+			var gotNotes []string
+			for _, n := range notes {
+				gotNotes = append(gotNotes, n.eventType+" "+n.reason+" "+n.message)
+			}
+			if !reflect.DeepEqual(gotNotes, tt.wantNotes) {
+				t.Errorf("notes = %q, want %q", gotNotes, tt.wantNotes)
 			}
 		})
 	}

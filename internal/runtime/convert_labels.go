@@ -13,6 +13,10 @@ import (
 // containers, as upstream does, so an orphan is killed with it.
 const podDeletionGraceAnnotation = "io.kubernetes.pod.deletionGracePeriod"
 
+// preStopHandlerAnnotation records the container's preStop hook, as
+// upstream does, so that an orphan still gets it when killed.
+const preStopHandlerAnnotation = "io.kubernetes.container.preStopHandler"
+
 // containerLabels identify a container's pod and spec name. Upstream puts
 // only these four labels on containers (the pod's own labels go on the
 // sandbox).
@@ -47,6 +51,11 @@ func containerAnnotations(pod *v1.Pod, c *v1.Container, restartCount int) map[st
 			a[container.AnnotationContainerPorts] = string(b)
 		}
 	}
+	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
+		if b, err := json.Marshal(c.Lifecycle.PreStop); err == nil {
+			a[preStopHandlerAnnotation] = string(b)
+		}
+	}
 	return a
 }
 
@@ -60,6 +69,8 @@ type annotatedInfo struct {
 	terminationMessagePolicy v1.TerminationMessagePolicy
 	podTerminationGrace      *int64
 	podDeletionGrace         *int64
+	ports                    []v1.ContainerPort
+	preStop                  *v1.LifecycleHandler
 }
 
 func parseAnnotations(a map[string]string) annotatedInfo {
@@ -71,7 +82,26 @@ func parseAnnotations(a map[string]string) annotatedInfo {
 	info.restartCount, _ = strconv.Atoi(a[container.AnnotationContainerRestartCount])
 	info.podTerminationGrace = parseInt64(a, container.AnnotationPodTerminationGrace)
 	info.podDeletionGrace = parseInt64(a, podDeletionGraceAnnotation)
+	if s, ok := a[container.AnnotationContainerPorts]; ok {
+		_ = json.Unmarshal([]byte(s), &info.ports)
+	}
+	if s, ok := a[preStopHandlerAnnotation]; ok {
+		var h v1.LifecycleHandler
+		if json.Unmarshal([]byte(s), &h) == nil {
+			info.preStop = &h
+		}
+	}
 	return info
+}
+
+// containerSpec rebuilds as much of an orphan's spec as killing it needs:
+// its name, ports (for a named httpGet port) and preStop hook.
+func (info annotatedInfo) containerSpec(name string) *v1.Container {
+	c := &v1.Container{Name: name, Ports: info.ports, TerminationMessagePath: info.terminationMessagePath}
+	if info.preStop != nil {
+		c.Lifecycle = &v1.Lifecycle{PreStop: info.preStop}
+	}
+	return c
 }
 
 func parseInt64(a map[string]string, key string) *int64 {

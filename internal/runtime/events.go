@@ -18,6 +18,11 @@ const (
 	eventSandboxChanged         = "SandboxChanged"
 	eventFailedCreatePodSandBox = "FailedCreatePodSandBox"
 	eventFailedPodSandBoxStatus = "FailedPodSandBoxStatus"
+	eventFailedPostStartHook    = "FailedPostStartHook"
+	eventFailedPreStopHook      = "FailedPreStopHook"
+	eventLifecycleHTTPFallback  = "LifecycleHTTPFallback"
+
+	eventInvalidEnvironmentVariableNames = "InvalidEnvironmentVariableNames"
 )
 
 // podIdentity is what events need to name a pod; orphans have no spec.

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	critesting "k8s.io/cri-api/pkg/apis/testing"
@@ -25,14 +27,42 @@ type fakeRuntime struct {
 	*critesting.FakeRuntimeService
 	mu           sync.Mutex
 	stopTimeouts map[string]int64
+	stopped      []string // container names, in the order they were stopped
 	events       func(ctx context.Context, ch chan *runtimeapi.ContainerEventResponse) error
+	// beforeStop, when set, runs before a container is stopped (to block it).
+	beforeStop func(name string)
+	// exec, when set, runs ExecSync.
+	exec func(ctx context.Context, id string, cmd []string, timeout time.Duration) ([]byte, []byte, error)
 }
 
 func (f *fakeRuntime) StopContainer(ctx context.Context, id string, timeout int64) error {
+	f.Lock()
+	var name string
+	if c, ok := f.Containers[id]; ok {
+		name = c.Metadata.Name
+	}
+	f.Unlock()
+	if f.beforeStop != nil {
+		f.beforeStop(name)
+	}
 	f.mu.Lock()
 	f.stopTimeouts[id] = timeout
+	f.stopped = append(f.stopped, name)
 	f.mu.Unlock()
 	return f.FakeRuntimeService.StopContainer(ctx, id, timeout)
+}
+
+func (f *fakeRuntime) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) ([]byte, []byte, error) {
+	if f.exec != nil {
+		return f.exec(ctx, id, cmd, timeout)
+	}
+	return f.FakeRuntimeService.ExecSync(ctx, id, cmd, timeout)
+}
+
+func (f *fakeRuntime) stopTimeout(id string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stopTimeouts[id]
 }
 
 func (f *fakeRuntime) GetContainerEvents(ctx context.Context, ch chan *runtimeapi.ContainerEventResponse, _ func(runtimeapi.RuntimeService_GetContainerEventsClient)) error {
@@ -166,4 +196,29 @@ func fakePod() *v1.Pod {
 			},
 		},
 	}
+}
+
+// fakeObjects serves ConfigMaps and Secrets by name, in any namespace.
+type fakeObjects map[string]any
+
+func (f fakeObjects) GetConfigMap(_ context.Context, _, name string) (*v1.ConfigMap, error) {
+	if cm, ok := f[name].(*v1.ConfigMap); ok {
+		return cm, nil
+	}
+	return nil, apierrors.NewNotFound(v1.Resource("configmap"), name)
+}
+
+func (f fakeObjects) GetSecret(_ context.Context, _, name string) (*v1.Secret, error) {
+	if s, ok := f[name].(*v1.Secret); ok {
+		return s, nil
+	}
+	return nil, apierrors.NewNotFound(v1.Resource("secret"), name)
+}
+
+// fakeVolumes has the host paths of volumes by name, for any pod.
+type fakeVolumes map[string]string
+
+func (f fakeVolumes) HostPath(_ types.UID, name string) (string, bool) {
+	p, ok := f[name]
+	return p, ok
 }

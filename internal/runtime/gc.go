@@ -73,7 +73,10 @@ func (m *Manager) GarbageCollect(ctx context.Context, pod *v1.Pod, st *container
 	for _, cs := range plan.containers {
 		if cs.State == container.StateUnknown {
 			// It might still run: stop it before removal.
-			if err := m.killContainer(ctx, rs, id, nil, cs.ID, cs.Name, "Container is in unknown state, try killing it before removal", "", nil); err != nil {
+			if err := m.killContainer(ctx, rs, killRequest{
+				id: id, containerID: cs.ID, name: cs.Name,
+				message: "Container is in unknown state, try killing it before removal",
+			}); err != nil {
 				errs = append(errs, err)
 				continue
 			}

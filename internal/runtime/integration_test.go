@@ -50,6 +50,11 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith lets the test change the options before the Manager is made.
+func newHarnessWith(t *testing.T, change func(*runtime.Options)) *harness {
 	ep := endpoint(t)
 	ctx := context.Background()
 	rec := record.NewFakeRecorder(1000)
@@ -63,6 +68,9 @@ func newHarness(t *testing.T) *harness {
 		ClusterDNS:      []string{"10.96.0.10"},
 		ClusterDomain:   "cluster.local",
 		Recorder:        rec,
+	}
+	if change != nil {
+		change(&opts)
 	}
 	m, err := runtime.New(ctx, opts)
 	if err != nil {
@@ -331,7 +339,7 @@ func TestIntegrationContainerErrors(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	want := map[string]string{
-		"novol":    `CreateContainerConfigError: volume "data" of type emptyDir is not supported yet`,
+		"novol":    `CreateContainerConfigError: cannot find volume "data" to mount into container "novol"`,
 		"never":    `ErrImageNeverPull: Container image "berth.local/absent:1.0" is not present with pull policy of Never`,
 		"pullfail": "ErrImagePull: ",
 		"badcmd":   "RunContainerError: ",

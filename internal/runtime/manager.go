@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
 	internalapi "k8s.io/cri-api/pkg/apis"
@@ -47,14 +49,37 @@ type Options struct {
 	MaxParallelImagePulls int
 	// Recorder receives events with the upstream reasons; nil drops them.
 	Recorder record.EventRecorder
-	// Clock drives the crash and image pull back-offs; nil means real time.
+	// Clock drives the crash and image pull back-offs and the timing of
+	// lifecycle hooks; nil means real time.
 	Clock clock.Clock
+	// Volumes tells where the pod's volumes are set up on the host; a
+	// container mounting a volume it does not know waits with
+	// CreateContainerConfigError. nil means no volumes at all.
+	Volumes VolumeHostPaths
+	// Objects reads the ConfigMaps and Secrets that env vars and image pull
+	// secrets refer to. nil (standalone) makes such references fail.
+	Objects ObjectGetter
 }
 
-// Crash loop back-off of the upstream kubelet (kubelet.go).
+// VolumeHostPaths finds the host directory (or file) of a volume of a pod
+// that the volume manager has set up.
+type VolumeHostPaths interface {
+	HostPath(podUID types.UID, volumeName string) (string, bool)
+}
+
+// ObjectGetter reads API objects for a pod. Errors for a missing object
+// satisfy apierrors.IsNotFound.
+type ObjectGetter interface {
+	GetConfigMap(ctx context.Context, namespace, name string) (*v1.ConfigMap, error)
+	GetSecret(ctx context.Context, namespace, name string) (*v1.Secret, error)
+}
+
+// Crash loop back-off of the upstream kubelet (kubelet.go): a container
+// that ran for crashBackOffReset since its last restart starts afresh.
 const (
 	crashBackOffInitial = 10 * time.Second
 	crashBackOffMax     = 300 * time.Second
+	crashBackOffReset   = 600 * time.Second
 )
 
 // Manager carries out pod actions through the CRI and reads the pods'
@@ -72,6 +97,8 @@ type Manager struct {
 	is      internalapi.ImageManagerService
 	images  *image.Puller
 	crashBO *flowcontrol.Backoff
+	// hooks runs lifecycle hooks; its HTTP client is replaced in tests.
+	hooks hookRunner
 }
 
 // New returns a Manager for the runtime at opts.RuntimeEndpoint. It does not
@@ -144,17 +171,28 @@ func newManager(opts Options) (*Manager, error) {
 		// The flowcontrol "fake" constructor only means "with this clock".
 		crashBO: flowcontrol.NewFakeBackOff(crashBackOffInitial, crashBackOffMax, opts.Clock),
 	}
+	// Upstream sets the reset explicitly rather than relying on the
+	// default of twice the maximum (which happens to be the same today).
+	m.crashBO.HasExpiredFunc = func(eventTime, lastUpdate time.Time, _ time.Duration) bool {
+		return eventTime.Sub(lastUpdate) > crashBackOffReset
+	}
+	m.hooks = hookRunner{http: newHookHTTPClient()}
 	for _, ip := range strings.Split(opts.NodeIP, ",") {
 		if ip = strings.TrimSpace(ip); ip != "" {
 			m.node.nodeIPs = append(m.node.nodeIPs, ip)
 		}
 	}
 	m.node.readNodeResources()
+	var keyring image.Keyring
+	if opts.Objects != nil {
+		keyring = image.PullSecretKeyring{Secrets: opts.Objects}
+	}
 	m.images = image.New(image.Options{
 		Service:          lazyImages{m},
 		Recorder:         opts.Recorder,
 		Clock:            opts.Clock,
 		MaxParallelPulls: opts.MaxParallelImagePulls,
+		Keyring:          keyring,
 	})
 	return m, nil
 }

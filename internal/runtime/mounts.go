@@ -52,12 +52,13 @@ func hostsFileContent(podIPs []string, hostname, domain string, aliases []v1.Hos
 
 // managedMounts writes the files berth mounts into a container and returns
 // their mounts: the pod's /etc/hosts (pods on the pod network that have an
-// IP; the runtime gives host-network pods the node's) and a fresh file for
-// the termination message, which each instance of the container gets anew.
+// IP, unless the container mounts a volume there; the runtime gives
+// host-network pods the node's) and a fresh file for the termination
+// message, which each instance of the container gets anew.
 func (m *Manager) managedMounts(pod *v1.Pod, c *v1.Container, podIPs []string) ([]*runtimeapi.Mount, error) {
 	dir := podDir(m.node.rootDir, pod.UID)
 	var mounts []*runtimeapi.Mount
-	if !pod.Spec.HostNetwork && len(podIPs) > 0 {
+	if !pod.Spec.HostNetwork && len(podIPs) > 0 && !mountsAt(c, etcHostsPath) {
 		hostname, domain, err := podHostnameAndDomain(pod, m.node.clusterDomain)
 		if err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	crierrors "k8s.io/cri-api/pkg/errors"
@@ -86,10 +87,11 @@ func (m *Manager) RemovePod(ctx context.Context, st *container.PodStatus) error 
 	return nil
 }
 
-// removePodDir removes the files berth put in the pod's directory, then
-// the directory. It removes only what it knows, not the whole tree: volumes
-// will be mounted under it one day, and a recursive delete must never walk
-// into a mount.
+// removePodDir removes the files the runtime put in the pod's directory,
+// then the directory if nothing else is left in it. It removes only what it
+// knows, not the whole tree: volumes are mounted under it, and a recursive
+// delete must never walk into a mount. The volume manager removes the
+// directory when it is the last to leave.
 func (m *Manager) removePodDir(st *container.PodStatus) error {
 	dir := podDir(m.node.rootDir, st.UID)
 	for _, p := range []string{filepath.Join(dir, "etc-hosts"), filepath.Join(dir, "containers")} {
@@ -97,8 +99,9 @@ func (m *Manager) removePodDir(st *container.PodStatus) error {
 			return fmt.Errorf("remove %s: %w", p, err)
 		}
 	}
-	if err := os.Remove(dir); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("remove pod directory: %w", err)
+	err := os.Remove(dir)
+	if err == nil || os.IsNotExist(err) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("remove pod directory: %w", err)
 }

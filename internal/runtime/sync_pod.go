@@ -56,7 +56,14 @@ func (m *Manager) SyncPod(ctx context.Context, pod *v1.Pod, st *container.PodSta
 	} else {
 		for _, cid := range sortedKeys(a.ContainersToKill) {
 			info := a.ContainersToKill[cid]
-			if err := m.killContainer(ctx, rs, id, pod, cid, info.Name, info.Message, info.Reason, nil); err != nil {
+			var sb *container.SandboxStatus
+			if cs := findContainerByID(st, cid); cs != nil {
+				sb = findSandbox(st, cs.SandboxID)
+			}
+			if err := m.killContainer(ctx, rs, killRequest{
+				id: id, pod: pod, containerID: cid, name: info.Name,
+				message: info.Message, reason: info.Reason, sandbox: sb,
+			}); err != nil {
 				res.Err = err
 				return res
 			}
@@ -135,6 +142,15 @@ func findSandbox(st *container.PodStatus, id string) *container.SandboxStatus {
 	for _, sb := range st.Sandboxes {
 		if sb.ID == id {
 			return sb
+		}
+	}
+	return nil
+}
+
+func findContainerByID(st *container.PodStatus, id string) *container.ContainerStatus {
+	for _, cs := range st.Containers {
+		if cs.ID == id {
+			return cs
 		}
 	}
 	return nil

@@ -106,6 +106,7 @@ func TestSyncPodCrashLoopBackOff(t *testing.T) {
 
 	type step struct {
 		advance     time.Duration
+		runFor      time.Duration // how long a restarted container runs
 		changeImage bool
 		wantDelay   string // "" means the container starts
 		wantRequeue time.Duration
@@ -118,6 +119,13 @@ func TestSyncPodCrashLoopBackOff(t *testing.T) {
 		{wantDelay: "20s", wantRequeue: 20 * time.Second},
 		{advance: 20 * time.Second}, // next 40s
 		{advance: time.Second, wantDelay: "40s", wantRequeue: 39 * time.Second},
+		// Ten minutes of running since the restart are not enough...
+		{advance: 39 * time.Second, runFor: 600 * time.Second},
+		{wantDelay: "1m20s", wantRequeue: 80 * time.Second},
+		// ... more are: the next exit restarts at once, and afresh.
+		{advance: 80 * time.Second, runFor: 601 * time.Second},
+		{},
+		{wantDelay: "10s", wantRequeue: 10 * time.Second},
 		{changeImage: true}, // a new spec starts afresh
 	}
 	restarts := 0
@@ -141,6 +149,7 @@ func TestSyncPodCrashLoopBackOff(t *testing.T) {
 			if got := e.status(pod).FindContainer("app"); got.RestartCount != restarts {
 				t.Errorf("step %d: restart count %d, want %d", i, got.RestartCount, restarts)
 			}
+			e.clock.Step(s.runFor)
 			e.exit(id, 1)
 			e.events()
 			continue
@@ -182,23 +191,54 @@ func TestSyncPodContainerFailures(t *testing.T) {
 			wantEvent:   "Warning Failed Error: ErrImagePull",
 		},
 		{
-			name: "unsupported volume",
+			name: "volume not set up",
 			setup: func(e *env, pod *v1.Pod) {
 				pod.Spec.Volumes = []v1.Volume{{Name: "data", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{}}}}
 				pod.Spec.Containers[0].VolumeMounts = []v1.VolumeMount{{Name: "data", MountPath: "/data"}}
 			},
-			wantWaiting: container.Waiting{Reason: "CreateContainerConfigError", Message: `volume "data" of type emptyDir is not supported yet`},
+			wantWaiting: container.Waiting{Reason: "CreateContainerConfigError", Message: `cannot find volume "data" to mount into container "app"`},
 			wantRequeue: 10 * time.Second,
-			wantEvent:   `Warning Failed Error: volume "data" of type emptyDir is not supported yet`,
+			wantEvent:   `Warning Failed Error: cannot find volume "data" to mount into container "app"`,
 		},
 		{
-			name: "secret env",
+			name: "secret env without an API server",
 			setup: func(e *env, pod *v1.Pod) {
 				pod.Spec.Containers[0].Env = []v1.EnvVar{{Name: "PW", ValueFrom: &v1.EnvVarSource{SecretKeyRef: &v1.SecretKeySelector{LocalObjectReference: v1.LocalObjectReference{Name: "s"}, Key: "pw"}}}}
 			},
-			wantWaiting: container.Waiting{Reason: "CreateContainerConfigError", Message: `env var "PW": secretKeyRef s/pw is not supported yet`},
+			wantWaiting: container.Waiting{Reason: "CreateContainerConfigError", Message: `couldn't get secret default/s, no kubeClient defined`},
 			wantRequeue: 10 * time.Second,
-			wantEvent:   `Warning Failed Error: env var "PW": secretKeyRef s/pw is not supported yet`,
+			wantEvent:   `Warning Failed Error: couldn't get secret default/s, no kubeClient defined`,
+		},
+		{
+			name: "missing configmap",
+			setup: func(e *env, pod *v1.Pod) {
+				e.m.opts.Objects = fakeObjects{}
+				pod.Spec.Containers[0].EnvFrom = []v1.EnvFromSource{{ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "x"}}}}
+			},
+			wantWaiting: container.Waiting{Reason: "CreateContainerConfigError", Message: `configmap "x" not found`},
+			wantRequeue: 10 * time.Second,
+			wantEvent:   `Warning Failed Error: configmap "x" not found`,
+		},
+		{
+			name: "missing key",
+			setup: func(e *env, pod *v1.Pod) {
+				e.m.opts.Objects = fakeObjects{"x": &v1.ConfigMap{Data: map[string]string{"j": "v"}}}
+				pod.Spec.Containers[0].Env = []v1.EnvVar{{Name: "K", ValueFrom: cmKey("x", "k", false)}}
+			},
+			wantWaiting: container.Waiting{Reason: "CreateContainerConfigError", Message: `couldn't find key k in ConfigMap default/x`},
+			wantRequeue: 10 * time.Second,
+			wantEvent:   `Warning Failed Error: couldn't find key k in ConfigMap default/x`,
+		},
+		{
+			name: "bad subPath",
+			setup: func(e *env, pod *v1.Pod) {
+				e.m.opts.Volumes = fakeVolumes{"data": e.t.TempDir()}
+				pod.Spec.Volumes = []v1.Volume{{Name: "data", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{}}}}
+				pod.Spec.Containers[0].VolumeMounts = []v1.VolumeMount{{Name: "data", MountPath: "/data", SubPath: "../x"}}
+			},
+			wantWaiting: container.Waiting{Reason: "CreateContainerConfigError", Message: "unable to provision SubPath `../x`: must not contain '..'"},
+			wantRequeue: 10 * time.Second,
+			wantEvent:   "Warning Failed Error: unable to provision SubPath `../x`: must not contain '..'",
 		},
 		{
 			name: "create fails",
@@ -433,7 +473,7 @@ func TestKillGracePeriod(t *testing.T) {
 		{name: "liveness probe", pod: pod(i(30), nil), reason: KillReasonLivenessProbe, want: 4},
 		{name: "startup probe without its own", pod: pod(i(30), nil), reason: KillReasonStartupProbe, want: 30},
 		{name: "override", pod: pod(i(30), i(10)), override: i(5), want: 5},
-		{name: "minimum", pod: pod(i(0), nil), want: 2},
+		{name: "zero (the stop still gets 2s)", pod: pod(i(0), nil), want: 0},
 		{name: "nothing set", pod: pod(nil, nil), want: 2},
 		{name: "orphan", stored: annotatedInfo{podTerminationGrace: i(20)}, want: 20},
 		{name: "orphan being deleted", stored: annotatedInfo{podTerminationGrace: i(20), podDeletionGrace: i(3)}, want: 3},

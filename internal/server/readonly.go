@@ -4,16 +4,12 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2"
 )
 
 // PodLister returns the pods berth manages, with their current status.
@@ -36,19 +32,7 @@ func NewReadOnlyHandler(pods PodLister, health HealthFunc) http.Handler {
 		}
 		fmt.Fprint(w, "ok")
 	})
-	mux.HandleFunc("GET /pods", func(w http.ResponseWriter, r *http.Request) {
-		list := v1.PodList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PodList"}}
-		for _, p := range pods.Pods() {
-			list.Items = append(list.Items, *p)
-		}
-		if list.Items == nil {
-			list.Items = []v1.Pod{}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		if err := json.NewEncoder(w).Encode(&list); err != nil {
-			klog.FromContext(r.Context()).V(2).Info("Writing /pods response failed", "err", err)
-		}
-	})
+	mux.Handle("GET /pods", podsHandler(pods))
 	// The read-only port does not take /pods/ with a trailing slash or any
 	// other path; say so plainly rather than with the mux's bare 404.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -65,18 +49,5 @@ func Serve(ctx context.Context, addr string, h http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", addr, err)
-	case <-ctx.Done():
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("shut down %s: %w", addr, err)
-		}
-		return nil
-	}
+	return serveListener(ctx, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln, false)
 }

@@ -1,0 +1,159 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"k8s.io/klog/v2"
+)
+
+// Options configures the kubelet API server.
+type Options struct {
+	// Address and Port are where the kubelet API listens with TLS
+	// (address, port: 10250).
+	Address string
+	Port    int32
+	// HealthzAddress and HealthzPort are where a plain-HTTP /healthz
+	// answers without authentication (healthzBindAddress, healthzPort:
+	// 127.0.0.1:10248); port 0 disables it. Like upstream's, it only says
+	// that the process serves; the syncloop check is on the API port.
+	HealthzAddress string
+	HealthzPort    int32
+
+	TLS  TLSOptions
+	Auth AuthOptions
+	// Handlers are the endpoints behind authentication.
+	Handlers Handlers
+	// Instrument, when set, wraps the whole API handler, e.g. to count
+	// requests (metrics.InstrumentHandler).
+	Instrument func(http.Handler) http.Handler
+}
+
+// Server is the kubelet API on :10250 and the healthz port.
+type Server struct {
+	opts    Options
+	auth    *Auth
+	tls     *servingTLS
+	handler http.Handler
+}
+
+// New builds the server: it reads (or creates) the serving certificate and
+// the client CA and sets up authentication and authorization, so that
+// configuration errors show at start-up. It listens only in Run. With
+// webhook authentication or authorization and no API client it returns an
+// error wrapping ErrNeedsAPIServer.
+func New(opts Options) (*Server, error) {
+	if opts.Handlers.Pods == nil || opts.Handlers.Health == nil {
+		return nil, errors.New("kubelet API: Pods and Health are required")
+	}
+	auth, err := NewAuth(opts.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet API: %w", err)
+	}
+	st, err := newServingTLS(opts.TLS, auth.ClientCA())
+	if err != nil {
+		return nil, fmt.Errorf("kubelet API: %w", err)
+	}
+	h := auth.Filter(NewHandler(opts.Handlers))
+	if opts.Instrument != nil {
+		h = opts.Instrument(h)
+	}
+	return &Server{opts: opts, auth: auth, tls: st, handler: h}, nil
+}
+
+// Handler is the authenticated API handler, without TLS; for tests.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run serves until ctx is cancelled, reloading the serving certificate and
+// client CA when their files change. A port in use is an error at once.
+func (s *Server) Run(ctx context.Context) error {
+	logger := klog.FromContext(ctx)
+	addr := net.JoinHostPort(s.opts.Address, strconv.Itoa(int(s.opts.Port)))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("kubelet API: listen on %s: %w", addr, err)
+	}
+	var healthLn net.Listener
+	if s.opts.HealthzPort > 0 {
+		healthAddr := net.JoinHostPort(s.opts.HealthzAddress, strconv.Itoa(int(s.opts.HealthzPort)))
+		if healthLn, err = net.Listen("tcp", healthAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("healthz: listen on %s: %w", healthAddr, err)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{}, 2)
+	go func() { s.auth.Run(ctx); done <- struct{}{} }()
+	go func() { s.tls.run(ctx); done <- struct{}{} }()
+	defer func() { <-done; <-done }()
+
+	errc := make(chan error, 2)
+	logger.Info("Serving the kubelet API", "address", "https://"+addr)
+	go func() {
+		srv := &http.Server{
+			Handler:   s.handler,
+			TLSConfig: s.tls.config,
+			// Upstream's limits: exec and port-forward sessions and
+			// followed logs live up to four hours.
+			IdleTimeout:       90 * time.Second,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       4 * time.Hour,
+			WriteTimeout:      4 * time.Hour,
+			MaxHeaderBytes:    1 << 20,
+		}
+		errc <- serveListener(ctx, srv, ln, true)
+	}()
+	if healthLn != nil {
+		logger.Info("Serving healthz", "address", "http://"+healthLn.Addr().String()+healthzPath)
+		go func() {
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET "+healthzPath, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				fmt.Fprint(w, "ok")
+			})
+			errc <- serveListener(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, healthLn, false)
+		}()
+	} else {
+		errc <- nil
+	}
+	var first error
+	for range 2 {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel() // one server failing stops the other
+		}
+	}
+	return first
+}
+
+// serveListener serves srv on ln until ctx ends, then shuts it down.
+// Hijacked connections (exec, port-forward) are not waited for.
+func serveListener(ctx context.Context, srv *http.Server, ln net.Listener, useTLS bool) error {
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
+	errc := make(chan error, 1)
+	go func() {
+		if useTLS {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("shut down %s: %w", ln.Addr(), err)
+		}
+		return nil
+	}
+}

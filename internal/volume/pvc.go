@@ -1,0 +1,148 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+)
+
+// pvcProtectionFinalizer keeps a claim in use from being deleted.
+const pvcProtectionFinalizer = "kubernetes.io/pvc-protection"
+
+// setUpPVC resolves a persistentVolumeClaim to its bound PersistentVolume
+// and sets up what berth supports: local volumes (the fsGroup applies
+// unless the claim is read-only) and hostPath volumes (with their type
+// check). Containers mount the volume's path directly. Other volume types
+// are reported as not supported. The messages are upstream's.
+func (m *Manager) setUpPVC(ctx context.Context, pod *v1.Pod, vol *v1.Volume, vs *volumeState) error {
+	claim := vol.PersistentVolumeClaim
+	if vs.ready {
+		return nil
+	}
+	if m.client == nil {
+		return fmt.Errorf("cannot use PersistentVolumeClaim %s/%s: berth runs without an API server (standalone mode)", pod.Namespace, claim.ClaimName)
+	}
+	pvcErr := func(err error) error {
+		return fmt.Errorf("error processing PVC %s/%s: %v", pod.Namespace, claim.ClaimName, err)
+	}
+	pvc, err := m.client.CoreV1().PersistentVolumeClaims(pod.Namespace).Get(ctx, claim.ClaimName, metav1.GetOptions{})
+	if err != nil {
+		return pvcErr(fmt.Errorf("failed to fetch PVC from API server: %v", err))
+	}
+	if pvc.DeletionTimestamp != nil && !slices.Contains(pvc.Finalizers, pvcProtectionFinalizer) {
+		return pvcErr(errors.New("PVC is being deleted"))
+	}
+	if pvc.Status.Phase != v1.ClaimBound {
+		return pvcErr(errors.New("PVC is not bound"))
+	}
+	if pvc.Spec.VolumeName == "" {
+		return pvcErr(errors.New("PVC has empty pvc.Spec.VolumeName"))
+	}
+	pv, err := m.client.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		return pvcErr(fmt.Errorf("failed to fetch PV %s from API server: %v", pvc.Spec.VolumeName, err))
+	}
+	if pv.Spec.ClaimRef == nil {
+		return pvcErr(fmt.Errorf("found PV object %s but it has a nil pv.Spec.ClaimRef indicating it is not yet bound to the claim", pv.Name))
+	}
+	if pv.Spec.ClaimRef.UID != pvc.UID {
+		return pvcErr(fmt.Errorf("found PV object %s but its pv.Spec.ClaimRef.UID %s does not point to claim.UID %s", pv.Name, pv.Spec.ClaimRef.UID, pvc.UID))
+	}
+	if pv.Spec.VolumeMode != nil && *pv.Spec.VolumeMode == v1.PersistentVolumeBlock {
+		return fmt.Errorf("volume %s has volumeMode %s, but is specified in volumeMounts", vol.Name, v1.PersistentVolumeBlock)
+	}
+	if na := pv.Spec.NodeAffinity; na != nil && na.Required != nil {
+		node, err := m.client.CoreV1().Nodes().Get(ctx, m.nodeName, metav1.GetOptions{})
+		if err != nil {
+			return &opError{"MountVolume.NodeAffinity check failed", fmt.Errorf("read node %s: %w", m.nodeName, err)}
+		}
+		if !nodeSelectorMatches(na.Required, node) {
+			return &opError{"MountVolume.NodeAffinity check failed", errors.New("no matching NodeSelectorTerms")}
+		}
+	}
+
+	switch {
+	case pv.Spec.Local != nil:
+		path := pv.Spec.Local.Path
+		info, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("local volume %s: %w", pv.Name, err)
+		}
+		if !info.IsDir() {
+			return fmt.Errorf("local volume %s: %s is not a directory", pv.Name, path)
+		}
+		if !claim.ReadOnly {
+			fsGroup, policy := fsGroupOf(pod)
+			if err := applyFSGroup(path, fsGroup, policy, false); err != nil {
+				return err
+			}
+		}
+		vs.path = path
+	case pv.Spec.HostPath != nil:
+		if err := setUpHostPath(pv.Spec.HostPath, vs); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("volume type %q of PersistentVolume %s is not supported by berth yet", sourceType(&pv.Spec.PersistentVolumeSource), pv.Name)
+	}
+	vs.readOnly = claim.ReadOnly
+	vs.ready = true
+	return nil
+}
+
+// nodeSelectorMatches: some term matches the node (terms are ORed, the
+// requirements of a term ANDed; an empty term matches nothing).
+func nodeSelectorMatches(sel *v1.NodeSelector, node *v1.Node) bool {
+	for _, term := range sel.NodeSelectorTerms {
+		if len(term.MatchExpressions) == 0 && len(term.MatchFields) == 0 {
+			continue
+		}
+		ok := true
+		for _, req := range term.MatchExpressions {
+			v, has := node.Labels[req.Key]
+			ok = ok && requirementMatches(req, v, has)
+		}
+		for _, req := range term.MatchFields {
+			ok = ok && req.Key == "metadata.name" && requirementMatches(req, node.Name, true)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+func requirementMatches(req v1.NodeSelectorRequirement, value string, has bool) bool {
+	values := sets.New(req.Values...)
+	switch req.Operator {
+	case v1.NodeSelectorOpIn:
+		return has && values.Has(value)
+	case v1.NodeSelectorOpNotIn:
+		return !has || !values.Has(value)
+	case v1.NodeSelectorOpExists:
+		return has
+	case v1.NodeSelectorOpDoesNotExist:
+		return !has
+	case v1.NodeSelectorOpGt, v1.NodeSelectorOpLt:
+		if !has || len(req.Values) != 1 {
+			return false
+		}
+		got, err1 := strconv.ParseInt(value, 10, 64)
+		want, err2 := strconv.ParseInt(req.Values[0], 10, 64)
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		if req.Operator == v1.NodeSelectorOpGt {
+			return got > want
+		}
+		return got < want
+	}
+	return false
+}
