@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/pleg"
 	"github.com/berth-dev/berth/internal/podworker"
+	"github.com/berth-dev/berth/internal/prober"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/source"
@@ -106,9 +107,17 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	merger := source.NewMerger(logger)
 	var onTerminated func(types.UID, *v1.Pod)
+	var wake func(types.UID)
+	probes := prober.New(prober.Options{
+		Exec:     prober.ExecFromCRI(rt),
+		Recorder: recorder,
+		Clock:    clk,
+		OnChange: func(uid types.UID) { wake(uid) },
+	})
 	workers := podworker.New(podworker.Options{
 		Runtime:      rt,
 		Status:       store,
+		Prober:       probes,
 		RuntimeName:  runtimeName,
 		NodeIPs:      nodeIPs,
 		ResyncPeriod: opts.SyncFrequency,
@@ -119,6 +128,8 @@ func Run(ctx context.Context, opts Options) error {
 			}
 		},
 	})
+
+	wake = workers.Wake
 
 	// sourcesReady turns true once every source has delivered its first
 	// snapshot to the workers; only then may pods no source wants be removed.
@@ -177,6 +188,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	run(func() { workers.Run(ctx) })
+	run(func() { probes.Run(ctx) })
 	run(func() { generator.Run(ctx) })
 	run(func() {
 		runSources(ctx, merger, feeds, d, &sourcesReady, func() {

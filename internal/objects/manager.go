@@ -81,7 +81,9 @@ func New(opts Options) *Manager {
 	}
 }
 
-// Run runs the watches until ctx is cancelled.
+// Run runs the watches until ctx is cancelled; call it once. Watches
+// registered before it starts begin then; until then Get asks the API
+// server directly.
 func (m *Manager) Run(ctx context.Context) {
 	m.mu.Lock()
 	m.ctx = ctx

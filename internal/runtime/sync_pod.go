@@ -19,7 +19,9 @@ import (
 //     follows, that is all. Else kill ContainersToKill, one by one.
 //  2. CreateSandbox: run a new sandbox (after removing the old sandbox's
 //     init containers, which must run again in it).
-//  3. Start NextInitContainer if set, else every one of ContainersToStart.
+//  3. Start NextInitContainer if set, then every one of ContainersToStart
+//     (the planner only asks for both once the pod is initialised, and then
+//     the init container is a sidecar being restarted).
 //
 // st is the runtime state the plan was computed from. A container that
 // could not start is in Waiting with the upstream reason; RequeueAfter is
@@ -126,7 +128,6 @@ func (m *Manager) SyncPod(ctx context.Context, pod *v1.Pod, st *container.PodSta
 		}
 		m.pruneInitContainers(ctx, pod, st)
 		start(&pod.Spec.InitContainers[i])
-		return res
 	}
 	for _, i := range a.ContainersToStart {
 		if i < 0 || i >= len(pod.Spec.Containers) {

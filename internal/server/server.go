@@ -40,6 +40,10 @@ type Server struct {
 	auth    *Auth
 	tls     *servingTLS
 	handler http.Handler
+
+	// ready is closed once Run listens; then addr and healthAddr are set.
+	ready            chan struct{}
+	addr, healthAddr net.Addr
 }
 
 // New builds the server: it reads (or creates) the serving certificate and
@@ -63,13 +67,37 @@ func New(opts Options) (*Server, error) {
 	if opts.Instrument != nil {
 		h = opts.Instrument(h)
 	}
-	return &Server{opts: opts, auth: auth, tls: st, handler: h}, nil
+	return &Server{opts: opts, auth: auth, tls: st, handler: h, ready: make(chan struct{})}, nil
+}
+
+// Ready is closed once Run listens on its ports.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr is where the API listens, nil until Ready is closed.
+func (s *Server) Addr() net.Addr {
+	select {
+	case <-s.ready:
+		return s.addr
+	default:
+		return nil
+	}
+}
+
+// HealthzAddr is where healthz listens, nil until Ready is closed or when
+// disabled.
+func (s *Server) HealthzAddr() net.Addr {
+	select {
+	case <-s.ready:
+		return s.healthAddr
+	default:
+		return nil
+	}
 }
 
 // Handler is the authenticated API handler, without TLS; for tests.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Run serves until ctx is cancelled, reloading the serving certificate and
+// Run serves until ctx is cancelled (call it once), reloading the serving certificate and
 // client CA when their files change. A port in use is an error at once.
 func (s *Server) Run(ctx context.Context) error {
 	logger := klog.FromContext(ctx)
@@ -85,7 +113,10 @@ func (s *Server) Run(ctx context.Context) error {
 			ln.Close()
 			return fmt.Errorf("healthz: listen on %s: %w", healthAddr, err)
 		}
+		s.healthAddr = healthLn.Addr()
 	}
+	s.addr = ln.Addr()
+	close(s.ready)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -95,7 +126,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer func() { <-done; <-done }()
 
 	errc := make(chan error, 2)
-	logger.Info("Serving the kubelet API", "address", "https://"+addr)
+	logger.Info("Serving the kubelet API", "address", "https://"+ln.Addr().String())
 	go func() {
 		srv := &http.Server{
 			Handler:   s.handler,

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
 	"k8s.io/apimachinery/pkg/util/proxy"
@@ -259,10 +260,16 @@ func proxyStream(w http.ResponseWriter, r *http.Request, location string, opts *
 	h.ServeHTTP(w, r)
 }
 
-// responder reports a failed proxy connection.
+// responder reports a failed proxy connection: a client's mistake (such
+// as no upgrade) with its status, anything else as 500.
 type responder struct{}
 
 func (responder) Error(w http.ResponseWriter, r *http.Request, err error) {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && status.Status().Code >= 400 && status.Status().Code < 500 {
+		http.Error(w, err.Error(), int(status.Status().Code))
+		return
+	}
 	klog.FromContext(r.Context()).Error(err, "Proxying a streaming request to the runtime failed", "path", r.URL.Path)
 	http.Error(w, err.Error(), http.StatusInternalServerError)
 }

@@ -86,6 +86,9 @@ type Collector struct {
 	volumes    map[string]volumeSnap
 	devices    map[uint64]string
 	failing    map[string]bool // which sources are failing, to log changes once
+	// volumeRoundBudget is how many entries a round's volume walks may
+	// visit before the rest wait for the next round.
+	volumeRoundBudget int
 }
 
 // New returns a Collector; Run starts sampling.
@@ -144,6 +147,8 @@ func newCollector(opts Options, cg cgroupFS) *Collector {
 		volumes:    map[string]volumeSnap{},
 		devices:    map[uint64]string{},
 		failing:    map[string]bool{},
+
+		volumeRoundBudget: 2 * volumeWalkBudget,
 	}
 }
 

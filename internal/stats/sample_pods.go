@@ -51,7 +51,7 @@ func (c *Collector) samplePods(ctx context.Context, pods map[types.UID]*containe
 		netPIDs:    map[string]int{},
 		volumes:    map[string]volumeSnap{},
 		fs:         map[string]*fsInfo{},
-		walkBudget: 2 * volumeWalkBudget,
+		walkBudget: c.volumeRoundBudget,
 		criByID:    make(map[string]*runtimeapi.ContainerStats, len(cri)),
 	}
 	r.selfNetns, _ = os.Readlink(filepath.Join(c.opts.ProcRoot, "self", "ns", "net"))
@@ -304,18 +304,21 @@ func (c *Collector) samplePodFs(ctx context.Context, r *podRound, ps *podSnap) {
 	}
 }
 
-// sampleVolume walks a volume at most once per VolumeStatsAggPeriod and
-// within the round's walk budget; otherwise its last walk stands.
+// sampleVolume walks a volume at most once per VolumeStatsAggPeriod, and
+// starts walks only while the round's budget lasts; otherwise its last walk
+// stands (a volume never walked waits for the next round).
 func (c *Collector) sampleVolume(ctx context.Context, r *podRound, name, dir string) (volumeSnap, bool) {
 	now := c.clock.Now()
-	last, seen := c.volumes[dir]
-	v := last
-	if !seen || now.Sub(last.Time) >= c.opts.VolumeStatsAggPeriod {
-		if r.walkBudget <= 0 && seen {
-			r.volumes[dir] = last
-			return last, true
+	v, seen := c.volumes[dir]
+	due := !seen || now.Sub(v.Time) >= c.opts.VolumeStatsAggPeriod
+	if due && r.walkBudget <= 0 {
+		if !seen {
+			return volumeSnap{}, false
 		}
-		u, truncated, err := dirUsage(dir, min(volumeWalkBudget, max(r.walkBudget, 1)))
+		due = false
+	}
+	if due {
+		u, truncated, err := dirUsage(dir, volumeWalkBudget)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				klog.FromContext(ctx).V(2).Info("Volume usage walk failed", "path", dir, "err", err)

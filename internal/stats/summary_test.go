@@ -304,3 +304,29 @@ func TestRunSamplesEveryInterval(t *testing.T) {
 		t.Errorf("node cpu = %s, want the second round's sample", dump(s.Node.CPU))
 	}
 }
+
+func TestVolumeWalksShareARoundBudget(t *testing.T) {
+	e := newTestEnv(t)
+	writeFiles(t, e.rootDir, map[string]string{"pods/" + podUID + "/volumes/kubernetes.io~configmap/conf/k": "v"})
+	c := collectorFor(t, e, false)
+	c.volumeRoundBudget = 1 // one walk per round
+	volumes := func() []string {
+		s, err := c.Summary(context.Background(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, v := range s.Pods[0].VolumeStats {
+			names = append(names, v.Name)
+		}
+		return names
+	}
+	c.housekeep(testCtx(t))
+	if got := volumes(); len(got) != 1 || got[0] != "cache" {
+		t.Errorf("first round volumes = %v, want [cache] (conf waits)", got)
+	}
+	c.housekeep(testCtx(t))
+	if got := volumes(); len(got) != 2 {
+		t.Errorf("second round volumes = %v, want both", got)
+	}
+}

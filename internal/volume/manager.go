@@ -175,8 +175,10 @@ func New(opts Options) *Manager {
 // SetUp sets up every volume that a container of the pod mounts. It is
 // idempotent and cheap when nothing changed, so the worker calls it on
 // every sync: that also rewrites downwardAPI files after a label or
-// annotation change. Each failing volume gets a FailedMount event; the
-// returned error names them all, and the caller retries with back-off.
+// annotation change. Each volume that cannot be set up gets a FailedMount
+// event; the returned error names them all, and the caller retries with
+// back-off. A volume set up before never fails SetUp again: if it cannot
+// be updated it keeps its files.
 func (m *Manager) SetUp(ctx context.Context, pod *v1.Pod) error {
 	ps := m.podState(pod.UID)
 	ps.mu.Lock()
@@ -193,6 +195,13 @@ func (m *Manager) SetUp(ctx context.Context, pod *v1.Pod) error {
 		vol := &pod.Spec.Volumes[i]
 		if !used[vol.Name] {
 			// As upstream: a volume no container mounts is not set up.
+			continue
+		}
+		if vs := ps.volumes[vol.Name]; vs != nil && vs.ready {
+			// Set up before: an update that fails (say, its ConfigMap was
+			// deleted) keeps the current files and must not stop the pod's
+			// sync, as upstream. Reported once.
+			m.refreshVolume(ctx, ps, vol, vs)
 			continue
 		}
 		if _, err := m.setUpVolume(ctx, ps, vol); err != nil {

@@ -18,6 +18,9 @@ import (
 	"github.com/berth-dev/berth/internal/objects"
 )
 
+// The objects manager is what the lead wires in.
+var _ Objects = (*objects.Manager)(nil)
+
 func TestUnsupportedVolumeTypes(t *testing.T) {
 	cases := []struct {
 		vol  v1.Volume
@@ -238,4 +241,27 @@ func TestWithObjectsManager(t *testing.T) {
 		t.Fatalf("k = %q, %v; want 2", b, err)
 	}
 	t.Logf("ConfigMap change visible in the volume after %v", time.Since(start))
+}
+
+func TestSetUpKeepsStaleVolume(t *testing.T) {
+	h := newHarness(t)
+	h.objects.setConfigMap("app", map[string]string{"k": "1"})
+	pod := newPod("u1", configMapVolume("config", "app"))
+	h.mustSetUp(pod)
+	h.objects.mu.Lock()
+	delete(h.objects.configMaps, "ns/app")
+	h.objects.mu.Unlock()
+	// A running pod whose ConfigMap went away keeps syncing.
+	h.mustSetUp(pod)
+	h.mustSetUp(pod)
+	if got := h.read(pod, "config", "k"); got != "1" {
+		t.Fatalf("k = %q; want the last content", got)
+	}
+	var events []string
+	for e := h.event(); e != ""; e = h.event() {
+		events = append(events, e)
+	}
+	if len(events) != 1 {
+		t.Fatalf("events = %q; want one FailedMount", events)
+	}
 }
