@@ -12,12 +12,14 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/objects"
 	"github.com/berth-dev/berth/internal/pleg"
 	"github.com/berth-dev/berth/internal/podworker"
 	"github.com/berth-dev/berth/internal/prober"
@@ -26,6 +28,7 @@ import (
 	"github.com/berth-dev/berth/internal/source"
 	"github.com/berth-dev/berth/internal/source/file"
 	"github.com/berth-dev/berth/internal/status"
+	"github.com/berth-dev/berth/internal/volume"
 )
 
 // plegRelistThreshold is how stale the last successful relist may be before
@@ -67,7 +70,43 @@ func Run(ctx context.Context, opts Options) error {
 		opts.NodeIP = detectNodeIP(logger)
 	}
 
+	// wake reaches the pod workers, which are built after the components
+	// that call it; it is set before any of them runs.
+	var wake func(types.UID)
+	var client kubernetes.Interface
+	if api != nil {
+		client = api.client
+	}
+	var vols *volume.Manager
+	objs := objects.New(objects.Options{Client: client, OnChange: func(kind, ns, name string) {
+		vols.ObjectChanged(kind, ns, name)
+	}})
+	vols = volume.New(volume.Options{
+		Client:   client,
+		Objects:  objs,
+		RootDir:  opts.RootDir,
+		NodeName: opts.NodeName,
+		NodeAllocatable: func() v1.ResourceList {
+			if api == nil {
+				return nil
+			}
+			if n, ok := api.node.Node(); ok {
+				return n.Status.Allocatable
+			}
+			return nil
+		},
+		Recorder: recorder,
+		Clock:    clk,
+		OnChange: func(uid types.UID) { wake(uid) },
+	})
+	var envObjects runtime.ObjectGetter
+	if api != nil {
+		envObjects = objs
+	}
+
 	rt, err := runtime.New(ctx, runtime.Options{
+		Volumes:               vols,
+		Objects:               envObjects,
 		RuntimeEndpoint:       opts.RuntimeEndpoint,
 		ImageEndpoint:         opts.ImageEndpoint,
 		RequestTimeout:        opts.RuntimeRequestTimeout,
@@ -107,7 +146,6 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	merger := source.NewMerger(logger)
 	var onTerminated func(types.UID, *v1.Pod)
-	var wake func(types.UID)
 	probes := prober.New(prober.Options{
 		Exec:     prober.ExecFromCRI(rt),
 		Recorder: recorder,
@@ -117,6 +155,7 @@ func Run(ctx context.Context, opts Options) error {
 	workers := podworker.New(podworker.Options{
 		Runtime:      rt,
 		Status:       store,
+		Volumes:      vols,
 		Prober:       probes,
 		RuntimeName:  runtimeName,
 		NodeIPs:      nodeIPs,
@@ -130,6 +169,8 @@ func Run(ctx context.Context, opts Options) error {
 	})
 
 	wake = workers.Wake
+
+	cleanup := &orphanCleanup{volumes: vols, every: orphanCleanupPeriod}
 
 	// sourcesReady turns true once every source has delivered its first
 	// snapshot to the workers; only then may pods no source wants be removed.
@@ -150,6 +191,10 @@ func Run(ctx context.Context, opts Options) error {
 					workers.KillOrphan(st)
 				}
 			}
+			cleanup.maybeRun(ctx, clk.Now(), func(uid types.UID) bool {
+				_, inRuntime := pods[uid]
+				return inRuntime || workers.Known(uid)
+			})
 		},
 	})
 	health := func() error {
@@ -189,6 +234,8 @@ func Run(ctx context.Context, opts Options) error {
 
 	run(func() { workers.Run(ctx) })
 	run(func() { probes.Run(ctx) })
+	run(func() { objs.Run(ctx) })
+	run(func() { vols.Run(ctx) })
 	run(func() { generator.Run(ctx) })
 	run(func() {
 		runSources(ctx, merger, feeds, d, &sourcesReady, func() {
@@ -215,6 +262,28 @@ func Run(ctx context.Context, opts Options) error {
 		return nil
 	case err := <-errc:
 		return err
+	}
+}
+
+// orphanCleanupPeriod is how often volume directories of pods that neither
+// a source nor the runtime knows are removed.
+const orphanCleanupPeriod = 10 * time.Second
+
+// orphanCleanup removes what pods left on disk once they are gone: after a
+// restart, pods deleted while berth was down leave volume directories.
+type orphanCleanup struct {
+	volumes *volume.Manager
+	every   time.Duration
+	last    time.Time // only touched from the PLEG's goroutine
+}
+
+func (o *orphanCleanup) maybeRun(ctx context.Context, now time.Time, keep func(types.UID) bool) {
+	if now.Sub(o.last) < o.every {
+		return
+	}
+	o.last = now
+	if err := o.volumes.CleanupOrphans(ctx, keep); err != nil {
+		klog.FromContext(ctx).Error(err, "Cleaning up the volumes of removed pods failed; will retry")
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -41,6 +42,20 @@ type Options struct {
 	Interval time.Duration
 	// Clock names rotated files and times the passes; default real time.
 	Clock clock.WithTicker
+}
+
+// ParseMaxSize parses containerLogMaxSize ("10Mi") into bytes for
+// Options.MaxSize.
+func ParseMaxSize(size string) (int64, error) {
+	q, err := resource.ParseQuantity(size)
+	if err != nil {
+		return 0, fmt.Errorf("containerLogMaxSize %q: %w", size, err)
+	}
+	n, ok := q.AsInt64()
+	if !ok {
+		return 0, fmt.Errorf("containerLogMaxSize %q: out of range", size)
+	}
+	return n, nil
 }
 
 // Manager rotates the logs of running containers, as upstream's

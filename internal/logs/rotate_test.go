@@ -261,3 +261,14 @@ func TestRunStopsOnCancel(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func TestParseMaxSize(t *testing.T) {
+	for in, want := range map[string]int64{"10Mi": 10 << 20, "1Gi": 1 << 30, "500": 500, "-1": -1} {
+		if got, err := ParseMaxSize(in); err != nil || got != want {
+			t.Errorf("ParseMaxSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	if _, err := ParseMaxSize("ten megs"); err == nil {
+		t.Error("nonsense accepted")
+	}
+}

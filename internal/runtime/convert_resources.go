@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -79,14 +80,19 @@ func requirementsQOS(r *v1.ResourceRequirements) v1.PodQOSClass {
 // /kubepods), for systemd the expanded slice path
 // "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice".
 func podCgroupParent(pod *v1.Pod, driver string) string {
+	return cgroupParentFor(pod.UID, podQOS(pod), driver)
+}
+
+// cgroupParentFor is podCgroupParent for a pod known only by UID and class.
+func cgroupParentFor(uid types.UID, qos v1.PodQOSClass, driver string) string {
 	parts := []string{"kubepods"}
-	switch podQOS(pod) {
+	switch qos {
 	case v1.PodQOSBurstable:
 		parts = append(parts, "burstable")
 	case v1.PodQOSBestEffort:
 		parts = append(parts, "besteffort")
 	}
-	parts = append(parts, "pod"+string(pod.UID))
+	parts = append(parts, "pod"+string(uid))
 	if driver == "systemd" {
 		return systemdSlicePath(parts)
 	}

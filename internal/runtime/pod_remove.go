@@ -10,6 +10,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	crierrors "k8s.io/cri-api/pkg/errors"
+	"k8s.io/klog/v2"
 
 	"github.com/berth-dev/berth/internal/container"
 )
@@ -80,6 +81,9 @@ func (m *Manager) RemovePod(ctx context.Context, st *container.PodStatus) error 
 	}
 	if err := m.removePodDir(st); err != nil {
 		errs = append(errs, err)
+	}
+	if err := removePodCgroups(cgroupRoot, m.node.cgroupDriver, st.UID); err != nil {
+		klog.FromContext(ctx).V(2).Info("Could not remove the pod's cgroup; it is left empty", "podUID", st.UID, "err", err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove pod %s: %w", st.UID, err)

@@ -65,9 +65,9 @@ type Handlers struct {
 	Config any
 
 	// EnableDebuggingHandlers serves /run, /exec, /attach, /portForward,
-	// /containerLogs, /runningpods/, /logs/ and /debug/pprof (each as
-	// below); without it they answer 405 "Debug endpoints are disabled.",
-	// as upstream.
+	// /containerLogs and /runningpods/, and allows /logs/ and
+	// /debug/pprof/ (see below); without it they all answer 405 "Debug
+	// endpoints are disabled.", as upstream.
 	EnableDebuggingHandlers bool
 	// EnableSystemLogHandler serves SystemLogDir on /logs/.
 	EnableSystemLogHandler bool
@@ -80,7 +80,7 @@ type Handlers struct {
 }
 
 // NewHandler returns the kubelet API's endpoints, without authentication:
-// NewServer puts Auth.Filter in front of it.
+// New puts Auth.Filter in front of it.
 func NewHandler(h Handlers) http.Handler {
 	if h.Clock == nil {
 		h.Clock = clock.RealClock{}

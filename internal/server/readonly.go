@@ -1,5 +1,3 @@
-// Package server holds berth's HTTP endpoints. Handlers are built from small
-// provider interfaces so they can be tested without the rest of berth.
 package server
 
 import (

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"testing"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	certutil "k8s.io/client-go/util/cert"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
 	"k8s.io/utils/ptr"
@@ -23,7 +22,6 @@ func testServerOptions(t *testing.T, ca *testCA) Options {
 	return Options{
 		Address:        "127.0.0.1",
 		HealthzAddress: "127.0.0.1",
-		HealthzPort:    -1, // replaced below
 		TLS: TLSOptions{
 			CertDir:  filepath.Join(t.TempDir(), "pki"),
 			Hostname: "node-a",
@@ -49,7 +47,7 @@ func testServerOptions(t *testing.T, ca *testCA) Options {
 func TestServerTLSAndAuth(t *testing.T) {
 	ca := newTestCA(t, "client-ca")
 	opts := testServerOptions(t, ca)
-	opts.HealthzPort = 0 // any free port; Port 0 too
+	opts.HealthzPort = freePort(t) // Port 0: any free port
 	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -164,5 +162,16 @@ func TestNewServerErrors(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	_ = metav1.Duration{}
+}
+
+// freePort returns a port that was free a moment ago (healthz port 0
+// means disabled, so it cannot take any port).
+func freePort(t *testing.T) int32 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return int32(ln.Addr().(*net.TCPAddr).Port)
 }

@@ -305,7 +305,7 @@ func TestStreamingErrors(t *testing.T) {
 	for code, want := range map[codes.Code]int{codes.NotFound: 404, codes.ResourceExhausted: 429, codes.Internal: 500} {
 		failing := &fakeCRI{err: grpcstatus.Error(code, "runtime says no")}
 		h := NewHandler(Handlers{Pods: podList{{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "u1"}}}, Health: func() error { return nil },
-			Runtime: &fakeRuntime{pods: map[types.UID]*container.PodStatus{"u1": {Sandboxes: []*container.SandboxStatus{{ID: "sb"}}}}},
+			Runtime:   &fakeRuntime{pods: map[types.UID]*container.PodStatus{"u1": {Sandboxes: []*container.SandboxStatus{{ID: "sb"}}}}},
 			Streaming: failing, EnableDebuggingHandlers: true})
 		rec := get(h, "POST", "/portForward/default/web")
 		if rec.Code != want {
