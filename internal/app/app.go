@@ -104,7 +104,10 @@ func Run(ctx context.Context, opts Options) error {
 		envObjects = objs
 	}
 
+	obs := newObservability(opts.NodeName)
 	rt, err := runtime.New(ctx, runtime.Options{
+		WrapRuntimeService:    obs.wrapRuntime,
+		WrapImageService:      obs.wrapImages,
 		Volumes:               vols,
 		Objects:               envObjects,
 		RuntimeEndpoint:       opts.RuntimeEndpoint,
@@ -151,6 +154,7 @@ func Run(ctx context.Context, opts Options) error {
 		Recorder: recorder,
 		Clock:    clk,
 		OnChange: func(uid types.UID) { wake(uid) },
+		Metrics:  obs.probes,
 	})
 	workers := podworker.New(podworker.Options{
 		Runtime:      rt,
@@ -176,12 +180,13 @@ func Run(ctx context.Context, opts Options) error {
 	// snapshot to the workers; only then may pods no source wants be removed.
 	var sourcesReady atomic.Bool
 	generator := pleg.New(pleg.Options{
-		Lister:       rt,
+		Lister:       obs.metrics.InstrumentRelist(rt, clk),
 		Events:       eventSource{rt},
 		RelistPeriod: time.Second,
 		OnChange:     workers.Wake,
 		OnRecovered:  workers.WakeAll,
 		OnRelist: func(pods map[types.UID]*container.PodStatus) {
+			obs.runtimePods.Store(&pods)
 			if !sourcesReady.Load() {
 				return
 			}
@@ -245,12 +250,18 @@ func Run(ctx context.Context, opts Options) error {
 		})
 	})
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	if err := startObservers(ctx, run, errc, kubeletAPIDeps{
+		opts: opts, obs: obs, runtime: rt, workers: workers, health: health, api: api,
+	}); err != nil {
+		return err
+	}
 	if opts.ReadOnlyPort > 0 {
 		addr := net.JoinHostPort(opts.ReadOnlyAddress, strconv.Itoa(int(opts.ReadOnlyPort)))
 		logger.Info("Serving the read-only API", "address", "http://"+addr, "paths", "/healthz /pods")
 		run(func() {
-			if err := server.Serve(ctx, addr, server.NewReadOnlyHandler(workers, health)); err != nil {
+			h := obs.metrics.InstrumentHandler("readonly", server.NewReadOnlyHandler(workers, health))
+			if err := server.Serve(ctx, addr, h); err != nil {
 				errc <- fmt.Errorf("read-only server: %w", err)
 			}
 		})

@@ -34,8 +34,48 @@ type Options struct {
 	ClusterDomain string
 	ResolvConf    string // resolvConf, "" disables host DNS inheritance
 
-	ReadOnlyAddress string // address for the read-only port (127.0.0.1 in standalone mode)
+	// Address is where the kubelet API (Port) and the read-only port
+	// listen: address, 0.0.0.0 with Kubeconfig and 127.0.0.1 standalone.
+	Address         string
+	ReadOnlyAddress string // same as Address, which both ports share
 	ReadOnlyPort    int32  // readOnlyPort; 0 disables it
+
+	HealthzBindAddress string // healthzBindAddress (127.0.0.1)
+	HealthzPort        int32  // healthzPort (10248); 0 disables the healthz server
+
+	// TLS of the kubelet API. With both files empty berth serves
+	// CertDir/kubelet.crt and kubelet.key, generating a self-signed pair if
+	// they are missing, as upstream; otherwise both are set.
+	TLSCertFile       string   // tlsCertFile / --tls-cert-file
+	TLSPrivateKeyFile string   // tlsPrivateKeyFile / --tls-private-key-file
+	TLSMinVersion     string   // tlsMinVersion, a name cliflag.TLSVersion knows; empty means Go's default
+	TLSCipherSuites   []string // tlsCipherSuites, names cliflag.TLSCipherSuites knows; empty means Go's defaults
+	CertDir           string   // --cert-dir, default RootDir/pki
+
+	// Authentication and Authorization of the kubelet API, defaulted: every
+	// pointer is set and the TTLs are non-zero. In standalone mode the
+	// webhooks are off and Mode is AlwaysAllow unless the user set them
+	// (setting them without Kubeconfig is an error), so only clients with
+	// a certificate from X509.ClientCAFile, or anonymous ones if enabled,
+	// get in. See internal/config's package documentation.
+	Authentication kubeletconfig.KubeletAuthentication
+	Authorization  kubeletconfig.KubeletAuthorization
+
+	EnableDebuggingHandlers bool // enableDebuggingHandlers: logs, exec, attach, port-forward, run
+	EnableSystemLogHandler  bool // enableSystemLogHandler: /logs/
+	EnableProfilingHandler  bool // enableProfilingHandler: /debug/pprof/
+
+	// Container log rotation.
+	ContainerLogMaxSize         int64         // containerLogMaxSize in bytes (10Mi); negative disables rotation, as upstream
+	ContainerLogMaxFiles        int           // containerLogMaxFiles (5), at least 2
+	ContainerLogMaxWorkers      int           // containerLogMaxWorkers (1), at least 1
+	ContainerLogMonitorInterval time.Duration // containerLogMonitorInterval (10s), at least 3s
+
+	// Stats.
+	HousekeepingInterval time.Duration // --housekeeping-interval (10s): how often container stats are collected
+	VolumeStatsAggPeriod time.Duration // volumeStatsAggPeriod (1m); negative disables volume usage calculation
+	KubeletCgroups       string        // kubeletCgroups: absolute cgroup name of the kubelet, empty if none
+	SystemCgroups        string        // systemCgroups: absolute cgroup name of the system processes, empty if none
 
 	// Kubeconfig is the path of the kubeconfig for the API server; empty
 	// means standalone (static pods only, no node object).

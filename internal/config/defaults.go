@@ -17,6 +17,10 @@ const (
 	DefaultResolvConf      = "/etc/resolv.conf"
 	DefaultAddress         = "0.0.0.0"
 
+	// DefaultHousekeepingInterval is cAdvisor's, which upstream exposes as
+	// --housekeeping-interval; it is not a KubeletConfiguration field.
+	DefaultHousekeepingInterval = 10 * time.Second
+
 	// StandaloneReadOnlyAddress and StandaloneReadOnlyPort are berth's
 	// defaults for the read-only endpoint when there is no API server; see
 	// the package documentation.

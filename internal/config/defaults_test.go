@@ -67,6 +67,21 @@ func TestSetDefaults(t *testing.T) {
 		{"maxPods", cfg.MaxPods, int32(110)},
 		{"nodeStatusReportFrequency", cfg.NodeStatusReportFrequency.Duration, 5 * time.Minute},
 		{"logging.format", cfg.Logging.Format, "text"},
+		{"healthzBindAddress", cfg.HealthzBindAddress, "127.0.0.1"},
+		{"authentication.anonymous.enabled", *cfg.Authentication.Anonymous.Enabled, false},
+		{"authentication.webhook.enabled", *cfg.Authentication.Webhook.Enabled, true}, // upstream; Parse turns it off standalone
+		{"authentication.webhook.cacheTTL", cfg.Authentication.Webhook.CacheTTL.Duration, 2 * time.Minute},
+		{"authorization.mode", cfg.Authorization.Mode, kubeletconfig.KubeletAuthorizationModeWebhook},
+		{"authorization.webhook.cacheAuthorizedTTL", cfg.Authorization.Webhook.CacheAuthorizedTTL.Duration, 5 * time.Minute},
+		{"authorization.webhook.cacheUnauthorizedTTL", cfg.Authorization.Webhook.CacheUnauthorizedTTL.Duration, 30 * time.Second},
+		{"enableDebuggingHandlers", *cfg.EnableDebuggingHandlers, true},
+		{"enableSystemLogHandler", *cfg.EnableSystemLogHandler, true},
+		{"enableProfilingHandler", *cfg.EnableProfilingHandler, true},
+		{"containerLogMaxSize", cfg.ContainerLogMaxSize, "10Mi"},
+		{"containerLogMaxFiles", *cfg.ContainerLogMaxFiles, int32(5)},
+		{"containerLogMaxWorkers", *cfg.ContainerLogMaxWorkers, int32(1)},
+		{"containerLogMonitorInterval", cfg.ContainerLogMonitorInterval.Duration, 10 * time.Second},
+		{"volumeStatsAggPeriod", cfg.VolumeStatsAggPeriod.Duration, time.Minute},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -26,6 +26,38 @@
 // address 0.0.0.0 unless set. The merged configuration records the values
 // actually used.
 //
+// # The kubelet API in standalone mode
+//
+// Upstream authenticates requests to port (10250) by client certificate
+// (authentication.x509.clientCAFile) and by bearer tokens the API server
+// reviews (authentication.webhook, on by default), and authorizes them by
+// asking the API server (authorization.mode Webhook, the default).
+// Standalone there is no API server to ask, so unless the user set them
+// berth turns the token webhook off and uses authorization mode
+// AlwaysAllow. Anonymous requests stay off, as upstream, so only clients
+// presenting a certificate signed by clientCAFile (--client-ca-file) get
+// in; without clientCAFile nobody does. Asking for the token webhook or
+// Webhook authorization without --kubeconfig is an error (upstream fails
+// when it starts its server); enabling anonymous requests as well lets
+// anyone who can reach the port in. The port listens on address, so
+// standalone it too is on 127.0.0.1 unless address is set. The merged
+// configuration records the values actually used.
+//
+// Without tlsCertFile and tlsPrivateKeyFile (given together or not at
+// all) the serving pair is kubelet.crt and kubelet.key in --cert-dir,
+// self-signed if missing, as upstream. --cert-dir defaults to
+// <root-dir>/pki; upstream's default is /var/lib/kubelet/pki whatever
+// --root-dir says, which is the same with the default root directory.
+//
+// # Container logs and stats
+//
+// containerLogMaxSize is parsed into bytes as upstream's log manager
+// parses it, when loading rather than when starting: a negative size
+// disables rotation, as upstream; zero, which upstream accepts and which
+// rotates every non-empty log at each check, is refused.
+// --housekeeping-interval, how often container stats are collected, is
+// cAdvisor's flag upstream (default 10s) and has no field in the file.
+//
 // # Node registration settings
 //
 // --node-labels is validated as upstream validates it: valid keys and

@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -26,6 +27,8 @@ type flagValues struct {
 	hostnameOverride string
 	nodeIP           string
 	nodeLabels       map[string]string
+	certDir          string
+	housekeeping     time.Duration
 	version          bool
 
 	podManifestPath       string
@@ -51,6 +54,26 @@ type flagValues struct {
 	systemReserved            map[string]string
 	evictionHard              map[string]string
 	nodeStatusUpdateFrequency time.Duration
+
+	healthzBindAddress      string
+	healthzPort             int32
+	tlsCertFile             string
+	tlsPrivateKeyFile       string
+	tlsMinVersion           string
+	tlsCipherSuites         []string
+	anonymousAuth           bool
+	authnWebhook            bool
+	authnWebhookCacheTTL    time.Duration
+	clientCAFile            string
+	authorizationMode       string
+	authzCacheAuthorizedTTL time.Duration
+	authzCacheDeniedTTL     time.Duration
+	enableDebuggingHandlers bool
+	containerLogMaxSize     string
+	containerLogMaxFiles    int32
+	volumeStatsAggPeriod    time.Duration
+	kubeletCgroups          string
+	systemCgroups           string
 }
 
 func newFlagSet(out io.Writer) (*pflag.FlagSet, *flagValues) {
@@ -75,6 +98,8 @@ func newFlagSet(out io.Writer) (*pflag.FlagSet, *flagValues) {
 	// "=" gets an empty value. Validated in Parse.
 	nodeLabels := cliflag.ConfigurationMap(v.nodeLabels)
 	fs.Var(&nodeLabels, "node-labels", "Labels to add when registering the node, key=value pairs separated by ','. Labels in the kubernetes.io and k8s.io namespaces must be ones a kubelet may set: "+kubeletLabelsHelp()+".")
+	fs.StringVar(&v.certDir, "cert-dir", "", "Directory of the kubelet API's TLS certificate and key when --tls-cert-file and --tls-private-key-file are not given (default <root-dir>/pki).")
+	fs.DurationVar(&v.housekeeping, "housekeeping-interval", DefaultHousekeepingInterval, "Time between two collections of container stats.")
 
 	// Flags that set KubeletConfiguration fields; see configFlags.
 	fs.StringVar(&v.podManifestPath, "pod-manifest-path", "", "Directory of static pod manifests, or a single manifest file (staticPodPath).")
@@ -98,6 +123,29 @@ func newFlagSet(out io.Writer) (*pflag.FlagSet, *flagValues) {
 	fs.Var(cliflag.NewMapStringString(&v.systemReserved), "system-reserved", "Resources reserved for the operating system, e.g. cpu=200m,memory=500Mi (systemReserved).")
 	fs.Var(cliflag.NewLangleSeparatedMapStringString(&v.evictionHard), "eviction-hard", "Hard eviction thresholds, e.g. memory.available<1Gi,nodefs.available<10%; they are held back from the node's allocatable (evictionHard).")
 	fs.DurationVar(&v.nodeStatusUpdateFrequency, "node-status-update-frequency", 10*time.Second, "How often the node status is computed and, when changed, posted (nodeStatusUpdateFrequency).")
+
+	// The kubelet API, its TLS, authentication and authorization.
+	fs.StringVar(&v.healthzBindAddress, "healthz-bind-address", "127.0.0.1", "IP address of the healthz endpoint (healthzBindAddress).")
+	fs.Int32Var(&v.healthzPort, "healthz-port", 10248, "Port of the healthz endpoint, 0 disables it (healthzPort).")
+	fs.StringVar(&v.tlsCertFile, "tls-cert-file", "", "x509 certificate of the kubelet API, intermediates appended. Without it and --tls-private-key-file, a self-signed pair is kept in --cert-dir (tlsCertFile).")
+	fs.StringVar(&v.tlsPrivateKeyFile, "tls-private-key-file", "", "x509 private key matching --tls-cert-file (tlsPrivateKeyFile).")
+	fs.StringVar(&v.tlsMinVersion, "tls-min-version", "", "Minimum TLS version: "+strings.Join(cliflag.TLSPossibleVersions(), ", ")+"; empty means Go's default (tlsMinVersion).")
+	fs.StringSliceVar(&v.tlsCipherSuites, "tls-cipher-suites", nil, "Comma-separated cipher suites for TLS 1.2, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; empty means Go's defaults (tlsCipherSuites).")
+	fs.BoolVar(&v.anonymousAuth, "anonymous-auth", false, "Let requests no authenticator rejects through as system:anonymous (authentication.anonymous.enabled).")
+	fs.BoolVar(&v.authnWebhook, "authentication-token-webhook", true, "Authenticate bearer tokens with the TokenReview API; needs --kubeconfig, off by default when standalone (authentication.webhook.enabled).")
+	fs.DurationVar(&v.authnWebhookCacheTTL, "authentication-token-webhook-cache-ttl", 2*time.Minute, "How long TokenReview results are cached (authentication.webhook.cacheTTL).")
+	fs.StringVar(&v.clientCAFile, "client-ca-file", "", "CA bundle: a client certificate it signed authenticates as the certificate's CommonName (authentication.x509.clientCAFile).")
+	fs.StringVar(&v.authorizationMode, "authorization-mode", string(kubeletconfig.KubeletAuthorizationModeWebhook), "AlwaysAllow, or Webhook to ask the SubjectAccessReview API; Webhook needs --kubeconfig, AlwaysAllow is the default when standalone (authorization.mode).")
+	fs.DurationVar(&v.authzCacheAuthorizedTTL, "authorization-webhook-cache-authorized-ttl", 5*time.Minute, "How long allowed SubjectAccessReview results are cached (authorization.webhook.cacheAuthorizedTTL).")
+	fs.DurationVar(&v.authzCacheDeniedTTL, "authorization-webhook-cache-unauthorized-ttl", 30*time.Second, "How long denied SubjectAccessReview results are cached (authorization.webhook.cacheUnauthorizedTTL).")
+	fs.BoolVar(&v.enableDebuggingHandlers, "enable-debugging-handlers", true, "Serve container logs, exec, attach, port-forward and run on the kubelet API (enableDebuggingHandlers).")
+
+	// Container logs and stats.
+	fs.StringVar(&v.containerLogMaxSize, "container-log-max-size", "10Mi", "Size at which a container log file is rotated, a quantity such as 10Mi; negative disables rotation (containerLogMaxSize).")
+	fs.Int32Var(&v.containerLogMaxFiles, "container-log-max-files", 5, "Most log files kept per container, at least 2 (containerLogMaxFiles).")
+	fs.DurationVar(&v.volumeStatsAggPeriod, "volume-stats-agg-period", time.Minute, "How often volume disk usage is computed; negative disables it (volumeStatsAggPeriod).")
+	fs.StringVar(&v.kubeletCgroups, "kubelet-cgroups", "", "Absolute name of the cgroup berth runs in, for stats (kubeletCgroups).")
+	fs.StringVar(&v.systemCgroups, "system-cgroups", "", "Absolute name of the cgroup of the system's processes, for stats; needs cgroupRoot (systemCgroups).")
 	// Named "v" with shorthand "v", as klog's flag appears through
 	// pflag.AddGoFlag, so -v 2, -v=2 and --v=2 all work.
 	fs.Uint32VarP(&v.verbosity, "v", "v", 0, "Log verbosity (logging.verbosity).")
@@ -146,6 +194,43 @@ func (v *flagValues) configFlags() []configFlag {
 		{"node-status-update-frequency", "nodeStatusUpdateFrequency", func(c *kubeletconfig.KubeletConfiguration) {
 			c.NodeStatusUpdateFrequency = metav1.Duration{Duration: v.nodeStatusUpdateFrequency}
 		}},
+		{"healthz-bind-address", "healthzBindAddress", func(c *kubeletconfig.KubeletConfiguration) { c.HealthzBindAddress = v.healthzBindAddress }},
+		{"healthz-port", "healthzPort", func(c *kubeletconfig.KubeletConfiguration) { c.HealthzPort = ptr.To(v.healthzPort) }},
+		{"tls-cert-file", "tlsCertFile", func(c *kubeletconfig.KubeletConfiguration) { c.TLSCertFile = v.tlsCertFile }},
+		{"tls-private-key-file", "tlsPrivateKeyFile", func(c *kubeletconfig.KubeletConfiguration) { c.TLSPrivateKeyFile = v.tlsPrivateKeyFile }},
+		{"tls-min-version", "tlsMinVersion", func(c *kubeletconfig.KubeletConfiguration) { c.TLSMinVersion = v.tlsMinVersion }},
+		{"tls-cipher-suites", "tlsCipherSuites", func(c *kubeletconfig.KubeletConfiguration) { c.TLSCipherSuites = slices.Clone(v.tlsCipherSuites) }},
+		{"anonymous-auth", "authentication.anonymous.enabled", func(c *kubeletconfig.KubeletConfiguration) {
+			c.Authentication.Anonymous.Enabled = ptr.To(v.anonymousAuth)
+		}},
+		{"authentication-token-webhook", "authentication.webhook.enabled", func(c *kubeletconfig.KubeletConfiguration) {
+			c.Authentication.Webhook.Enabled = ptr.To(v.authnWebhook)
+		}},
+		{"authentication-token-webhook-cache-ttl", "authentication.webhook.cacheTTL", func(c *kubeletconfig.KubeletConfiguration) {
+			c.Authentication.Webhook.CacheTTL = metav1.Duration{Duration: v.authnWebhookCacheTTL}
+		}},
+		{"client-ca-file", "authentication.x509.clientCAFile", func(c *kubeletconfig.KubeletConfiguration) {
+			c.Authentication.X509.ClientCAFile = v.clientCAFile
+		}},
+		{"authorization-mode", "authorization.mode", func(c *kubeletconfig.KubeletConfiguration) {
+			c.Authorization.Mode = kubeletconfig.KubeletAuthorizationMode(v.authorizationMode)
+		}},
+		{"authorization-webhook-cache-authorized-ttl", "authorization.webhook.cacheAuthorizedTTL", func(c *kubeletconfig.KubeletConfiguration) {
+			c.Authorization.Webhook.CacheAuthorizedTTL = metav1.Duration{Duration: v.authzCacheAuthorizedTTL}
+		}},
+		{"authorization-webhook-cache-unauthorized-ttl", "authorization.webhook.cacheUnauthorizedTTL", func(c *kubeletconfig.KubeletConfiguration) {
+			c.Authorization.Webhook.CacheUnauthorizedTTL = metav1.Duration{Duration: v.authzCacheDeniedTTL}
+		}},
+		{"enable-debugging-handlers", "enableDebuggingHandlers", func(c *kubeletconfig.KubeletConfiguration) {
+			c.EnableDebuggingHandlers = ptr.To(v.enableDebuggingHandlers)
+		}},
+		{"container-log-max-size", "containerLogMaxSize", func(c *kubeletconfig.KubeletConfiguration) { c.ContainerLogMaxSize = v.containerLogMaxSize }},
+		{"container-log-max-files", "containerLogMaxFiles", func(c *kubeletconfig.KubeletConfiguration) { c.ContainerLogMaxFiles = ptr.To(v.containerLogMaxFiles) }},
+		{"volume-stats-agg-period", "volumeStatsAggPeriod", func(c *kubeletconfig.KubeletConfiguration) {
+			c.VolumeStatsAggPeriod = metav1.Duration{Duration: v.volumeStatsAggPeriod}
+		}},
+		{"kubelet-cgroups", "kubeletCgroups", func(c *kubeletconfig.KubeletConfiguration) { c.KubeletCgroups = v.kubeletCgroups }},
+		{"system-cgroups", "systemCgroups", func(c *kubeletconfig.KubeletConfiguration) { c.SystemCgroups = v.systemCgroups }},
 		{"v", "logging.verbosity", func(c *kubeletconfig.KubeletConfiguration) {
 			c.Logging.Verbosity = logsapi.VerbosityLevel(v.verbosity)
 		}},

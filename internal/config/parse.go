@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
+	"k8s.io/utils/ptr"
 )
 
 // Env is what Parse takes from the host besides the files it is pointed
@@ -110,6 +112,9 @@ func Parse(args []string, env Env) (*Result, error) {
 	if err := validate(cfg); err != nil {
 		errs = append(errs, err)
 	}
+	if res.Standalone() {
+		errs = append(errs, validateStandaloneAuth(cfg)...)
+	}
 	errs = append(errs, validateNodeLabels(flags.nodeLabels)...)
 	nodeName, err := nodeName(flags.hostnameOverride, env.Hostname)
 	if err != nil {
@@ -121,18 +126,26 @@ func Parse(args []string, env Env) (*Result, error) {
 	if flags.rootDir == "" {
 		errs = append(errs, errors.New("--root-dir must not be empty"))
 	}
+	if fs.Changed("cert-dir") && flags.certDir == "" {
+		errs = append(errs, errors.New("--cert-dir must not be empty"))
+	}
+	if flags.housekeeping <= 0 {
+		errs = append(errs, fmt.Errorf("--housekeeping-interval must be greater than zero, got %v", flags.housekeeping))
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration: %w", joinErrors(errs))
 	}
 
 	res.Warnings = append(res.Warnings, staticPodPathWarnings(cfg.StaticPodPath)...)
+	res.Warnings = append(res.Warnings, tlsWarnings(cfg)...)
 	res.Options = options(cfg, nodeName, flags)
 	return res, nil
 }
 
-// applyStandaloneDefaults serves the read-only endpoint on localhost when
-// there is no API server, unless the user chose otherwise; see the package
-// documentation. set holds the JSON paths the user set.
+// applyStandaloneDefaults serves the read-only endpoint and the kubelet API
+// on localhost when there is no API server, and turns off the webhooks,
+// unless the user chose otherwise; see the package documentation. set holds
+// the JSON paths the user set.
 func applyStandaloneDefaults(cfg *kubeletconfig.KubeletConfiguration, set []string) {
 	if !slices.Contains(set, "readOnlyPort") {
 		cfg.ReadOnlyPort = StandaloneReadOnlyPort
@@ -140,6 +153,7 @@ func applyStandaloneDefaults(cfg *kubeletconfig.KubeletConfiguration, set []stri
 	if !slices.Contains(set, "address") {
 		cfg.Address = StandaloneReadOnlyAddress
 	}
+	applyStandaloneAuthDefaults(cfg, set)
 }
 
 // nodeName is --hostname-override or else the host name, trimmed and
@@ -240,6 +254,11 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 	// Both were validated: errors cannot happen here.
 	kubeReserved, _ := parseResourceList("kubeReserved", cfg.KubeReserved)
 	systemReserved, _ := parseResourceList("systemReserved", cfg.SystemReserved)
+	logMaxSize, _ := parseLogMaxSize(cfg.ContainerLogMaxSize)
+	certDir := flags.certDir
+	if certDir == "" {
+		certDir = filepath.Join(flags.rootDir, "pki")
+	}
 	return app.Options{
 		NodeName:              nodeName,
 		NodeIP:                flags.nodeIP,
@@ -258,6 +277,31 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 		ResolvConf:            resolvConf,
 		ReadOnlyAddress:       cfg.Address,
 		ReadOnlyPort:          cfg.ReadOnlyPort,
+
+		Address:            cfg.Address,
+		HealthzBindAddress: cfg.HealthzBindAddress,
+		HealthzPort:        ptr.Deref(cfg.HealthzPort, 0),
+		TLSCertFile:        cfg.TLSCertFile,
+		TLSPrivateKeyFile:  cfg.TLSPrivateKeyFile,
+		TLSMinVersion:      cfg.TLSMinVersion,
+		TLSCipherSuites:    slices.Clone(cfg.TLSCipherSuites),
+		CertDir:            certDir,
+		Authentication:     *cfg.Authentication.DeepCopy(),
+		Authorization:      *cfg.Authorization.DeepCopy(),
+
+		EnableDebuggingHandlers: ptr.Deref(cfg.EnableDebuggingHandlers, false),
+		EnableSystemLogHandler:  ptr.Deref(cfg.EnableSystemLogHandler, false),
+		EnableProfilingHandler:  ptr.Deref(cfg.EnableProfilingHandler, false),
+
+		ContainerLogMaxSize:         logMaxSize,
+		ContainerLogMaxFiles:        int(ptr.Deref(cfg.ContainerLogMaxFiles, 0)),
+		ContainerLogMaxWorkers:      int(ptr.Deref(cfg.ContainerLogMaxWorkers, 0)),
+		ContainerLogMonitorInterval: cfg.ContainerLogMonitorInterval.Duration,
+
+		HousekeepingInterval: flags.housekeeping,
+		VolumeStatsAggPeriod: cfg.VolumeStatsAggPeriod.Duration,
+		KubeletCgroups:       cfg.KubeletCgroups,
+		SystemCgroups:        cfg.SystemCgroups,
 
 		Kubeconfig:   flags.kubeconfig,
 		KubeAPIQPS:   float32(kubeAPIQPS),

@@ -14,6 +14,9 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubeletconfig "k8s.io/kubelet/config/v1beta1"
+	"k8s.io/utils/ptr"
 
 	"github.com/berth-dev/berth/internal/app"
 )
@@ -39,6 +42,32 @@ func defaultOptions() app.Options {
 		ReadOnlyAddress:       "127.0.0.1",
 		ReadOnlyPort:          10255,
 
+		Address:            "127.0.0.1",
+		HealthzBindAddress: "127.0.0.1",
+		HealthzPort:        10248,
+		CertDir:            "/var/lib/kubelet/pki",
+		// Standalone: no webhooks, so only client certificates get in.
+		Authentication: kubeletconfig.KubeletAuthentication{
+			Webhook:   kubeletconfig.KubeletWebhookAuthentication{Enabled: ptr.To(false), CacheTTL: metav1.Duration{Duration: 2 * time.Minute}},
+			Anonymous: kubeletconfig.KubeletAnonymousAuthentication{Enabled: ptr.To(false)},
+		},
+		Authorization: kubeletconfig.KubeletAuthorization{
+			Mode: kubeletconfig.KubeletAuthorizationModeAlwaysAllow,
+			Webhook: kubeletconfig.KubeletWebhookAuthorization{
+				CacheAuthorizedTTL:   metav1.Duration{Duration: 5 * time.Minute},
+				CacheUnauthorizedTTL: metav1.Duration{Duration: 30 * time.Second},
+			},
+		},
+		EnableDebuggingHandlers:     true,
+		EnableSystemLogHandler:      true,
+		EnableProfilingHandler:      true,
+		ContainerLogMaxSize:         10 << 20,
+		ContainerLogMaxFiles:        5,
+		ContainerLogMaxWorkers:      1,
+		ContainerLogMonitorInterval: 10 * time.Second,
+		HousekeepingInterval:        10 * time.Second,
+		VolumeStatsAggPeriod:        time.Minute,
+
 		KubeAPIQPS:   50,
 		KubeAPIBurst: 100,
 		MaxPods:      110,
@@ -54,6 +83,17 @@ func defaultOptions() app.Options {
 		NodeLeaseDurationSeconds:  40,
 		Port:                      10250,
 	}
+}
+
+// withKubeconfig edits defaultOptions() into what Parse gives with
+// --kubeconfig /etc/kubernetes/kubelet.conf: upstream's defaults.
+func withKubeconfig(o *app.Options) {
+	o.Kubeconfig = "/etc/kubernetes/kubelet.conf"
+	o.Address = "0.0.0.0"
+	o.ReadOnlyAddress = "0.0.0.0"
+	o.ReadOnlyPort = 0
+	o.Authentication.Webhook.Enabled = ptr.To(true)
+	o.Authorization.Mode = kubeletconfig.KubeletAuthorizationModeWebhook
 }
 
 func TestParse(t *testing.T) {
@@ -84,6 +124,7 @@ func TestParse(t *testing.T) {
 				o.ClusterDNS = []string{"10.96.0.10"}
 				o.ClusterDomain = "cluster.local"
 				o.ResolvConf = "/run/resolv.conf"
+				o.Address = "192.0.2.1"
 				o.ReadOnlyAddress = "192.0.2.1"
 				o.ReadOnlyPort = 10256
 				o.MaxPods = 50
@@ -129,6 +170,7 @@ func TestParse(t *testing.T) {
 				o.ClusterDNS = []string{"10.0.0.1", "10.0.0.2"}
 				o.ClusterDomain = "flag.local"
 				o.ResolvConf = ""
+				o.Address = "::1"
 				o.ReadOnlyAddress = "::1"
 				o.ReadOnlyPort = 0
 				o.MaxPods = 7
@@ -148,6 +190,7 @@ func TestParse(t *testing.T) {
 				o.ClusterDNS = []string{"10.96.0.10"}
 				o.ClusterDomain = "cluster.local"
 				o.ResolvConf = "/run/resolv.conf"
+				o.Address = "192.0.2.1"
 				o.ReadOnlyAddress = "192.0.2.1"
 				o.ReadOnlyPort = 10256
 				o.MaxPods = 50
@@ -160,6 +203,7 @@ func TestParse(t *testing.T) {
 				o.NodeName = "my-node"
 				o.NodeIP = "10.1.2.3"
 				o.RootDir = "/srv/berth"
+				o.CertDir = "/srv/berth/pki" // follows --root-dir
 				o.ImageEndpoint = "unix:///run/img.sock"
 			},
 		},
@@ -176,23 +220,20 @@ func TestParse(t *testing.T) {
 		{
 			name: "standalone: address set, default port",
 			args: []string{"--address", "0.0.0.0"},
-			want: func(o *app.Options) { o.ReadOnlyAddress = "0.0.0.0" },
+			want: func(o *app.Options) { o.Address, o.ReadOnlyAddress = "0.0.0.0", "0.0.0.0" },
 		},
 		{
 			name: "kubeconfig: upstream defaults, read-only port off",
 			args: []string{"--kubeconfig", "/etc/kubernetes/kubelet.conf"},
 			want: func(o *app.Options) {
-				o.Kubeconfig = "/etc/kubernetes/kubelet.conf"
-				o.ReadOnlyAddress = "0.0.0.0"
-				o.ReadOnlyPort = 0
+				withKubeconfig(o)
 			},
 		},
 		{
 			name: "kubeconfig: read-only port set explicitly",
 			args: []string{"--kubeconfig", "/etc/kubernetes/kubelet.conf", "--read-only-port", "10255"},
 			want: func(o *app.Options) {
-				o.Kubeconfig = "/etc/kubernetes/kubelet.conf"
-				o.ReadOnlyAddress = "0.0.0.0"
+				withKubeconfig(o)
 				o.ReadOnlyPort = 10255
 			},
 		},
@@ -203,23 +244,23 @@ func TestParse(t *testing.T) {
 		},
 		{
 			name: "unsupported fields are reported, supported ones are not",
-			args: []string{"--config", "testdata/unsupported.yaml", "--max-pods", "5", "-v", "3"},
+			args: []string{"--config", "testdata/unsupported.yaml", "--max-pods", "5", "-v", "3", "--kubeconfig", "/etc/kubernetes/kubelet.conf"},
 			want: func(o *app.Options) {
+				withKubeconfig(o)
+				o.Authentication.X509.ClientCAFile = "/etc/kubernetes/pki/ca.crt"
 				o.StaticPodPath = "/etc/kubernetes/manifests"
 				o.MaxPods = 5
 				o.RegisterWithTaints = []v1.Taint{{Key: "example", Effect: v1.TaintEffectNoSchedule}}
 				// Set in the file: no defaults merged in.
 				o.EvictionHard = map[string]string{"memory.available": "100Mi", "nodefs.available": "10%"}
 			},
-			unsupp: []string{"authentication.anonymous.enabled", "authentication.webhook.cacheTTL", "authentication.webhook.enabled", "authentication.x509.clientCAFile", "authorization.mode", "failSwapOn", "featureGates", "logging.format"},
+			unsupp: []string{"failSwapOn", "featureGates", "logging.format"},
 		},
 		{
 			name: "node registration and status from the file",
 			args: []string{"--config", "testdata/node.yaml", "--kubeconfig", "/etc/kubernetes/kubelet.conf"},
 			want: func(o *app.Options) {
-				o.Kubeconfig = "/etc/kubernetes/kubelet.conf"
-				o.ReadOnlyAddress = "0.0.0.0"
-				o.ReadOnlyPort = 0
+				withKubeconfig(o)
 				o.KubeAPIQPS = 20
 				o.KubeAPIBurst = 40
 				o.Port = 10260
@@ -292,6 +333,118 @@ func TestParse(t *testing.T) {
 				o.NodeLeaseDurationSeconds = 60
 				o.MaxPods = 30
 			},
+		},
+		{
+			name: "server, log and stats settings from the file",
+			args: []string{"--config", "testdata/server.yaml"},
+			want: func(o *app.Options) {
+				o.Address, o.ReadOnlyAddress = "192.0.2.1", "192.0.2.1"
+				o.HealthzBindAddress = "0.0.0.0"
+				o.HealthzPort = 0
+				// Relative to the file, as upstream.
+				o.TLSCertFile = filepath.Join("testdata", "pki", "serving.crt")
+				o.TLSPrivateKeyFile = filepath.Join("testdata", "pki", "serving.key")
+				o.TLSMinVersion = "VersionTLS12"
+				o.TLSCipherSuites = []string{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"}
+				o.Authentication.Anonymous.Enabled = ptr.To(true)
+				o.Authentication.X509.ClientCAFile = filepath.Join("testdata", "pki", "ca.crt")
+				o.EnableDebuggingHandlers = false
+				o.EnableSystemLogHandler = false
+				o.EnableProfilingHandler = false
+				o.ContainerLogMaxSize = 50 << 20
+				o.ContainerLogMaxFiles = 3
+				o.ContainerLogMaxWorkers = 2
+				o.ContainerLogMonitorInterval = 30 * time.Second
+				o.VolumeStatsAggPeriod = -time.Second
+				o.KubeletCgroups = "/berth"
+				o.SystemCgroups = "/system.slice"
+			},
+			unsupp: []string{"cgroupRoot"},
+		},
+		{
+			name: "server, log and stats flags override the file",
+			args: []string{
+				"--config", "testdata/server.yaml",
+				"--healthz-bind-address", "::1",
+				"--healthz-port", "10249",
+				"--tls-cert-file", "/etc/berth/tls.crt",
+				"--tls-private-key-file", "/etc/berth/tls.key",
+				"--tls-min-version", "VersionTLS13",
+				"--tls-cipher-suites", "TLS_AES_128_GCM_SHA256",
+				"--anonymous-auth=false",
+				"--client-ca-file", "/etc/berth/ca.crt",
+				"--authorization-mode", "AlwaysAllow",
+				"--enable-debugging-handlers=true",
+				"--container-log-max-size", "1Gi",
+				"--container-log-max-files", "2",
+				"--volume-stats-agg-period", "5m",
+				"--kubelet-cgroups", "/kubelet.slice",
+				"--system-cgroups", "/sys.slice",
+				"--cert-dir", "/etc/berth/pki",
+				"--housekeeping-interval", "30s",
+			},
+			want: func(o *app.Options) {
+				o.Address, o.ReadOnlyAddress = "192.0.2.1", "192.0.2.1"
+				o.HealthzBindAddress = "::1"
+				o.HealthzPort = 10249
+				o.TLSCertFile = "/etc/berth/tls.crt"
+				o.TLSPrivateKeyFile = "/etc/berth/tls.key"
+				o.TLSMinVersion = "VersionTLS13"
+				o.TLSCipherSuites = []string{"TLS_AES_128_GCM_SHA256"}
+				o.Authentication.X509.ClientCAFile = "/etc/berth/ca.crt"
+				o.EnableSystemLogHandler = false
+				o.EnableProfilingHandler = false
+				o.ContainerLogMaxSize = 1 << 30
+				o.ContainerLogMaxFiles = 2
+				o.ContainerLogMaxWorkers = 2
+				o.ContainerLogMonitorInterval = 30 * time.Second
+				o.VolumeStatsAggPeriod = 5 * time.Minute
+				o.KubeletCgroups = "/kubelet.slice"
+				o.SystemCgroups = "/sys.slice"
+				o.CertDir = "/etc/berth/pki"
+				o.HousekeepingInterval = 30 * time.Second
+			},
+			unsupp: []string{"cgroupRoot"},
+		},
+		{
+			name: "kubeconfig: webhook settings by flag",
+			args: []string{
+				"--kubeconfig", "/etc/kubernetes/kubelet.conf",
+				"--authentication-token-webhook=false",
+				"--authentication-token-webhook-cache-ttl", "1m",
+				"--authorization-webhook-cache-authorized-ttl", "1m",
+				"--authorization-webhook-cache-unauthorized-ttl", "10s",
+			},
+			want: func(o *app.Options) {
+				withKubeconfig(o)
+				o.Authentication.Webhook.Enabled = ptr.To(false)
+				o.Authentication.Webhook.CacheTTL.Duration = time.Minute
+				o.Authorization.Webhook.CacheAuthorizedTTL.Duration = time.Minute
+				o.Authorization.Webhook.CacheUnauthorizedTTL.Duration = 10 * time.Second
+			},
+		},
+		{
+			name: "kubeconfig: AlwaysAllow by flag",
+			args: []string{"--kubeconfig", "/etc/kubernetes/kubelet.conf", "--authorization-mode", "AlwaysAllow"},
+			want: func(o *app.Options) {
+				withKubeconfig(o)
+				o.Authorization.Mode = kubeletconfig.KubeletAuthorizationModeAlwaysAllow
+			},
+		},
+		{
+			name: "standalone: anonymous requests allowed by flag, webhooks stay off",
+			args: []string{"--anonymous-auth"},
+			want: func(o *app.Options) { o.Authentication.Anonymous.Enabled = ptr.To(true) },
+		},
+		{
+			name: "standalone: webhook explicitly off in the file",
+			args: []string{"--config", writeConfig(t, "authentication:\n  webhook:\n    enabled: false\n")},
+			want: func(o *app.Options) {},
+		},
+		{
+			name: "negative containerLogMaxSize disables rotation",
+			args: []string{"--container-log-max-size", "-1"},
+			want: func(o *app.Options) { o.ContainerLogMaxSize = -1 },
 		},
 		{
 			name: "an explicitly empty evictionHard gets no defaults",
@@ -374,6 +527,14 @@ func TestParseStandaloneConfig(t *testing.T) {
 	if cfg := res.Options.Config; cfg.ReadOnlyPort != 10255 || cfg.Address != "127.0.0.1" {
 		t.Errorf("merged config: readOnlyPort %d address %q, want what berth uses (10255 on 127.0.0.1)", cfg.ReadOnlyPort, cfg.Address)
 	}
+	if cfg := res.Options.Config; *cfg.Authentication.Webhook.Enabled || cfg.Authorization.Mode != kubeletconfig.KubeletAuthorizationModeAlwaysAllow {
+		t.Errorf("merged config: webhook authentication %v, authorization mode %q, want what berth uses (off, AlwaysAllow)",
+			*cfg.Authentication.Webhook.Enabled, cfg.Authorization.Mode)
+	}
+	// Options must not share pointers with the configuration kept for /configz.
+	if res.Options.Authentication.Webhook.Enabled == res.Options.Config.Authentication.Webhook.Enabled {
+		t.Error("Options.Authentication shares pointers with Options.Config")
+	}
 }
 
 func TestParseErrors(t *testing.T) {
@@ -403,7 +564,7 @@ func TestParseErrors(t *testing.T) {
 				`containerRuntimeEndpoint (--container-runtime-endpoint) "tcp://127.0.0.1:1234": protocol "tcp" is not supported`,
 				"port (--port) 70000 must be between 1 and 65535",
 				"readOnlyPort (--read-only-port) -1 must be between 0 and 65535",
-				"healthzPort 65536 must be between 0 and 65535",
+				"healthzPort (--healthz-port) 65536 must be between 0 and 65535",
 				"syncFrequency (--sync-frequency) must be greater than zero, got -5s",
 				`podLogsDir "/var/log/../pods" must be a clean path`,
 				`clusterDNS (--cluster-dns) "not-an-ip" is not an IP address`,
@@ -494,6 +655,80 @@ func TestParseErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "bad container log settings",
+			args: []string{
+				"--config", writeConfig(t, "containerLogMaxWorkers: 0\ncontainerLogMonitorInterval: 2s\n"),
+				"--container-log-max-size", "ten megs", "--container-log-max-files", "1",
+			},
+			wantInErr: []string{
+				`containerLogMaxSize (--container-log-max-size) "ten megs": not a quantity such as 10Mi`,
+				"containerLogMaxFiles (--container-log-max-files) 1 must be at least 2",
+				"containerLogMaxWorkers 0 must be at least 1",
+				"containerLogMonitorInterval must be at least 3s, got 2s",
+			},
+		},
+		{name: "zero containerLogMaxSize", args: []string{"--container-log-max-size", "0"}, wantInErr: []string{`containerLogMaxSize (--container-log-max-size) "0": must not be zero`}},
+		{name: "fractional containerLogMaxSize", args: []string{"--container-log-max-size", "1.5"}, wantInErr: []string{`"1.5": not a whole number of bytes`}},
+		{
+			name: "bad TLS settings",
+			args: []string{"--tls-min-version", "VersionTLS14", "--tls-cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_MADE_UP", "--tls-cert-file", "/etc/berth/tls.crt"},
+			wantInErr: []string{
+				`tlsMinVersion (--tls-min-version) "VersionTLS14" is not a TLS version`,
+				`tlsCipherSuites (--tls-cipher-suites) "TLS_MADE_UP" is not a cipher suite`,
+				"tlsCertFile (--tls-cert-file) and tlsPrivateKeyFile (--tls-private-key-file) must be given together",
+			},
+		},
+		{name: "key without certificate", args: []string{"--tls-private-key-file", "/etc/berth/tls.key"}, wantInErr: []string{"must be given together"}},
+		{
+			name:      "unknown authorization mode",
+			args:      []string{"--kubeconfig", "/etc/kubernetes/kubelet.conf", "--authorization-mode", "RBAC"},
+			wantInErr: []string{`authorization.mode (--authorization-mode) "RBAC" is not supported, want AlwaysAllow or Webhook`},
+		},
+		{
+			name: "standalone: webhooks asked for by flag",
+			args: []string{"--authentication-token-webhook", "--authorization-mode", "Webhook"},
+			wantInErr: []string{
+				"authentication.webhook.enabled (--authentication-token-webhook) needs --kubeconfig",
+				"authorization.mode (--authorization-mode) Webhook needs --kubeconfig",
+			},
+		},
+		{
+			name:      "standalone: webhook authorization asked for in the file",
+			args:      []string{"--config", writeConfig(t, "authorization:\n  mode: Webhook\n")},
+			wantInErr: []string{"authorization.mode (--authorization-mode) Webhook needs --kubeconfig"},
+		},
+		{
+			name: "negative webhook cache TTLs",
+			args: []string{
+				"--kubeconfig", "/etc/kubernetes/kubelet.conf", "--authentication-token-webhook-cache-ttl", "-1s",
+				"--authorization-webhook-cache-authorized-ttl", "-1m", "--authorization-webhook-cache-unauthorized-ttl", "-1h",
+			},
+			wantInErr: []string{
+				"authentication.webhook.cacheTTL (--authentication-token-webhook-cache-ttl) must not be negative, got -1s",
+				"authorization.webhook.cacheAuthorizedTTL (--authorization-webhook-cache-authorized-ttl) must not be negative, got -1m0s",
+				"authorization.webhook.cacheUnauthorizedTTL (--authorization-webhook-cache-unauthorized-ttl) must not be negative, got -1h0m0s",
+			},
+		},
+		{
+			name: "bad healthz settings",
+			args: []string{"--healthz-bind-address", "localhost", "--healthz-port", "-1"},
+			wantInErr: []string{
+				`healthzBindAddress (--healthz-bind-address) "localhost" is not an IP address`,
+				"healthzPort (--healthz-port) -1 must be between 0 and 65535",
+			},
+		},
+		{
+			name: "bad cgroup names",
+			args: []string{"--kubelet-cgroups", "berth", "--system-cgroups", "system.slice"},
+			wantInErr: []string{
+				`kubeletCgroups (--kubelet-cgroups) "berth" must be an absolute cgroup name`,
+				`systemCgroups (--system-cgroups) "system.slice" must be an absolute cgroup name`,
+				"systemCgroups (--system-cgroups) needs cgroupRoot",
+			},
+		},
+		{name: "empty cert dir", args: []string{"--cert-dir="}, wantInErr: []string{"--cert-dir must not be empty"}},
+		{name: "zero housekeeping interval", args: []string{"--housekeeping-interval", "0s"}, wantInErr: []string{"--housekeeping-interval must be greater than zero, got 0s"}},
+		{
 			name:      "parallel pulls need serializeImagePulls false",
 			args:      []string{"--config", writeConfig(t, "serializeImagePulls: true\nmaxParallelImagePulls: 2\n")},
 			wantInErr: []string{"maxParallelImagePulls 2 needs serializeImagePulls: false"},
@@ -571,6 +806,17 @@ func TestParseWarnings(t *testing.T) {
 			want: []string{"Warning: staticPodPath is not a directory; it is read as a single manifest file"},
 		},
 		{name: "kubeconfig", args: []string{"--kubeconfig", "/etc/kubernetes/kubelet.conf"}, want: nil},
+		{name: "secure cipher suites", args: []string{"--tls-cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}, want: nil},
+		{
+			name: "insecure cipher suite",
+			args: []string{"--tls-cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_RSA_WITH_RC4_128_SHA"},
+			want: []string{"Warning: insecure TLS cipher suites in tlsCipherSuites"},
+		},
+		{
+			name: "cipher suites with TLS 1.3",
+			args: []string{"--tls-min-version", "VersionTLS13", "--tls-cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"},
+			want: []string{"Warning: TLS 1.3 cipher suites are not configurable; tlsCipherSuites is ignored"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

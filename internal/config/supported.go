@@ -36,6 +36,28 @@ func supportedFields() []string {
 		"readOnlyPort",
 		"address",
 
+		// The kubelet API and healthz servers.
+		"healthzBindAddress",
+		"healthzPort",
+		"tlsCertFile",
+		"tlsPrivateKeyFile",
+		"tlsMinVersion",
+		"tlsCipherSuites",
+		"authentication",
+		"authorization",
+		"enableDebuggingHandlers",
+		"enableSystemLogHandler",
+		"enableProfilingHandler",
+
+		// Container log rotation and stats.
+		"containerLogMaxSize",
+		"containerLogMaxFiles",
+		"containerLogMaxWorkers",
+		"containerLogMonitorInterval",
+		"volumeStatsAggPeriod",
+		"kubeletCgroups",
+		"systemCgroups",
+
 		// The API server connection and the Node object.
 		"kubeAPIQPS",
 		"kubeAPIBurst",

@@ -48,9 +48,19 @@ func TestUnsupported(t *testing.T) {
 			want: []string{"nodeStatusMaxImages", "registerNode"},
 		},
 		{
+			name: "server, log and stats fields",
+			set: []string{"healthzBindAddress", "healthzPort", "tlsCertFile", "tlsPrivateKeyFile", "tlsMinVersion", "tlsCipherSuites",
+				"authentication.anonymous.enabled", "authentication.webhook.cacheTTL", "authentication.x509.clientCAFile",
+				"authorization.mode", "authorization.webhook.cacheAuthorizedTTL", "enableDebuggingHandlers", "enableSystemLogHandler",
+				"enableProfilingHandler", "containerLogMaxSize", "containerLogMaxFiles", "containerLogMaxWorkers",
+				"containerLogMonitorInterval", "volumeStatsAggPeriod", "kubeletCgroups", "systemCgroups",
+				"tlsCurvePreferences", "enableDebugFlagsHandler", "enableSystemLogQuery", "cgroupRoot"},
+			want: []string{"cgroupRoot", "enableDebugFlagsHandler", "enableSystemLogQuery", "tlsCurvePreferences"},
+		},
+		{
 			name: "nested and sorted, without duplicates",
-			set:  []string{"staticPodPath", "evictionSoft", "authentication.webhook.enabled", "logging.format", "evictionSoft"},
-			want: []string{"authentication.webhook.enabled", "evictionSoft", "logging.format"},
+			set:  []string{"staticPodPath", "evictionSoft", "crashLoopBackOff.maxContainerRestartPeriod", "logging.format", "evictionSoft"},
+			want: []string{"crashLoopBackOff.maxContainerRestartPeriod", "evictionSoft", "logging.format"},
 		},
 		{
 			// A supported name must match a whole path element.

@@ -1,13 +1,18 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"path/filepath"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
+	"k8s.io/utils/ptr"
 )
 
 // validate checks the fields berth acts on, plus the ports (as upstream
@@ -40,12 +45,10 @@ func validate(cfg *kubeletconfig.KubeletConfiguration) error {
 	if cfg.ReadOnlyPort < 0 || cfg.ReadOnlyPort > 65535 {
 		bad("readOnlyPort (--read-only-port) %d must be between 0 and 65535 (0 disables it)", cfg.ReadOnlyPort)
 	}
-	if cfg.HealthzPort != nil && (*cfg.HealthzPort < 0 || *cfg.HealthzPort > 65535) {
-		bad("healthzPort %d must be between 0 and 65535 (0 disables it)", *cfg.HealthzPort)
-	}
 	if net.ParseIP(cfg.Address) == nil {
 		bad("address (--address) %q is not an IP address", cfg.Address)
 	}
+	errs = append(errs, validateServer(cfg)...)
 
 	if err := validateEndpoint(cfg.ContainerRuntimeEndpoint); err != nil {
 		bad("containerRuntimeEndpoint (--container-runtime-endpoint) %q: %v", cfg.ContainerRuntimeEndpoint, err)
@@ -108,7 +111,54 @@ func validate(cfg *kubeletconfig.KubeletConfiguration) error {
 	}
 	errs = append(errs, validateEvictionHard(cfg.EvictionHard)...)
 
+	// Container logs, as upstream validates them and its log manager
+	// parses them.
+	if _, err := parseLogMaxSize(cfg.ContainerLogMaxSize); err != nil {
+		bad("containerLogMaxSize (--container-log-max-size) %q: %v", cfg.ContainerLogMaxSize, err)
+	}
+	if n := ptr.Deref(cfg.ContainerLogMaxFiles, 0); n < 2 {
+		bad("containerLogMaxFiles (--container-log-max-files) %d must be at least 2", n)
+	}
+	if n := ptr.Deref(cfg.ContainerLogMaxWorkers, 0); n < 1 {
+		bad("containerLogMaxWorkers %d must be at least 1", n)
+	}
+	if cfg.ContainerLogMonitorInterval == nil || cfg.ContainerLogMonitorInterval.Duration < 3*time.Second {
+		bad("containerLogMonitorInterval must be at least 3s, got %v", ptr.Deref(cfg.ContainerLogMonitorInterval, metav1.Duration{}).Duration)
+	}
+
+	for _, c := range []struct{ name, val string }{
+		{"kubeletCgroups (--kubelet-cgroups)", cfg.KubeletCgroups},
+		{"systemCgroups (--system-cgroups)", cfg.SystemCgroups},
+	} {
+		if c.val != "" && !path.IsAbs(c.val) {
+			bad("%s %q must be an absolute cgroup name, starting with /", c.name, c.val)
+		}
+	}
+	if cfg.SystemCgroups != "" && cfg.CgroupRoot == "" {
+		// Upstream's rule: system processes are moved out of the root
+		// cgroup only when pods have a root of their own.
+		bad("systemCgroups (--system-cgroups) needs cgroupRoot")
+	}
+
 	return joinErrors(errs)
+}
+
+// parseLogMaxSize parses containerLogMaxSize into bytes, as upstream's log
+// manager does; a negative size disables rotation. Zero, which would rotate
+// every log at each check, is refused.
+func parseLogMaxSize(s string) (int64, error) {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return 0, fmt.Errorf("not a quantity such as 10Mi: %w", err)
+	}
+	n, ok := q.AsInt64()
+	switch {
+	case !ok:
+		return 0, errors.New("not a whole number of bytes")
+	case n == 0:
+		return 0, errors.New("must not be zero; a negative size disables rotation")
+	}
+	return n, nil
 }
 
 // validateEndpoint accepts what the CRI client can dial on Linux: a unix

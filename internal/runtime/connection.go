@@ -43,6 +43,10 @@ type connection struct {
 	imageEndpoint   string
 	timeout         time.Duration
 	clock           clock.Clock
+	// wrapRuntime and wrapImage, if set, wrap the services once connected
+	// (berth instruments them with metrics).
+	wrapRuntime func(internalapi.RuntimeService) internalapi.RuntimeService
+	wrapImage   func(internalapi.ImageManagerService) internalapi.ImageManagerService
 
 	mu      sync.Mutex
 	rs      internalapi.RuntimeService
@@ -76,6 +80,9 @@ func (c *connection) services(ctx context.Context) (internalapi.RuntimeService, 
 			c.lastErr = &unreachableError{endpoint: c.runtimeEndpoint, err: err}
 			return nil, nil, c.lastErr
 		}
+		if c.wrapRuntime != nil {
+			rs = c.wrapRuntime(rs)
+		}
 		c.rs = rs
 	}
 	if c.is == nil {
@@ -91,6 +98,9 @@ func (c *connection) services(ctx context.Context) (internalapi.RuntimeService, 
 		if err != nil {
 			c.lastErr = &unreachableError{endpoint: c.imageEndpoint, err: err}
 			return nil, nil, c.lastErr
+		}
+		if c.wrapImage != nil {
+			is = c.wrapImage(is)
 		}
 		c.is = is
 	}

@@ -59,6 +59,10 @@ type Options struct {
 	// Objects reads the ConfigMaps and Secrets that env vars and image pull
 	// secrets refer to. nil (standalone) makes such references fail.
 	Objects ObjectGetter
+	// WrapRuntimeService and WrapImageService, if set, wrap the CRI
+	// services once connected, e.g. to count and time every call.
+	WrapRuntimeService func(internalapi.RuntimeService) internalapi.RuntimeService
+	WrapImageService   func(internalapi.ImageManagerService) internalapi.ImageManagerService
 }
 
 // VolumeHostPaths finds the host directory (or file) of a volume of a pod
@@ -117,6 +121,8 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		imageEndpoint:   m.opts.ImageEndpoint,
 		timeout:         m.opts.RequestTimeout,
 		clock:           m.clock,
+		wrapRuntime:     m.opts.WrapRuntimeService,
+		wrapImage:       m.opts.WrapImageService,
 	}
 	return m, nil
 }

@@ -44,15 +44,17 @@ func (env *environment) newBerth(bin string) (*berth, error) {
 			return nil, err
 		}
 	}
-	// port is only reported in the Node's daemonEndpoints for now; not
-	// 10250, which a developer's berth would hold once berth serves it.
+	// Not the kubelet API's default port 10250, which a developer's berth
+	// may hold.
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
 	kubeletPort, readOnlyPort := ports[0], ports[1]
 	// The read-only port serves /healthz, which tells when a restarted
-	// berth is up without involving the API.
+	// berth is up without involving the API. The kubelet API is secured as
+	// `hack/cluster.sh node-up` secures it: client certs of the cluster's
+	// CA, and the apiserver's webhooks.
 	config := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 cgroupDriver: cgroupfs
@@ -62,7 +64,16 @@ readOnlyPort: %d
 podLogsDir: %s
 fileCheckFrequency: 1s
 clusterDomain: cluster.local
-`, kubeletPort, readOnlyPort, dirs["pod-logs"])
+authentication:
+  anonymous:
+    enabled: false
+  webhook:
+    enabled: true
+  x509:
+    clientCAFile: %s
+authorization:
+  mode: Webhook
+`, kubeletPort, readOnlyPort, dirs["pod-logs"], filepath.Join(env.stateDir, "pki", "ca.crt"))
 	configPath := filepath.Join(env.nodeDir, "kubelet-config.yaml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		return nil, err

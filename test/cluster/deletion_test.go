@@ -29,7 +29,7 @@ func TestGracefulDeletion(t *testing.T) {
 	stubborn := env.createPod(t, ns, shellPod("stubborn", "trap '' TERM; sleep 3600", withGrace(4)))
 	// This one exits on SIGTERM (`wait` returns at once for the trap).
 	quick := env.createPod(t, ns, shellPod("quick", "trap 'exit 0' TERM; sleep 3600 & wait", withGrace(30)))
-	env.waitReady(t, ns, "stubborn", 1, 60*time.Second)
+	env.waitReady(t, ns, "stubborn", 1, 30*time.Second)
 	env.waitReady(t, ns, "quick", 1, 30*time.Second)
 
 	start := time.Now()

@@ -12,7 +12,7 @@ func TestDeploymentScale(t *testing.T) {
 
 	start := time.Now()
 	env.createDeployment(t, ns, deployment("web", 3, sleeper("web")))
-	pods, _ := env.waitReady(t, ns, "web", 3, 60*time.Second)
+	pods, _ := env.waitReady(t, ns, "web", 3, 30*time.Second)
 	t.Logf("deployment created -> 3 pods Ready on %s: %s", nodeName, since(start))
 
 	ids := containerIDs(pods)

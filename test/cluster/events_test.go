@@ -29,7 +29,7 @@ func TestEvents(t *testing.T) {
 	})
 
 	// What `kubectl get events` shows for a pod that starts.
-	env.waitReady(t, ns, "normal", 1, 60*time.Second)
+	env.waitReady(t, ns, "normal", 1, 30*time.Second)
 	env.eventually(t, 10*time.Second, env.eventReasons(ns, normal.Name, "Scheduled", "Pulled", "Created", "Started"))
 	events, err := env.events(ns, normal.Name)
 	if err != nil {

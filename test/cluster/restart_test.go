@@ -57,7 +57,7 @@ func TestBerthRestart(t *testing.T) {
 	ns := env.namespace(t)
 	env.createDeployment(t, ns, deployment("steady", 2, sleeper("steady")))
 	doomed := env.createPod(t, ns, sleeper("doomed", withGrace(2)))
-	pods, _ := env.waitReady(t, ns, "steady", 2, 60*time.Second)
+	pods, _ := env.waitReady(t, ns, "steady", 2, 30*time.Second)
 	env.waitReady(t, ns, "doomed", 1, 30*time.Second)
 	before := containerIDs(pods)
 
@@ -94,7 +94,7 @@ func TestAPIServerRestart(t *testing.T) {
 	env := requireSuite(t)
 	ns := env.namespace(t)
 	env.createDeployment(t, ns, deployment("survivor", 1, sleeper("survivor")))
-	pods, _ := env.waitReady(t, ns, "survivor", 1, 60*time.Second)
+	pods, _ := env.waitReady(t, ns, "survivor", 1, 30*time.Second)
 	before := containerIDs(pods)
 
 	// Registered after the namespace's clean-up, so run before it: the
@@ -135,7 +135,7 @@ func TestAPIServerRestart(t *testing.T) {
 
 	start = time.Now()
 	env.scale(t, ns, "survivor", 2)
-	now, took := env.waitReady(t, ns, "survivor", 2, 90*time.Second)
+	now, took := env.waitReady(t, ns, "survivor", 2, 60*time.Second)
 	t.Logf("scaled to 2 after the apiserver restart -> 2 Ready: %s", took.Round(time.Millisecond))
 	var old []v1.Pod
 	for _, p := range now {

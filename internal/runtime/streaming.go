@@ -1,0 +1,66 @@
+package runtime
+
+import (
+	"context"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// The calls below pass straight through to the CRI runtime service for the
+// kubelet API (exec, attach, port-forward) and log rotation. Errors keep
+// their gRPC codes so that callers can tell NotFound apart.
+
+// Exec asks the runtime for a streaming URL to exec in a container.
+func (m *Manager) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
+	rs, err := m.runtime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rs.Exec(ctx, req)
+}
+
+// Attach asks the runtime for a streaming URL to attach to a container.
+func (m *Manager) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
+	rs, err := m.runtime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rs.Attach(ctx, req)
+}
+
+// PortForward asks the runtime for a streaming URL to forward ports of a sandbox.
+func (m *Manager) PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
+	rs, err := m.runtime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rs.PortForward(ctx, req)
+}
+
+// ListContainers lists the runtime's containers matching filter.
+func (m *Manager) ListContainers(ctx context.Context, filter *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
+	rs, err := m.runtime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rs.ListContainers(ctx, filter)
+}
+
+// ContainerStatus returns one container's status from the runtime.
+func (m *Manager) ContainerStatus(ctx context.Context, containerID string, verbose bool) (*runtimeapi.ContainerStatusResponse, error) {
+	rs, err := m.runtime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rs.ContainerStatus(ctx, containerID, verbose)
+}
+
+// ReopenContainerLog makes the runtime reopen a container's log file after
+// it was rotated.
+func (m *Manager) ReopenContainerLog(ctx context.Context, containerID string) error {
+	rs, err := m.runtime(ctx)
+	if err != nil {
+		return err
+	}
+	return rs.ReopenContainerLog(ctx, containerID)
+}
