@@ -136,9 +136,20 @@ func Run(ctx context.Context, opts Options) error {
 		logger.Info("Connected to container runtime", "runtime", name, "version", version, "endpoint", opts.RuntimeEndpoint)
 	}
 
-	// The status store tells the API syncer (if any) about every change.
+	// The status store tells the API syncer (if any) and the pod start-up
+	// tracker about every change.
 	var onStatusChange func(types.UID)
-	store := status.NewStore(func(uid types.UID) {
+	merger := source.NewMerger(logger)
+	starts := obs.metrics.NewPodStartTracker(clk)
+	var store *status.Store
+	store = status.NewStore(func(uid types.UID) {
+		if pod, ok := merger.Pod(uid); ok {
+			if st, ok := store.Get(uid); ok {
+				// The desired pod carries the API's last status: its phase
+				// is the "before" of this change.
+				starts.StatusComputed(pod, pod.Status.Phase, &st)
+			}
+		}
 		if onStatusChange != nil {
 			onStatusChange(uid)
 		}
@@ -147,7 +158,6 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.NodeIP != "" {
 		nodeIPs = []string{opts.NodeIP}
 	}
-	merger := source.NewMerger(logger)
 	var onTerminated func(types.UID, *v1.Pod)
 	probes := prober.New(prober.Options{
 		Exec:     prober.ExecFromCRI(rt),
@@ -166,6 +176,7 @@ func Run(ctx context.Context, opts Options) error {
 		ResyncPeriod: opts.SyncFrequency,
 		Clock:        clk,
 		OnTerminated: func(uid types.UID, pod *v1.Pod) {
+			starts.Forget(uid)
 			if onTerminated != nil {
 				onTerminated(uid, pod)
 			}
@@ -213,6 +224,12 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	d := &dispatcher{workers: workers, statuses: store, recorder: recorder, now: clk.Now}
+	d.seen = func(pod *v1.Pod) {
+		starts.Seen(pod)
+		if api != nil {
+			api.statusSyncer.Enqueue(pod.UID)
+		}
+	}
 	var feeds []feed
 	if opts.StaticPodPath != "" {
 		files := file.New(file.Options{Path: opts.StaticPodPath, NodeName: opts.NodeName, Period: opts.FileCheckFrequency})
@@ -230,7 +247,6 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		d.admit = api.admit
 		d.deletedWithoutWorker = api.statusSyncer.PodTerminated
-		d.seen = api.statusSyncer.Enqueue
 		feeds = append(feeds, feed{name: source.SourceAPI, run: api.pods.Run})
 	}
 	if len(feeds) == 0 {

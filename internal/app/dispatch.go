@@ -39,10 +39,10 @@ type dispatcher struct {
 	// deletedWithoutWorker is called for a pod that is being deleted but
 	// has nothing running here, so that it can be removed from the API.
 	deletedWithoutWorker func(pod *v1.Pod)
-	// seen, if set, is told of every added or updated pod, so that the API
-	// status is reconciled with the newest API object (readiness gates,
-	// deletion requests).
-	seen func(uid types.UID)
+	// seen, if set, is told of every added or updated pod: the API status
+	// is reconciled with the newest API object (readiness gates, deletion
+	// requests) and pod start-up is timed.
+	seen func(pod *v1.Pod)
 	now  func() time.Time
 
 	// parked holds pods that are desired but will never run: rejected at
@@ -62,7 +62,7 @@ func (d *dispatcher) apply(logger klog.Logger, changes []source.Change) {
 			d.workers.Kill(pod.UID, nil)
 		case source.Add, source.Update:
 			if d.seen != nil {
-				d.seen(pod.UID)
+				d.seen(pod)
 			}
 			if d.parked[pod.UID] {
 				if pod.DeletionTimestamp != nil && d.deletedWithoutWorker != nil {

@@ -44,15 +44,15 @@ func (env *environment) newBerth(bin string) (*berth, error) {
 			return nil, err
 		}
 	}
-	// Not the kubelet API's default port 10250, which a developer's berth
-	// may hold.
+	// Not the default ports (10250, 10248), which a developer's berth may
+	// hold.
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	kubeletPort, readOnlyPort := ports[0], ports[1]
-	// The read-only port serves /healthz, which tells when a restarted
-	// berth is up without involving the API. The kubelet API is secured as
+	kubeletPort, healthzPort := ports[0], ports[1]
+	// The healthz port tells when a restarted berth is up without
+	// involving the API. The kubelet API is secured as
 	// `hack/cluster.sh node-up` secures it: client certs of the cluster's
 	// CA, and the apiserver's webhooks.
 	config := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
@@ -60,7 +60,8 @@ kind: KubeletConfiguration
 cgroupDriver: cgroupfs
 address: 127.0.0.1
 port: %d
-readOnlyPort: %d
+healthzBindAddress: 127.0.0.1
+healthzPort: %d
 podLogsDir: %s
 fileCheckFrequency: 1s
 clusterDomain: cluster.local
@@ -73,7 +74,7 @@ authentication:
     clientCAFile: %s
 authorization:
   mode: Webhook
-`, kubeletPort, readOnlyPort, dirs["pod-logs"], filepath.Join(env.stateDir, "pki", "ca.crt"))
+`, kubeletPort, healthzPort, dirs["pod-logs"], filepath.Join(env.stateDir, "pki", "ca.crt"))
 	configPath := filepath.Join(env.nodeDir, "kubelet-config.yaml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		return nil, err
@@ -92,7 +93,7 @@ authorization:
 		},
 		logPath:   filepath.Join(env.stateDir, "berth.log"),
 		pidPath:   filepath.Join(env.stateDir, "berth.pid"),
-		healthURL: fmt.Sprintf("http://127.0.0.1:%d/healthz", readOnlyPort),
+		healthURL: fmt.Sprintf("http://127.0.0.1:%d/healthz", healthzPort),
 	}, nil
 }
 
