@@ -113,6 +113,12 @@ func startObservers(ctx context.Context, run func(func()), errc chan<- error, d 
 	if o.Port == 0 {
 		return nil
 	}
+	if !canAuthenticate(o) {
+		// Standalone with neither a client CA nor anonymous access: nobody
+		// could use the API, so don't open the port.
+		logger.Info("Not serving the kubelet API: no way to authenticate clients; set authentication.x509.clientCAFile (or --client-ca-file)", "port", o.Port)
+		return nil
+	}
 	auth := server.AuthOptions{NodeName: o.NodeName, Authentication: o.Authentication, Authorization: o.Authorization}
 	if d.api != nil {
 		auth.TokenReviews = d.api.client.AuthenticationV1()
@@ -162,4 +168,13 @@ func startObservers(ctx context.Context, run func(func()), errc chan<- error, d 
 		}
 	})
 	return nil
+}
+
+// canAuthenticate reports whether any client could authenticate to the
+// kubelet API with these options.
+func canAuthenticate(o Options) bool {
+	a := o.Authentication
+	return a.X509.ClientCAFile != "" ||
+		(a.Anonymous.Enabled != nil && *a.Anonymous.Enabled) ||
+		(a.Webhook.Enabled != nil && *a.Webhook.Enabled)
 }

@@ -110,7 +110,6 @@ func shellPod(name, script string, opts ...podOption) *v1.Pod {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
 		Spec: v1.PodSpec{
 			TerminationGracePeriodSeconds: &grace,
-			AutomountServiceAccountToken:  new(bool), // TEMP harness check
 			Containers: []v1.Container{{
 				Name:            "main",
 				Image:           busybox,

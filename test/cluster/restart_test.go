@@ -189,7 +189,7 @@ func (env *environment) stopComponent(t *testing.T, name string) {
 		return !processRunning(pid), fmt.Sprintf("%s (pid %d) still runs", name, pid)
 	}
 	if _, err := poll(15*time.Second, func() (bool, string, error) { ok, msg := gone(); return ok, msg, nil }); err != nil {
-		t.Logf("%s ignored SIGTERM for 15 s; killing it", name)
+		t.Logf("%s still runs 15 s after SIGTERM; killing it", name)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		env.eventually(t, 10*time.Second, gone)
 	}
