@@ -62,6 +62,18 @@ func (env *environment) noContainers(uid types.UID, running bool) func() (bool, 
 	}
 }
 
+// exec runs cmd in the container with id and returns its stdout, an error
+// if it fails.
+func (env *environment) exec(id string, cmd ...string) (string, error) {
+	ctx, cancel := criContext()
+	defer cancel()
+	stdout, stderr, err := env.rt.ExecSync(ctx, id, cmd, 5*time.Second)
+	if err != nil {
+		return string(stdout), fmt.Errorf("exec %v in %s: %w (stderr %q)", cmd, shortID(id), err, stderr)
+	}
+	return string(stdout), nil
+}
+
 // removeFromRuntime stops and removes every sandbox of namespace ns, with
 // its containers: the last resort of a test's clean-up.
 func (env *environment) removeFromRuntime(ns string) error {

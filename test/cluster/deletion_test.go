@@ -3,23 +3,7 @@ package cluster
 import (
 	"testing"
 	"time"
-
-	v1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
-
-// metaDeleteDefault is `kubectl delete` without flags: the pod's own grace
-// period.
-func metaDeleteDefault() metav1.DeleteOptions { return metav1.DeleteOptions{} }
-
-func (env *environment) deletePod(t *testing.T, p *v1.Pod) {
-	t.Helper()
-	ctx, cancel := apiContext()
-	defer cancel()
-	if err := env.kube.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metaDeleteDefault()); err != nil {
-		t.Fatalf("delete pod %s: %v", p.Name, err)
-	}
-}
 
 func TestGracefulDeletion(t *testing.T) {
 	env := requireSuite(t)

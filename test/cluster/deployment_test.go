@@ -30,6 +30,16 @@ func TestDeploymentScale(t *testing.T) {
 		}
 	}
 
+	// The pods run with the namespace's default ServiceAccount, its token
+	// mounted where client libraries look for it.
+	c := ids[pods[0].UID]
+	if len(c) == 1 {
+		const file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+		if out, err := env.exec(c[0], "cat", file); err != nil || out != ns {
+			t.Errorf("pod %s: %s reads %q (err %v), want %q", pods[0].Name, file, out, err, ns)
+		}
+	}
+
 	start = time.Now()
 	env.scale(t, ns, "web", 0)
 	took := env.eventually(t, 45*time.Second, func() (bool, string) {

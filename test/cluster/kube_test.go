@@ -162,6 +162,19 @@ func (env *environment) createPod(t *testing.T, ns string, p *v1.Pod) *v1.Pod {
 	return created
 }
 
+// metaDeleteDefault is `kubectl delete` without flags: the pod's own grace
+// period.
+func metaDeleteDefault() metav1.DeleteOptions { return metav1.DeleteOptions{} }
+
+func (env *environment) deletePod(t *testing.T, p *v1.Pod) {
+	t.Helper()
+	ctx, cancel := apiContext()
+	defer cancel()
+	if err := env.kube.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metaDeleteDefault()); err != nil {
+		t.Fatalf("delete pod %s: %v", p.Name, err)
+	}
+}
+
 // deployment runs replicas copies of the pod template tmpl, selected by
 // app=<name>.
 func deployment(name string, replicas int32, tmpl *v1.Pod) *appsv1.Deployment {

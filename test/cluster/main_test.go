@@ -97,6 +97,11 @@ func setUp() (*environment, error) {
 		return nil, err
 	}
 	base := filepath.Join(repo, "_output", "cluster-e2e")
+	// Two runs of this suite at once (e.g. by two developers on one
+	// machine) need separate directories; CI uses the default.
+	if dir := os.Getenv("BERTH_CLUSTER_E2E_DIR"); dir != "" {
+		base = dir
+	}
 	env := &environment{repo: repo, base: base, stateDir: filepath.Join(base, "state")}
 	env.nodeDir = filepath.Join(env.stateDir, "node")
 

@@ -166,3 +166,28 @@ func (c *Client) PodContainer(ctx context.Context, uid, name string) (Container,
 	}
 	return out, nil
 }
+
+// BusyPods returns the pod UIDs that have a running container or a ready
+// sandbox: two list calls, whatever the number of pods.
+func (c *Client) BusyPods(ctx context.Context) (map[string]bool, error) {
+	busy := map[string]bool{}
+	cs, err := c.RT.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{
+		State: &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	for _, ct := range cs.Containers {
+		busy[ct.Labels[LabelPodUID]] = true
+	}
+	ss, err := c.RT.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{
+		State: &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range ss.Items {
+		busy[s.Labels[LabelPodUID]] = true
+	}
+	return busy, nil
+}

@@ -44,3 +44,28 @@ func TestPercentileKeepsInput(t *testing.T) {
 		t.Fatalf("input reordered: %v", xs)
 	}
 }
+
+func TestCompute(t *testing.T) {
+	s := NewSamples()
+	s.Add(Berth, "x", 1, 2, 3)
+	s.Add(Upstream, "x", 4, 4, 6)
+	s.Add(Floor, "x", 0.5, 1.5)
+	half := &Target{Text: "half", Met: func(b, u, _ float64) bool { return b <= u/2 }, NeedsUpstream: true}
+	lines := Compute(s, []Row{
+		{Label: "x", Series: "x", P: 50, Floor: "x", Target: half},
+		{Label: "y", Series: "y", P: 50, Target: half},
+		{Label: "only berth", Series: "x", P: 50, Target: &Target{Text: "t", Met: func(b, u, _ float64) bool { return b <= u }, NeedsUpstream: true}},
+	})
+	l := lines[0]
+	if l.Berth != 2 || l.Upstream != 4 || l.Ratio != 0.5 || l.FloorValue != 1 || l.Overhead != 1 || l.Verdict != "yes" {
+		t.Fatalf("line = %+v", l)
+	}
+	if lines[1].Verdict != "" {
+		t.Fatalf("verdict without samples: %q", lines[1].Verdict)
+	}
+	s2 := NewSamples()
+	s2.Add(Berth, "x", 1)
+	if v := Compute(s2, []Row{{Series: "x", P: 50, Target: half}})[0].Verdict; v != "" {
+		t.Fatalf("verdict without upstream: %q", v)
+	}
+}

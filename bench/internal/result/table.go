@@ -43,6 +43,12 @@ type Target struct {
 	// Met reports whether the goal holds; floor is NaN when the figure has
 	// no floor.
 	Met func(berth, upstream, floor float64) bool
+	// Needs says which values besides berth's the goal compares with.
+	NeedsUpstream, NeedsFloor bool
+}
+
+func (t *Target) measurable(b, u, f float64) bool {
+	return !math.IsNaN(b) && !(t.NeedsUpstream && math.IsNaN(u)) && !(t.NeedsFloor && math.IsNaN(f))
 }
 
 // Row is one line of the table: the P-th percentile of a series, pooled
@@ -81,7 +87,7 @@ func Compute(s *Samples, rows []Row) []Line {
 			l.FloorValue = Percentile(f, r.P)
 			l.Overhead = l.Berth - l.FloorValue
 		}
-		if r.Target != nil && !math.IsNaN(l.Berth) {
+		if r.Target != nil && r.Target.measurable(l.Berth, l.Upstream, l.FloorValue) {
 			l.Verdict = "NO"
 			if r.Target.Met(l.Berth, l.Upstream, l.FloorValue) {
 				l.Verdict = "yes"
