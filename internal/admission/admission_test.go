@@ -1,6 +1,8 @@
 package admission
 
 import (
+	"github.com/berth-dev/berth/internal/container"
+
 	"runtime"
 	"slices"
 	"testing"
@@ -521,7 +523,7 @@ func TestQOSClass(t *testing.T) {
 		}), v1.PodQOSGuaranteed},
 	}
 	for _, tt := range tests {
-		if got := qosClass(tt.pod); got != tt.want {
+		if got := container.PodQOS(tt.pod); got != tt.want {
 			t.Errorf("%s: qosClass = %s, want %s", tt.name, got, tt.want)
 		}
 	}

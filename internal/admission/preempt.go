@@ -1,6 +1,8 @@
 package admission
 
 import (
+	"github.com/berth-dev/berth/internal/container"
+
 	"fmt"
 	"math"
 	"strings"
@@ -116,7 +118,7 @@ func podsToPreempt(pod *v1.Pod, others []*v1.Pod, missing requirements) ([]*v1.P
 		if !preemptable(pod, p) {
 			continue
 		}
-		switch qosClass(p) {
+		switch container.PodQOS(p) {
 		case v1.PodQOSBestEffort:
 			bestEffort = append(bestEffort, p)
 		case v1.PodQOSBurstable:
@@ -182,59 +184,4 @@ func smallerRequest(a, b *v1.Pod) bool {
 		}
 	}
 	return true
-}
-
-// qosClass is the pod's QoS class: the one in its status, or computed from
-// its requests and limits (upstream's ComputePodQOS).
-func qosClass(pod *v1.Pod) v1.PodQOSClass {
-	if pod.Status.QOSClass != "" {
-		return pod.Status.QOSClass
-	}
-	if r := pod.Spec.Resources; r != nil && (hasPodLevelRequests(r.Requests) || hasPodLevelRequests(r.Limits)) {
-		return requirementsQOS(r)
-	}
-	var qos v1.PodQOSClass
-	for _, cs := range [][]v1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-		for i := range cs {
-			switch cq := requirementsQOS(&cs[i].Resources); {
-			case cq == v1.PodQOSBurstable:
-				return v1.PodQOSBurstable
-			case qos == "":
-				qos = cq
-			case qos != cq:
-				return v1.PodQOSBurstable
-			}
-		}
-	}
-	if qos == "" {
-		return v1.PodQOSBestEffort
-	}
-	return qos
-}
-
-// requirementsQOS: no requests or limits is best-effort; cpu and memory
-// requests equal to non-zero limits guaranteed; anything else burstable.
-func requirementsQOS(r *v1.ResourceRequirements) v1.PodQOSClass {
-	if len(r.Requests) == 0 && len(r.Limits) == 0 {
-		return v1.PodQOSBestEffort
-	}
-	var qos v1.PodQOSClass
-	for _, name := range []v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory} {
-		req, lim := r.Requests[name], r.Limits[name]
-		var rq v1.PodQOSClass
-		switch {
-		case !req.Equal(lim):
-			return v1.PodQOSBurstable
-		case req.IsZero():
-			rq = v1.PodQOSBestEffort
-		default:
-			rq = v1.PodQOSGuaranteed
-		}
-		if qos == "" {
-			qos = rq
-		} else if qos != rq {
-			return v1.PodQOSBurstable
-		}
-	}
-	return qos
 }

@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"github.com/berth-dev/berth/internal/container"
+
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -89,7 +91,7 @@ func expandAll(in []string, vars map[string]string) []string {
 	}
 	out := make([]string, len(in))
 	for i, s := range in {
-		out[i] = expand(s, mapLookup(vars))
+		out[i] = container.Expand(s, container.MapLookup(vars))
 	}
 	return out
 }

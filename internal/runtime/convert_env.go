@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"github.com/berth-dev/berth/internal/container"
+
 	"fmt"
 	"maps"
 	"math"
@@ -111,7 +113,7 @@ func containerEnv(pod *v1.Pod, c *v1.Container, podIPs []string, node *nodeConfi
 		var value string
 		switch {
 		case e.Value != "":
-			value = expand(e.Value, mapLookup(values))
+			value = container.Expand(e.Value, container.MapLookup(values))
 		case e.ValueFrom != nil:
 			v, ok, err := envValueFrom(pod, c, e, podIPs, node, objs)
 			if err != nil {

@@ -12,35 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-func TestExpand(t *testing.T) {
-	vars := map[string]string{"A": "a", "B": "b", "EMPTY": "", "Ü": "u"}
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"plain", "plain"},
-		{"$(A)", "a"},
-		{"x$(A)y$(B)z", "xaybz"},
-		{"$(MISSING)", "$(MISSING)"},
-		{"$(EMPTY)", ""},
-		{"$$(A)", "$(A)"},
-		{"$$$(A)", "$a"},
-		{"$$$$(A)", "$$(A)"},
-		{"$(A", "$(A"},
-		{"$(A$(B)", "$(A$(B)"},
-		{"$", "$"},
-		{"a$", "a$"},
-		{"$A", "$A"},
-		{"$ü", "$ü"},
-		{"$(Ü)", "u"},
-		{"$()", "$()"},
-		{"((A))", "((A))"},
-	}
-	for _, tt := range tests {
-		if got := expand(tt.in, mapLookup(vars)); got != tt.want {
-			t.Errorf("expand(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func envPod() *v1.Pod {
 	return &v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{

@@ -1,12 +1,14 @@
 package runtime
 
 import (
+	"github.com/berth-dev/berth/internal/container"
+
 	"path"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -24,63 +26,13 @@ const (
 	besteffortOOMScoreAdj = 1000
 )
 
-// podQOS computes a pod's QoS class from its containers' requests and
-// limits (upstream ComputePodQOS, without pod-level resources).
-func podQOS(pod *v1.Pod) v1.PodQOSClass {
-	if pod.Status.QOSClass != "" {
-		return pod.Status.QOSClass
-	}
-	var qos v1.PodQOSClass
-	all := append(append([]v1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
-	for i := range all {
-		cq := requirementsQOS(&all[i].Resources)
-		switch {
-		case cq == v1.PodQOSBurstable:
-			return v1.PodQOSBurstable
-		case qos == "":
-			qos = cq
-		case qos != cq:
-			return v1.PodQOSBurstable
-		}
-	}
-	if qos == "" {
-		return v1.PodQOSBestEffort
-	}
-	return qos
-}
-
-func requirementsQOS(r *v1.ResourceRequirements) v1.PodQOSClass {
-	if len(r.Requests) == 0 && len(r.Limits) == 0 {
-		return v1.PodQOSBestEffort
-	}
-	var qos v1.PodQOSClass
-	for _, name := range []v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory} {
-		req, lim := r.Requests[name], r.Limits[name]
-		var rq v1.PodQOSClass
-		switch {
-		case !req.Equal(lim):
-			return v1.PodQOSBurstable
-		case req.IsZero():
-			rq = v1.PodQOSBestEffort
-		default:
-			rq = v1.PodQOSGuaranteed
-		}
-		if qos == "" {
-			qos = rq
-		} else if qos != rq {
-			return v1.PodQOSBurstable
-		}
-	}
-	return qos
-}
-
 // podCgroupParent is the cgroup the pod's sandbox and containers live
 // under, in the form the runtime's cgroup driver expects: for cgroupfs
 // "/kubepods/burstable/pod<uid>" (Guaranteed pods sit directly under
 // /kubepods), for systemd the expanded slice path
 // "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice".
 func podCgroupParent(pod *v1.Pod, driver string) string {
-	return cgroupParentFor(pod.UID, podQOS(pod), driver)
+	return cgroupParentFor(pod.UID, container.PodQOS(pod), driver)
 }
 
 // cgroupParentFor is podCgroupParent for a pod known only by UID and class.
@@ -181,7 +133,7 @@ func oomScoreAdj(pod *v1.Pod, c *v1.Container, memoryCapacity int64) int64 {
 	if isNodeCritical(pod) {
 		return guaranteedOOMScoreAdj
 	}
-	switch podQOS(pod) {
+	switch container.PodQOS(pod) {
 	case v1.PodQOSGuaranteed:
 		return guaranteedOOMScoreAdj
 	case v1.PodQOSBestEffort:

@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"github.com/berth-dev/berth/internal/container"
+
 	"reflect"
 	"testing"
 
@@ -55,11 +57,12 @@ func TestPodQOSAndCgroupParent(t *testing.T) {
 		},
 		{name: "guaranteed and best effort mix", pod: podWith(guaranteed, v1.ResourceRequirements{}), qos: v1.PodQOSBurstable},
 		{name: "only cpu guaranteed", pod: podWith(v1.ResourceRequirements{Requests: rl("1", ""), Limits: rl("1", "")}), qos: v1.PodQOSBurstable},
-		{name: "limits only (requests default to them)", pod: podWith(v1.ResourceRequirements{Limits: rl("1", "1Gi")}), qos: v1.PodQOSBurstable},
+		// Sources default requests to limits, and PodQOS assumes they did.
+		{name: "limits only (requests default to them)", pod: podWith(v1.ResourceRequirements{Limits: rl("1", "1Gi")}), qos: v1.PodQOSGuaranteed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := podQOS(tt.pod); got != tt.qos {
+			if got := container.PodQOS(tt.pod); got != tt.qos {
 				t.Errorf("podQOS = %s, want %s", got, tt.qos)
 			}
 			if tt.cgfs == "" {
@@ -75,7 +78,7 @@ func TestPodQOSAndCgroupParent(t *testing.T) {
 	}
 	pod := podWith(v1.ResourceRequirements{})
 	pod.Status.QOSClass = v1.PodQOSGuaranteed
-	if got := podQOS(pod); got != v1.PodQOSGuaranteed {
+	if got := container.PodQOS(pod); got != v1.PodQOSGuaranteed {
 		t.Errorf("podQOS ignores status.qosClass: %s", got)
 	}
 }

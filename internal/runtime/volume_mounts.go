@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"github.com/berth-dev/berth/internal/container"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -145,7 +147,7 @@ func expandSubPathExpr(expr string, env []envVar) (string, error) {
 		vars[e.Name] = e.Value
 	}
 	var missing []string
-	out := expand(expr, func(name string) (string, bool) {
+	out := container.Expand(expr, func(name string) (string, bool) {
 		v := vars[name]
 		if v == "" && !slices.Contains(missing, name) {
 			missing = append(missing, name)

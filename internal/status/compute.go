@@ -71,7 +71,7 @@ func Compute(in Input) v1.PodStatus {
 
 	s := v1.PodStatus{
 		ObservedGeneration: pod.Generation,
-		QOSClass:           qosClass(pod),
+		QOSClass:           container.PodQOS(pod),
 	}
 	setPodIPs(&s, in)
 	s.InitContainerStatuses = containerStatuses(in, pod.Spec.InitContainers, in.Old.InitContainerStatuses, true)

@@ -657,7 +657,7 @@ func TestQOSClass(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			p := &v1.Pod{Spec: v1.PodSpec{Containers: r.containers, InitContainers: r.inits, Resources: r.podLevel}}
 			p.Status.QOSClass = r.status
-			if got := qosClass(p); got != r.want {
+			if got := container.PodQOS(p); got != r.want {
 				t.Errorf("got %s, want %s", got, r.want)
 			}
 		})

@@ -1,18 +1,18 @@
-package runtime
+package container
 
 import (
 	"strings"
 	"unicode/utf8"
 )
 
-// expand replaces $(NAME) references in s, as Kubernetes does for command,
+// Expand replaces $(NAME) references in s, as Kubernetes does for command,
 // args and env values:
 //
 //   - $(NAME) becomes the value of NAME when lookup knows it, and stays
 //     literally "$(NAME)" otherwise;
 //   - $$ is an escaped $, so "$$(NAME)" becomes "$(NAME)";
 //   - a $ followed by anything else, or an unclosed "$(", is kept as is.
-func expand(s string, lookup func(name string) (string, bool)) string {
+func Expand(s string, lookup func(name string) (string, bool)) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		if s[i] != '$' || i+1 >= len(s) {
@@ -48,8 +48,8 @@ func expand(s string, lookup func(name string) (string, bool)) string {
 	return b.String()
 }
 
-// mapLookup looks names up in vars.
-func mapLookup(vars map[string]string) func(string) (string, bool) {
+// MapLookup looks names up in vars.
+func MapLookup(vars map[string]string) func(string) (string, bool) {
 	return func(name string) (string, bool) {
 		v, ok := vars[name]
 		return v, ok
