@@ -17,6 +17,7 @@ import (
 type podWorkers interface {
 	Update(pod *v1.Pod)
 	Kill(uid types.UID, gracePeriod *int64)
+	Terminate(pod *v1.Pod, gracePeriod *int64)
 	Known(uid types.UID) bool
 	Pods() []*v1.Pod
 }
@@ -36,8 +37,8 @@ type dispatcher struct {
 	recorder record.EventRecorder
 	// admit is nil in standalone mode, where static pods are always run.
 	admit func(pod *v1.Pod, active []*v1.Pod) admission.Result
-	// deletedWithoutWorker is called for a pod that is being deleted but
-	// has nothing running here, so that it can be removed from the API.
+	// deletedWithoutWorker is called for a parked pod (never run here) that
+	// is being deleted, so that it can be removed from the API at once.
 	deletedWithoutWorker func(pod *v1.Pod)
 	// seen, if set, is told of every added or updated pod: the API status
 	// is reconciled with the newest API object (readiness gates, deletion
@@ -72,12 +73,11 @@ func (d *dispatcher) apply(logger klog.Logger, changes []source.Change) {
 			}
 			known := d.workers.Known(pod.UID)
 			switch {
-			case pod.DeletionTimestamp != nil && known:
-				d.workers.Kill(pod.UID, pod.DeletionGracePeriodSeconds)
 			case pod.DeletionTimestamp != nil:
-				if d.deletedWithoutWorker != nil {
-					d.deletedWithoutWorker(pod)
-				}
+				// Also without a worker: the pod may have containers from
+				// before a restart, which must stop before the API object
+				// goes.
+				d.workers.Terminate(pod, pod.DeletionGracePeriodSeconds)
 			case known:
 				d.workers.Update(pod)
 			case isTerminal(pod):

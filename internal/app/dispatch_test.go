@@ -32,6 +32,13 @@ func (f *fakeWorkers) Kill(uid types.UID, grace *int64) {
 	}
 	f.calls = append(f.calls, "kill "+string(uid)+" grace="+g)
 }
+func (f *fakeWorkers) Terminate(pod *v1.Pod, grace *int64) {
+	g := "nil"
+	if grace != nil {
+		g = fmt.Sprint(*grace)
+	}
+	f.calls = append(f.calls, "terminate "+string(pod.UID)+" grace="+g)
+}
 func (f *fakeWorkers) Known(uid types.UID) bool { return f.known[uid] }
 func (f *fakeWorkers) Pods() []*v1.Pod          { return nil }
 
@@ -81,13 +88,13 @@ func TestDispatcher(t *testing.T) {
 			known:     []types.UID{"a"},
 			changes:   []source.Change{{Op: source.Remove, Pod: pod("a")}},
 			wantCalls: []string{"kill a grace=nil"}},
-		{name: "deletion timestamp kills with the deletion grace",
+		{name: "deletion timestamp terminates with the deletion grace",
 			known:     []types.UID{"a"},
 			changes:   []source.Change{{Op: source.Update, Pod: pod("a", deleting(7))}},
-			wantCalls: []string{"kill a grace=7"}},
-		{name: "deleting a pod that never ran goes straight to the API",
-			changes:     []source.Change{{Op: source.Add, Pod: pod("a", deleting(30))}},
-			wantDeleted: []string{"a"}},
+			wantCalls: []string{"terminate a grace=7"}},
+		{name: "a pod deleted while berth was down is terminated before it leaves the API",
+			changes:   []source.Change{{Op: source.Add, Pod: pod("a", deleting(30))}},
+			wantCalls: []string{"terminate a grace=30"}},
 		{name: "terminal pod seen first is not started",
 			changes: []source.Change{{Op: source.Add, Pod: pod("a", phase(v1.PodSucceeded))}, {Op: source.Update, Pod: pod("a", phase(v1.PodSucceeded))}}},
 		{name: "rejected pod fails and stays parked",

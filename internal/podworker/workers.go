@@ -127,6 +127,22 @@ func (w *Workers) Kill(uid types.UID, gracePeriod *int64) {
 	}
 }
 
+// Terminate kills a pod that is being deleted. Unlike Kill it also works
+// for a pod without a worker (e.g. deleted while berth was down): its
+// containers are stopped within the grace period before the pod counts as
+// terminated, so OnTerminated never runs while they still run.
+func (w *Workers) Terminate(pod *v1.Pod, gracePeriod *int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	wk := w.workerLocked(pod.UID, pod.Namespace, pod.Name)
+	wk.mu.Lock()
+	if wk.pod == nil {
+		wk.pod = pod
+	}
+	wk.mu.Unlock()
+	wk.setKill(gracePeriod)
+}
+
 // KillOrphan terminates a pod that the runtime runs but no source wants.
 func (w *Workers) KillOrphan(st *container.PodStatus) {
 	w.mu.Lock()

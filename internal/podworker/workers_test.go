@@ -322,3 +322,24 @@ func TestVolumesGateContainersAndAreTornDown(t *testing.T) {
 		t.Fatalf("volumes torn down for %v, want [u1]", vols.tornDown)
 	}
 }
+
+func TestTerminateWithoutWorkerStopsContainersFirst(t *testing.T) {
+	h := start(t)
+	pod := testPod("u1", "busybox:1")
+	// Containers left from before a restart; berth never had a worker.
+	h.rt.pods["u1"] = &container.PodStatus{UID: "u1", Name: pod.Name, Namespace: pod.Namespace,
+		Sandboxes:  []*container.SandboxStatus{{ID: "sb", State: container.SandboxReady}},
+		Containers: []*container.ContainerStatus{{ID: "c", Name: "app", State: container.StateRunning}}}
+	grace := int64(5)
+	h.w.Terminate(pod, &grace)
+	h.rt.waitFor(t, "KillPod")
+	h.rt.waitFor(t, "RemovePod")
+	if uid := <-h.terminated; uid != "u1" {
+		t.Fatalf("terminated %q", uid)
+	}
+	h.rt.mu.Lock()
+	defer h.rt.mu.Unlock()
+	if h.rt.calls["SyncPod"] != 0 {
+		t.Fatal("a pod being deleted was synced (started) instead of only killed")
+	}
+}

@@ -199,7 +199,9 @@ func hostMountType(dir string) (string, error) {
 		if !ok || len(fields) < 5 || unescapeMount(fields[4]) != dir {
 			continue
 		}
-		typ = strings.Fields(post)[0] // the last mount on dir wins
+		if f := strings.Fields(post); len(f) > 0 {
+			typ = f[0] // the last mount on dir wins
+		}
 	}
 	return typ, sc.Err()
 }
