@@ -226,6 +226,12 @@ func staticPodPathWarnings(path string) []Warning {
 
 // options builds app.Options from the merged, validated configuration.
 func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *flagValues) app.Options {
+	// Paths go to the runtime (bind-mount sources, log directories), which
+	// resolves relative ones against its own directories, not berth's.
+	flags.rootDir = absPath(flags.rootDir)
+	cfg.PodLogsDir = absPath(cfg.PodLogsDir)
+	cfg.StaticPodPath = absPath(cfg.StaticPodPath)
+	flags.certDir = absPath(flags.certDir)
 	imageEndpoint := cfg.ImageServiceEndpoint
 	if imageEndpoint == "" {
 		imageEndpoint = cfg.ContainerRuntimeEndpoint
@@ -320,4 +326,15 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 
 		Config: cfg,
 	}
+}
+
+// absPath makes p absolute against the working directory; "" stays "".
+func absPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }

@@ -112,7 +112,7 @@ func TestParse(t *testing.T) {
 			name: "good YAML file",
 			args: []string{"--config", "testdata/good.yaml"},
 			want: func(o *app.Options) {
-				o.StaticPodPath = filepath.Join("testdata", "manifests")
+				o.StaticPodPath, _ = filepath.Abs(filepath.Join("testdata", "manifests"))
 				o.SyncFrequency = 30 * time.Second
 				o.FileCheckFrequency = 5 * time.Second
 				o.RuntimeEndpoint = "unix:///run/test/containerd.sock"
@@ -180,7 +180,7 @@ func TestParse(t *testing.T) {
 			name: "flags equal to a default still override the file",
 			args: []string{"--config", "testdata/good.yaml", "--sync-frequency", "1m", "--cgroup-driver=cgroupfs"},
 			want: func(o *app.Options) {
-				o.StaticPodPath = filepath.Join("testdata", "manifests")
+				o.StaticPodPath, _ = filepath.Abs(filepath.Join("testdata", "manifests"))
 				o.FileCheckFrequency = 5 * time.Second
 				o.RuntimeEndpoint = "unix:///run/test/containerd.sock"
 				o.ImageEndpoint = "unix:///run/test/images.sock"
@@ -856,5 +856,19 @@ func TestParseIsRepeatable(t *testing.T) {
 	b, _ := json.Marshal(second.Options.Config)
 	if !bytes.Equal(a, b) {
 		t.Error("two Parse calls with the same arguments differ")
+	}
+}
+
+// The runtime resolves relative bind-mount sources against its own
+// directories, so every path berth hands on must be absolute.
+func TestParseMakesPathsAbsolute(t *testing.T) {
+	res, err := Parse([]string{"--root-dir", "rel/root", "--pod-manifest-path", "rel/manifests", "--hostname-override", "n1"}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range map[string]string{"RootDir": res.Options.RootDir, "StaticPodPath": res.Options.StaticPodPath, "CertDir": res.Options.CertDir} {
+		if !filepath.IsAbs(p) {
+			t.Errorf("%s = %q, want an absolute path", name, p)
+		}
 	}
 }

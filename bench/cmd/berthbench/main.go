@@ -78,7 +78,7 @@ func main() {
 	flag.IntVar(&o.summaryReqs, "summary-requests", 10, "/stats/summary requests timed at footprint-pods")
 	flag.IntVar(&o.scale, "scale", 250, "pods on the node in the scale part (0 skips it)")
 	flag.IntVar(&o.scaleChecks, "scale-checks", 3, "single starts and exits measured at scale")
-	flag.DurationVar(&o.idleScale, "idle-scale", 30*time.Second, "idle footprint window at scale")
+	flag.DurationVar(&o.idleScale, "idle-scale", 20*time.Second, "idle footprint window at scale")
 	flag.DurationVar(&o.propTimeout, "propagation-timeout", 150*time.Second, "how long a ConfigMap update may take to show")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "if set, take CPU profiles of each agent (round 1 latency scenarios, idle with pods) into this directory")
 	flag.IntVar(&o.profileSecs, "profile-seconds", 30, "length of the round-1 CPU profile")

@@ -67,7 +67,6 @@ func rows(o options) []result.Row {
 		result.Row{Label: fmt.Sprintf("at %d pods: RSS idle", s), Series: "rss.idlescale", P: 50, Unit: result.MiB, Target: thirdTarget},
 		result.Row{Label: fmt.Sprintf("at %d pods: CPU s per 60 s idle", s), Series: "cpu.idlescale", P: 50, Unit: result.CPUSeconds, Target: thirdTarget},
 		result.Row{Label: fmt.Sprintf("at %d pods: node Lease age", s), Series: "scale.lease_age", P: 50},
-		result.Row{Label: fmt.Sprintf("%d pods deleted → all stopped", s), Series: "scale.delete", P: 50, Target: notWorse},
 	)
 }
 

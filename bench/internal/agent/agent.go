@@ -21,7 +21,7 @@ import (
 type Config struct {
 	Name   string // "berth" or "upstream": also the name of its directory
 	Binary string
-	// Dir holds the agent's config.yaml, root/, pod-logs/ and log. It is
+	// Dir holds the agent's config.yaml, root/ and pod-logs/. It is
 	// emptied at every start, so a run never sees another's state.
 	Dir             string
 	NodeName        string
@@ -37,6 +37,9 @@ type Config struct {
 	// kubelet kills every process in pod cgroups it does not know.
 	CgroupRoot string
 	Verbosity  int
+	// LogFile receives the agent's output; it is kept outside Dir so that
+	// every session's log survives the next start.
+	LogFile string
 }
 
 // configTemplate is the KubeletConfiguration both agents run with. Fields
@@ -122,7 +125,10 @@ func Start(c Config) (*Process, error) {
 	if err := os.WriteFile(filepath.Join(c.Dir, "config.yaml"), yaml, 0o644); err != nil {
 		return nil, err
 	}
-	log, err := os.Create(filepath.Join(c.Dir, "log"))
+	if err := os.MkdirAll(filepath.Dir(c.LogFile), 0o755); err != nil {
+		return nil, err
+	}
+	log, err := os.Create(c.LogFile)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +190,7 @@ func (p *Process) Stop(ctx context.Context, grace time.Duration) {
 
 // LogTail returns the last n lines of the agent's log.
 func (p *Process) LogTail(n int) string {
-	b, err := os.ReadFile(filepath.Join(p.cfg.Dir, "log"))
+	b, err := os.ReadFile(p.cfg.LogFile)
 	if err != nil {
 		return err.Error()
 	}

@@ -11,9 +11,12 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -50,17 +53,34 @@ func Dial(endpoint string) (*Client, error) {
 func (c *Client) Close() error { return c.conn.Close() }
 
 // RemoveAll stops and removes every sandbox (and so every container) in
-// the runtime, n at a time, and returns how many there were.
+// the runtime, n at a time, and returns how many there were. A stopped
+// agent may have left requests in flight that the runtime still carries
+// out, so it tries again until the runtime is empty, for up to a minute.
 func (c *Client) RemoveAll(ctx context.Context, parallel int) (int, error) {
-	resp, err := c.RT.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
-	if err != nil {
-		return 0, fmt.Errorf("list sandboxes: %w", err)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	removed := 0
+	for {
+		resp, err := c.RT.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+		if err != nil {
+			return removed, fmt.Errorf("list sandboxes: %w", err)
+		}
+		if len(resp.Items) == 0 {
+			return removed, nil
+		}
+		ids := make([]string, 0, len(resp.Items))
+		for _, s := range resp.Items {
+			ids = append(ids, s.Id)
+		}
+		err = c.RemoveSandboxes(ctx, ids, parallel)
+		removed += len(ids)
+		if err != nil && ctx.Err() != nil {
+			return removed, err
+		}
+		if err != nil {
+			time.Sleep(time.Second)
+		}
 	}
-	ids := make([]string, 0, len(resp.Items))
-	for _, s := range resp.Items {
-		ids = append(ids, s.Id)
-	}
-	return len(ids), c.RemoveSandboxes(ctx, ids, parallel)
 }
 
 // RemoveSandboxes stops and removes the given sandboxes, n at a time.
@@ -74,13 +94,15 @@ func (c *Client) RemoveSandboxes(ctx context.Context, ids []string, parallel int
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if _, err := c.RT.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+			// NotFound: removed meanwhile, by a request a stopped agent
+			// left in flight.
+			if _, err := c.RT.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil && status.Code(err) != codes.NotFound {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("stop sandbox %s: %w", id, err))
 				mu.Unlock()
 				return
 			}
-			if _, err := c.RT.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+			if _, err := c.RT.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil && status.Code(err) != codes.NotFound {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("remove sandbox %s: %w", id, err))
 				mu.Unlock()

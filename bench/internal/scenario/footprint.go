@@ -218,29 +218,3 @@ func (s *Session) Freshness(ctx context.Context) error {
 	}
 	return nil
 }
-
-// DeleteAll deletes the pods with grace 0 and records the time until the
-// runtime has stopped them all (series).
-func (s *Session) DeleteAll(ctx context.Context, pods []string, series string) error {
-	uids := s.uids(pods)
-	start := time.Now()
-	if err := s.deleteAll(ctx, pods, 0); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	at, err := s.waitStopped(wctx, uids, 200*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	var last time.Time
-	for _, t := range at {
-		if t.After(last) {
-			last = t
-		}
-	}
-	s.add(series, since(start, last))
-	s.Logf("%s: %d pods stopped %.2fs after deletion", s.Agent, len(pods), last.Sub(start).Seconds())
-	_, err = s.Tracker.WaitAll(wctx, pods, IsDeleted)
-	return err
-}
