@@ -80,7 +80,7 @@ log "set up in $((SECONDS - start))s"
 "$BIN/berthbench" \
 	-state "$STATE" -out "$OUT" \
 	-berth "$BIN/berth" -kubelet "$REPO_ROOT/_output/cluster/bin/kubelet" \
-	-cri "unix://$CTRD/containerd.sock" -node "$NODE" \
+	-cri "unix://$CTRD/containerd.sock" -runtime-pid-file "$CTRD/containerd.pid" -node "$NODE" \
 	-port "$KUBELET_PORT" -healthz-port "$HEALTHZ_PORT" \
 	"$@"
 

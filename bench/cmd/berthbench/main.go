@@ -22,17 +22,19 @@ import (
 )
 
 type options struct {
-	state      string // hack/cluster.sh's STATE_DIR
-	out        string // where results, agent dirs and profiles go
-	berth      string
-	kubelet    string
-	criAddr    string
-	node       string
-	namespace  string
-	port       int
-	healthz    int
-	cgroupRoot string
-	agents     string
+	state   string // hack/cluster.sh's STATE_DIR
+	out     string // where results, agent dirs and profiles go
+	berth   string
+	kubelet string
+	criAddr string
+	// runtimePidFile holds containerd's pid (hack/containerd.sh writes it).
+	runtimePidFile string
+	node           string
+	namespace      string
+	port           int
+	healthz        int
+	cgroupRoot     string
+	agents         string
 
 	rounds       int
 	single       int
@@ -60,6 +62,7 @@ func main() {
 	flag.StringVar(&o.berth, "berth", "", "berth binary")
 	flag.StringVar(&o.kubelet, "kubelet", "", "upstream kubelet binary")
 	flag.StringVar(&o.criAddr, "cri", "", "containerd's CRI endpoint, unix://...")
+	flag.StringVar(&o.runtimePidFile, "runtime-pid-file", "", "file with containerd's pid, to measure its CPU time during bursts")
 	flag.StringVar(&o.node, "node", "bench-node", "node name both agents register as (the node certificate's)")
 	flag.StringVar(&o.namespace, "namespace", "bench", "namespace of the benchmark's pods")
 	flag.IntVar(&o.port, "port", 11250, "kubelet API port of both agents")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,10 +65,20 @@ func run(ctx context.Context, o options) error {
 	if err := tracker.Run(ctx, kube, o.namespace); err != nil {
 		return err
 	}
+	ctrdPid := 0
+	if o.runtimePidFile != "" {
+		raw, err := os.ReadFile(o.runtimePidFile)
+		if err != nil {
+			return fmt.Errorf("containerd pid: %w", err)
+		}
+		if ctrdPid, err = strconv.Atoi(strings.TrimSpace(string(raw))); err != nil {
+			return fmt.Errorf("containerd pid file %s: %w", o.runtimePidFile, err)
+		}
+	}
 	b := &bench{
 		o: o,
 		env: &scenario.Env{Kube: kube, CRI: criClient, Tracker: tracker, Samples: result.NewSamples(),
-			Node: o.node, NS: o.namespace, Logf: logf},
+			Node: o.node, NS: o.namespace, Logf: logf, RuntimePid: ctrdPid},
 		agents:   map[string]agent.Config{},
 		ops:      map[string]agent.OpStats{},
 		podStart: map[string]agent.OpStats{},
@@ -153,12 +164,14 @@ func (b *bench) floor(ctx context.Context, round int) error {
 		sizes = append(sizes, 100)
 	}
 	for _, n := range sizes {
+		cpu := scenario.StartCPU(b.env.RuntimePid)
 		pods, took, err := f.Burst(ctx, fmt.Sprintf("floor%d-r%d", n, round), n)
 		made = append(made, pods...)
 		if err != nil {
 			return err
 		}
 		series := fmt.Sprintf("burst%d", n)
+		b.env.Samples.Add(result.Floor, series+".cpu.runtime", cpu.Stop()[0])
 		b.env.Samples.Add(result.Floor, series+".last", took.Seconds())
 		for _, p := range pods {
 			b.env.Samples.Add(result.Floor, series+".pod", p.Took.Seconds())

@@ -139,8 +139,10 @@ func (s *Session) Burst(ctx context.Context, n int) error {
 }
 
 // startAll creates pods at once, waits until all are Running and records
-// series.last and series.pod.
+// series.last, series.pod, and the CPU seconds the agent and the runtime
+// used meanwhile (series.cpu.agent, series.cpu.runtime).
 func (s *Session) startAll(ctx context.Context, pods []*v1.Pod, series string) (time.Duration, error) {
+	cpu := StartCPU(s.Pid, s.RuntimePid)
 	t0, err := s.createAll(ctx, pods)
 	if err != nil {
 		return 0, err
@@ -151,6 +153,9 @@ func (s *Session) startAll(ctx context.Context, pods []*v1.Pod, series string) (
 	if err != nil {
 		return 0, err
 	}
+	used := cpu.Stop()
+	s.add(series+".cpu.agent", used[0])
+	s.add(series+".cpu.runtime", used[1])
 	var last time.Time
 	for _, t := range seen {
 		s.add(series+".pod", since(t.Added, t.Running))

@@ -27,6 +27,38 @@ type Env struct {
 	Node    string
 	NS      string
 	Logf    func(format string, args ...any)
+	// RuntimePid is containerd's pid: the CPU time it spends during a
+	// burst shows how much work an agent's calls cost the runtime.
+	RuntimePid int
+}
+
+// CPUMeter reads the CPU time of an agent and of the runtime.
+type CPUMeter struct {
+	pids  []int
+	start []float64
+}
+
+// StartCPU starts measuring the CPU time of pids (0 entries are skipped).
+func StartCPU(pids ...int) *CPUMeter {
+	m := &CPUMeter{pids: pids, start: make([]float64, len(pids))}
+	for i, p := range pids {
+		if u, err := agent.ReadUsage(p); err == nil && p != 0 {
+			m.start[i] = u.CPU
+		}
+	}
+	return m
+}
+
+// Stop returns the CPU seconds each pid used since StartCPU (NaN-free: 0
+// for a pid that could not be read).
+func (m *CPUMeter) Stop() []float64 {
+	out := make([]float64, len(m.pids))
+	for i, p := range m.pids {
+		if u, err := agent.ReadUsage(p); err == nil && p != 0 {
+			out[i] = u.CPU - m.start[i]
+		}
+	}
+	return out
 }
 
 // Session is one agent serving the node for one round.
