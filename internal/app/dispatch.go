@@ -60,7 +60,7 @@ func (d *dispatcher) apply(logger klog.Logger, changes []source.Change) {
 				delete(d.parked, pod.UID)
 				d.statuses.Delete(pod.UID)
 			}
-			d.workers.Kill(pod.UID, nil)
+			d.workers.Kill(pod.UID, removalGrace(pod))
 		case source.Add, source.Update:
 			if d.seen != nil {
 				d.seen(pod)
@@ -119,6 +119,19 @@ func (d *dispatcher) reject(logger klog.Logger, pod *v1.Pod, r admission.Result)
 	}
 	d.park(pod.UID)
 	d.statuses.Set(pod.UID, *st)
+}
+
+// removalGrace is the grace period for a pod that a source no longer
+// lists. A static pod whose manifest went gets its spec's grace period. A
+// pod gone from the API without a graceful deletion that berth saw was
+// deleted with grace 0 or forced (the API's final object, which said so,
+// is not kept): it is killed at once, as upstream does.
+func removalGrace(pod *v1.Pod) *int64 {
+	if pod.DeletionGracePeriodSeconds != nil || source.IsStatic(pod) {
+		return pod.DeletionGracePeriodSeconds
+	}
+	zero := int64(0)
+	return &zero
 }
 
 func isTerminal(pod *v1.Pod) bool {

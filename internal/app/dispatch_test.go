@@ -62,6 +62,10 @@ func deleting(grace int64) func(*v1.Pod) {
 	}
 }
 
+func static(p *v1.Pod) {
+	p.Annotations = map[string]string{source.AnnotationConfigSource: source.SourceFile}
+}
+
 func phase(ph v1.PodPhase) func(*v1.Pod) { return func(p *v1.Pod) { p.Status.Phase = ph } }
 
 func TestDispatcher(t *testing.T) {
@@ -84,10 +88,14 @@ func TestDispatcher(t *testing.T) {
 			known:     []types.UID{"a"},
 			changes:   []source.Change{{Op: source.Update, Pod: pod("a")}},
 			wantCalls: []string{"update a"}},
-		{name: "removed pod killed with its own grace",
+		{name: "removed static pod killed with its own grace",
+			known:     []types.UID{"a"},
+			changes:   []source.Change{{Op: source.Remove, Pod: pod("a", static)}},
+			wantCalls: []string{"kill a grace=nil"}},
+		{name: "pod gone from the API at once (grace 0 or forced) is killed at once",
 			known:     []types.UID{"a"},
 			changes:   []source.Change{{Op: source.Remove, Pod: pod("a")}},
-			wantCalls: []string{"kill a grace=nil"}},
+			wantCalls: []string{"kill a grace=0"}},
 		{name: "deletion timestamp terminates with the deletion grace",
 			known:     []types.UID{"a"},
 			changes:   []source.Change{{Op: source.Update, Pod: pod("a", deleting(7))}},
@@ -109,7 +117,7 @@ func TestDispatcher(t *testing.T) {
 		{name: "rejected pod gone from the source forgets its status",
 			admit:     rejectAll,
 			changes:   []source.Change{{Op: source.Add, Pod: pod("a")}, {Op: source.Remove, Pod: pod("a")}},
-			wantCalls: []string{"kill a grace=nil"}},
+			wantCalls: []string{"kill a grace=0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

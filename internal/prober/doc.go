@@ -24,6 +24,7 @@
 // the container is held (not probed again) until it is replaced; a startup
 // probe holds the other two back until it passes, and is then done; the
 // first probe of a worker waits initialDelaySeconds from the container's
-// start plus a random part of its period, so containers started together
-// don't probe together.
+// start; for containers that were already running when berth started (all
+// of whose workers appear at once) it also waits a random part of its
+// period, so that they don't probe together.
 package prober

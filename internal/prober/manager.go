@@ -55,6 +55,9 @@ type Manager struct {
 	// jitter is how much later than its initial delay a worker first
 	// probes, at most its period; tests make it 0.
 	jitter func(period time.Duration) time.Duration
+	// started is when the manager was made: containers that were already
+	// running then (adopted after a berth restart) get the jitter.
+	started time.Time
 	// launch runs one probe; tests run it inline.
 	launch func(func())
 	wg     sync.WaitGroup
@@ -108,6 +111,7 @@ func New(opts Options) *Manager {
 		metrics: met,
 		wake:    make(chan struct{}, 1),
 		jitter:  func(p time.Duration) time.Duration { return rand.N(p) },
+		started: opts.Clock.Now(),
 		workers: map[key]*worker{},
 		pods:    map[types.UID]*podProbes{},
 	}
@@ -179,7 +183,15 @@ func (m *Manager) Sync(pod *v1.Pod, st v1.PodStatus) {
 	for k, c := range want {
 		w := m.workers[k]
 		if w == nil {
-			jitter := m.jitter(probePeriod(k.kind.spec(c.spec)))
+			// Only containers that were running before berth started are
+			// spread over their period, as upstream spreads probes only
+			// right after a kubelet start: those all get workers at once.
+			// A new container is probed as soon as its initial delay
+			// ends (its start time already differs from its neighbours').
+			var jitter time.Duration
+			if c.startedAt.IsZero() || c.startedAt.Before(m.started) {
+				jitter = m.jitter(probePeriod(k.kind.spec(c.spec)))
+			}
 			w = newWorker(k.kind, pod, c.spec, c.sidecar, k.containerID, c.startedAt, now, jitter, c.status)
 			m.workers[k] = w
 			pp.keys[k] = struct{}{}

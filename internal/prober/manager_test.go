@@ -147,10 +147,20 @@ func TestInitialDelay(t *testing.T) {
 func TestJitter(t *testing.T) {
 	e := newEnv(t)
 	e.m.jitter = func(p time.Duration) time.Duration { return p / 2 }
+	// Running before berth started (adopted after a restart): spread.
+	e.m.started = t0.Add(time.Second)
 	pod := testPod(v1.Container{Name: "app", LivenessProbe: execProbe("live")})
 	e.m.Sync(pod, runningStatus(pod, "c1"))
 	if next := e.m.dispatch(context.Background(), e.clk.Now()); !next.Equal(t0.Add(5 * time.Second)) {
 		t.Errorf("first probe at %v, want t0+5s", next)
+	}
+	// Started after berth: probed at once (after its initial delay).
+	fresh := newEnv(t)
+	fresh.m.jitter = func(p time.Duration) time.Duration { return p / 2 }
+	fresh.m.Sync(pod, runningStatus(pod, "c2"))
+	fresh.m.dispatch(context.Background(), fresh.clk.Now())
+	if fresh.calls() != 1 {
+		t.Errorf("a container started after berth was probed %d times at once, want 1 (no jitter)", fresh.calls())
 	}
 	// The real jitter stays within the period.
 	m := New(Options{})
