@@ -193,6 +193,7 @@ func Run(ctx context.Context, opts Options) error {
 	generator := pleg.New(pleg.Options{
 		Lister:       obs.metrics.InstrumentRelist(rt, clk),
 		Events:       eventSource{rt},
+		PIDs:         rt,
 		RelistPeriod: time.Second,
 		OnChange:     workers.Wake,
 		OnRecovered:  workers.WakeAll,

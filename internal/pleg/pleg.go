@@ -30,6 +30,12 @@ type EventSource interface {
 	WatchContainerEvents(ctx context.Context, onEvent func(podUID types.UID)) error
 }
 
+// ContainerPIDs finds the main process of a running container, so that its
+// exit can be noticed at once.
+type ContainerPIDs interface {
+	ContainerPID(ctx context.Context, containerID string) (int, error)
+}
+
 // ErrEventsUnsupported is wrapped by EventSource errors when the runtime does
 // not implement container events; the PLEG then relies on relisting alone.
 var ErrEventsUnsupported = errors.New("runtime does not stream container events")
@@ -39,6 +45,10 @@ type Options struct {
 	Lister Lister
 	// Events may be nil.
 	Events EventSource
+	// PIDs, if set, lets the PLEG watch each running container's process
+	// (pidfd) and relist the moment one exits, instead of at the next
+	// relist period.
+	PIDs ContainerPIDs
 	// RelistPeriod is how often the runtime is listed (upstream: 1 s).
 	RelistPeriod time.Duration
 	// OnChange is called, from the PLEG's goroutine, for every pod whose
@@ -57,18 +67,34 @@ type Options struct {
 type PLEG struct {
 	opts Options
 
+	exits *exitWatcher // nil without PIDs or pidfd support
+	kick  chan struct{}
+	// unwatchable holds running containers whose process could not be
+	// found, so that the runtime is not asked again every relist. Only the
+	// relist goroutine touches it.
+	unwatchable map[string]bool
+
 	mu          sync.Mutex
 	lastRelist  time.Time
 	lastErr     error
 	fingerprint map[types.UID]string
 }
 
+// exitRelistDelays are when, after a container's process exited, the
+// runtime is relisted: the runtime records the exit a moment after the
+// process is gone, so once soon and once a little later.
+var exitRelistDelays = [...]time.Duration{20 * time.Millisecond, 100 * time.Millisecond}
+
+// maxNewWatchesPerRelist bounds the CRI calls one relist makes to find the
+// processes of new containers; the rest wait for the next relist.
+const maxNewWatchesPerRelist = 20
+
 // New returns a PLEG; it does nothing until Run.
 func New(opts Options) *PLEG {
 	if opts.RelistPeriod <= 0 {
 		opts.RelistPeriod = time.Second
 	}
-	return &PLEG{opts: opts}
+	return &PLEG{opts: opts, kick: make(chan struct{}, 1), unwatchable: map[string]bool{}}
 }
 
 // Run relists until ctx is cancelled, and watches runtime events alongside.
@@ -83,8 +109,47 @@ func (p *PLEG) Run(ctx context.Context) {
 			p.watchEvents(ctx)
 		}()
 	}
-	wait.UntilWithContext(ctx, p.relist, p.opts.RelistPeriod)
-	wg.Wait()
+	if p.opts.PIDs != nil {
+		w, err := newExitWatcher(func(types.UID) {
+			select {
+			case p.kick <- struct{}{}:
+			default:
+			}
+		})
+		if err != nil {
+			logger.Info("Cannot watch container processes; exits are noticed by relisting only", "err", err)
+		} else {
+			p.exits = w
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.run(ctx)
+			}()
+		}
+	}
+	ticker := time.NewTicker(p.opts.RelistPeriod)
+	defer ticker.Stop()
+	for {
+		p.relist(ctx)
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-ticker.C:
+		case <-p.kick:
+			for _, d := range exitRelistDelays[:len(exitRelistDelays)-1] {
+				select {
+				case <-ctx.Done():
+				case <-time.After(d):
+				}
+				p.relist(ctx)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(exitRelistDelays[len(exitRelistDelays)-1]):
+			}
+		}
+	}
 }
 
 // Healthy reports whether a relist succeeded recently, and the last error.
@@ -147,6 +212,43 @@ func (p *PLEG) relist(ctx context.Context) {
 	}
 	if p.opts.OnRelist != nil {
 		p.opts.OnRelist(pods)
+	}
+	p.watchExits(ctx, pods)
+}
+
+// watchExits starts watching the processes of containers that are newly
+// running and stops watching those that are not running any more.
+func (p *PLEG) watchExits(ctx context.Context, pods map[types.UID]*container.PodStatus) {
+	if p.exits == nil {
+		return
+	}
+	running := map[string]bool{}
+	added := 0
+	for uid, st := range pods {
+		for _, c := range st.Containers {
+			if c.State != container.StateRunning {
+				continue
+			}
+			running[c.ID] = true
+			if added >= maxNewWatchesPerRelist || p.unwatchable[c.ID] || p.exits.watching(c.ID) {
+				continue
+			}
+			added++
+			pid, err := p.opts.PIDs.ContainerPID(ctx, c.ID)
+			if err != nil || pid <= 0 {
+				p.unwatchable[c.ID] = true // its exit is noticed by relisting
+				continue
+			}
+			if err := p.exits.add(c.ID, uid, pid); err != nil {
+				klog.FromContext(ctx).V(4).Info("Cannot watch container process", "containerID", c.ID, "err", err)
+			}
+		}
+	}
+	p.exits.keepOnly(running)
+	for id := range p.unwatchable {
+		if !running[id] {
+			delete(p.unwatchable, id)
+		}
 	}
 }
 

@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -63,4 +65,28 @@ func (m *Manager) ReopenContainerLog(ctx context.Context, containerID string) er
 		return err
 	}
 	return rs.ReopenContainerLog(ctx, containerID)
+}
+
+// ContainerPID returns the host PID of a running container's main process,
+// from the runtime's verbose status (containerd and CRI-O both report it
+// in info["info"] as "pid").
+func (m *Manager) ContainerPID(ctx context.Context, containerID string) (int, error) {
+	st, err := m.ContainerStatus(ctx, containerID, true)
+	if err != nil {
+		return 0, err
+	}
+	var info struct {
+		PID int `json:"pid"`
+	}
+	raw, ok := st.GetInfo()["info"]
+	if !ok {
+		return 0, fmt.Errorf("container %s: runtime reports no process info", containerID)
+	}
+	if err := json.Unmarshal([]byte(raw), &info); err != nil {
+		return 0, fmt.Errorf("container %s: parse process info: %w", containerID, err)
+	}
+	if info.PID <= 0 {
+		return 0, fmt.Errorf("container %s: no pid in process info", containerID)
+	}
+	return info.PID, nil
 }

@@ -1,0 +1,78 @@
+package pleg
+
+import (
+	"context"
+	"os/exec"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestExitWatcherNoticesExit(t *testing.T) {
+	exited := make(chan types.UID, 2)
+	w, err := newExitWatcher(func(uid types.UID) { exited <- uid })
+	if err != nil {
+		t.Skipf("no epoll here: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.add("c1", "pod-a", cmd.Process.Pid); err != nil {
+		t.Skipf("pidfd_open not supported: %v", err)
+	}
+	if !w.watching("c1") {
+		t.Fatal("not watching c1 after add")
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	select {
+	case uid := <-exited:
+		if uid != "pod-a" {
+			t.Fatalf("exit reported for %q", uid)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("exit not noticed")
+	}
+	if w.watching("c1") {
+		t.Fatal("still watching a container whose process exited")
+	}
+
+	// A process that is already gone counts as exited at once.
+	if err := w.add("c2", "pod-b", cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case uid := <-exited:
+		if uid != "pod-b" {
+			t.Fatalf("exit reported for %q", uid)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a gone process was not reported")
+	}
+}
+
+func TestExitWatcherKeepOnly(t *testing.T) {
+	w, err := newExitWatcher(func(types.UID) {})
+	if err != nil {
+		t.Skipf("no epoll here: %v", err)
+	}
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if err := w.add("c1", "pod-a", cmd.Process.Pid); err != nil {
+		t.Skipf("pidfd_open not supported: %v", err)
+	}
+	w.keepOnly(map[string]bool{"other": true})
+	if w.watching("c1") {
+		t.Fatal("keepOnly kept a container that is not running")
+	}
+}
