@@ -71,7 +71,7 @@ func main() {
 	flag.StringVar(&o.agents, "agents", "berth,upstream", "agents, in the order of each round")
 	flag.IntVar(&o.rounds, "rounds", 3, "A/B rounds")
 	flag.IntVar(&o.single, "single", 7, "single pod starts per agent per round")
-	flag.IntVar(&o.exits, "exits", 8, "exit-detection pods per agent per round")
+	flag.IntVar(&o.exits, "exits", 6, "exit-detection pods per agent per round")
 	flag.IntVar(&o.burstRounds, "burst-rounds", 2, "rounds that include the 100-pod burst (the 30-pod one is in every round)")
 	flag.IntVar(&o.floorRounds, "floor-rounds", 2, "rounds that start with the CRI floor")
 	flag.IntVar(&o.floorSingle, "floor-single", 10, "single CRI-floor pods per floor round")

@@ -17,6 +17,7 @@ const clockTicks = 100
 type Usage struct {
 	At      time.Time
 	RSS     float64 // bytes (VmRSS)
+	RSSAnon float64 // of which anonymous memory (heap, stacks): RssAnon
 	CPU     float64 // user + system CPU seconds since the process started
 	Threads int
 }
@@ -35,7 +36,7 @@ func ReadUsage(pid int) (Usage, error) {
 	if err != nil {
 		return u, err
 	}
-	u.RSS, u.Threads, err = parseStatus(status)
+	u.RSS, u.RSSAnon, u.Threads, err = parseStatus(status)
 	return u, err
 }
 
@@ -63,9 +64,13 @@ func parseStatCPU(stat []byte) (float64, error) {
 	return float64(ut+st) / clockTicks, nil
 }
 
-// parseStatus returns VmRSS in bytes and the thread count.
-func parseStatus(status []byte) (rss float64, threads int, err error) {
+// parseStatus returns VmRSS and RssAnon in bytes and the thread count.
+func parseStatus(status []byte) (rss, anon float64, threads int, err error) {
 	var haveRSS bool
+	kB := func(v string) (float64, error) {
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(v, " kB"), 64)
+		return kb * 1024, err
+	}
 	for line := range strings.SplitSeq(string(status), "\n") {
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
@@ -74,17 +79,52 @@ func parseStatus(status []byte) (rss float64, threads int, err error) {
 		v = strings.TrimSpace(v)
 		switch k {
 		case "VmRSS":
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(v, " kB"), 64)
-			if err != nil {
-				return 0, 0, fmt.Errorf("VmRSS %q: %w", v, err)
+			if rss, err = kB(v); err != nil {
+				return 0, 0, 0, fmt.Errorf("VmRSS %q: %w", v, err)
 			}
-			rss, haveRSS = kb*1024, true
+			haveRSS = true
+		case "RssAnon":
+			if anon, err = kB(v); err != nil {
+				return 0, 0, 0, fmt.Errorf("RssAnon %q: %w", v, err)
+			}
 		case "Threads":
 			threads, _ = strconv.Atoi(v)
 		}
 	}
 	if !haveRSS {
-		return 0, 0, fmt.Errorf("no VmRSS in status")
+		return 0, 0, 0, fmt.Errorf("no VmRSS in status")
 	}
-	return rss, threads, nil
+	return rss, anon, threads, nil
+}
+
+// NodeCPU returns the CPU seconds the whole machine has spent busy (every
+// state of /proc/stat's cpu line but idle and iowait) since boot.
+func NodeCPU() (float64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseNodeCPU(b)
+}
+
+func parseNodeCPU(stat []byte) (float64, error) {
+	line, _, _ := strings.Cut(string(stat), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, fmt.Errorf("malformed /proc/stat %q", line)
+	}
+	var busy uint64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat field %d: %w", i+1, err)
+		}
+		// user nice system idle iowait irq softirq steal guest guest_nice;
+		// guest time is already counted in user and nice.
+		if i == 3 || i == 4 || i >= 8 {
+			continue
+		}
+		busy += n
+	}
+	return float64(busy) / clockTicks, nil
 }

@@ -22,14 +22,14 @@ func TestParseStatCPU(t *testing.T) {
 }
 
 func TestParseStatus(t *testing.T) {
-	rss, threads, err := parseStatus([]byte("Name:\tberth\nVmRSS:\t   40960 kB\nThreads:\t17\n"))
+	rss, anon, threads, err := parseStatus([]byte("Name:\tberth\nVmRSS:\t   40960 kB\nRssAnon:\t 1024 kB\nThreads:\t17\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rss != 40960*1024 || threads != 17 {
-		t.Fatalf("got rss %v threads %d", rss, threads)
+	if rss != 40960*1024 || anon != 1024*1024 || threads != 17 {
+		t.Fatalf("got rss %v anon %v threads %d", rss, anon, threads)
 	}
-	if _, _, err := parseStatus([]byte("Name:\tx\n")); err == nil {
+	if _, _, _, err := parseStatus([]byte("Name:\tx\n")); err == nil {
 		t.Fatal("no error without VmRSS")
 	}
 }
@@ -81,5 +81,16 @@ kubelet_runtime_operations_duration_seconds_count{operation_type="start_containe
 	}
 	if _, ok := d["start_container"]; ok {
 		t.Fatalf("unchanged series kept: %+v", d)
+	}
+}
+
+func TestParseNodeCPU(t *testing.T) {
+	got, err := parseNodeCPU([]byte("cpu  100 5 50 1000 20 3 2 1 40 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// user+nice+system+irq+softirq+steal = 161 ticks.
+	if got != 1.61 {
+		t.Fatalf("got %v, want 1.61", got)
 	}
 }

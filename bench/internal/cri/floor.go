@@ -175,7 +175,7 @@ func (f *Floor) Remove(ctx context.Context, pods []FloorPod) error {
 			ids = append(ids, p.SandboxID)
 		}
 	}
-	err := f.c.RemoveSandboxes(ctx, ids, 8)
+	err := f.c.RemoveSandboxes(ctx, ids, 16)
 	_ = os.RemoveAll(f.opts.Dir)
 	RemoveCgroups(f.opts.CgroupParent)
 	return err

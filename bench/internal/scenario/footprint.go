@@ -17,7 +17,8 @@ import (
 )
 
 // Idle samples the agent's footprint once a second for window and records
-// the median RSS (rss.name, bytes) and the CPU time it used, scaled to 60 s
+// the median RSS (rss.name, bytes; of which anonymous: rssanon.name) and
+// the CPU time it used, scaled to 60 s
 // (cpu.name, CPU seconds per minute). It returns the CPU rate in CPU
 // seconds per second.
 func (s *Session) Idle(ctx context.Context, window time.Duration, name string) (float64, error) {
@@ -25,7 +26,7 @@ func (s *Session) Idle(ctx context.Context, window time.Duration, name string) (
 	if err != nil {
 		return 0, err
 	}
-	var rss []float64
+	var rss, anon []float64
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	deadline := time.After(window)
@@ -43,6 +44,7 @@ loop:
 				return 0, err
 			}
 			rss = append(rss, u.RSS)
+			anon = append(anon, u.RSSAnon)
 			last = u
 		}
 	}
@@ -51,8 +53,10 @@ loop:
 	}
 	rate := (last.CPU - first.CPU) / last.At.Sub(first.At).Seconds()
 	s.add("rss."+name, result.Median(rss))
+	s.add("rssanon."+name, result.Median(anon))
 	s.add("cpu."+name, rate*60)
-	s.Logf("%s idle %s: RSS %.1f MiB, CPU %.2f s per 60 s", s.Agent, name, result.Median(rss)/(1<<20), rate*60)
+	s.Logf("%s idle %s: RSS %.1f MiB (anonymous %.1f MiB), CPU %.2f s per 60 s", s.Agent, name,
+		result.Median(rss)/(1<<20), result.Median(anon)/(1<<20), rate*60)
 	return rate, nil
 }
 

@@ -139,10 +139,11 @@ func (s *Session) Burst(ctx context.Context, n int) error {
 }
 
 // startAll creates pods at once, waits until all are Running and records
-// series.last, series.pod, and the CPU seconds the agent and the runtime
-// used meanwhile (series.cpu.agent, series.cpu.runtime).
+// series.last, series.pod, and the CPU seconds the agent, the runtime, the
+// API server with etcd, and the whole machine used meanwhile
+// (series.cpu.{agent,runtime,api,node}).
 func (s *Session) startAll(ctx context.Context, pods []*v1.Pod, series string) (time.Duration, error) {
-	cpu := StartCPU(s.Pid, s.RuntimePid)
+	cpu := StartCPU(append([]int{s.Pid, s.RuntimePid}, s.ControlPlanePids...)...)
 	t0, err := s.createAll(ctx, pods)
 	if err != nil {
 		return 0, err
@@ -153,9 +154,11 @@ func (s *Session) startAll(ctx context.Context, pods []*v1.Pod, series string) (
 	if err != nil {
 		return 0, err
 	}
-	used := cpu.Stop()
+	used, node := cpu.Stop()
 	s.add(series+".cpu.agent", used[0])
 	s.add(series+".cpu.runtime", used[1])
+	s.add(series+".cpu.api", sum(used[2:]))
+	s.add(series+".cpu.node", node)
 	var last time.Time
 	for _, t := range seen {
 		s.add(series+".pod", since(t.Added, t.Running))
@@ -165,4 +168,12 @@ func (s *Session) startAll(ctx context.Context, pods []*v1.Pod, series string) (
 	}
 	s.add(series+".last", since(t0, last))
 	return last.Sub(t0), nil
+}
+
+func sum(xs []float64) float64 {
+	var t float64
+	for _, x := range xs {
+		t += x
+	}
+	return t
 }

@@ -30,12 +30,17 @@ type Env struct {
 	// RuntimePid is containerd's pid: the CPU time it spends during a
 	// burst shows how much work an agent's calls cost the runtime.
 	RuntimePid int
+	// ControlPlanePids are the API server's and etcd's: the API traffic a
+	// burst causes costs the same two cores.
+	ControlPlanePids []int
 }
 
-// CPUMeter reads the CPU time of an agent and of the runtime.
+// CPUMeter reads the CPU time of processes (an agent, the runtime) and of
+// the whole machine.
 type CPUMeter struct {
-	pids  []int
-	start []float64
+	pids      []int
+	start     []float64
+	nodeStart float64
 }
 
 // StartCPU starts measuring the CPU time of pids (0 entries are skipped).
@@ -46,19 +51,23 @@ func StartCPU(pids ...int) *CPUMeter {
 			m.start[i] = u.CPU
 		}
 	}
+	m.nodeStart, _ = agent.NodeCPU()
 	return m
 }
 
-// Stop returns the CPU seconds each pid used since StartCPU (NaN-free: 0
-// for a pid that could not be read).
-func (m *CPUMeter) Stop() []float64 {
-	out := make([]float64, len(m.pids))
+// Stop returns the CPU seconds each pid used since StartCPU (0 for a pid
+// that could not be read) and those the whole machine used.
+func (m *CPUMeter) Stop() (pids []float64, node float64) {
+	pids = make([]float64, len(m.pids))
 	for i, p := range m.pids {
 		if u, err := agent.ReadUsage(p); err == nil && p != 0 {
-			out[i] = u.CPU - m.start[i]
+			pids[i] = u.CPU - m.start[i]
 		}
 	}
-	return out
+	if n, err := agent.NodeCPU(); err == nil {
+		node = n - m.nodeStart
+	}
+	return pids, node
 }
 
 // Session is one agent serving the node for one round.
@@ -209,7 +218,9 @@ func (s *Session) WaitReady(ctx context.Context, started time.Time, exited <-cha
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	p := SleepPod(s.name("warmup"), s.Node, "warmup")
+	// A container that exits on SIGTERM: how long an agent takes to stop
+	// a pod is measured elsewhere, not here.
+	p := basePod(s.name("warmup"), s.Node, "warmup", "sh", "-c", `trap "exit 0" TERM; sleep 3600 & wait`)
 	if _, err := s.createAll(ctx, []*v1.Pod{p}); err != nil {
 		return err
 	}

@@ -107,6 +107,17 @@ func (t *Tracker) Get(name string) (PodTimes, bool) {
 	return *p, true
 }
 
+// All returns what is known of every pod, by name.
+func (t *Tracker) All() map[string]PodTimes {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]PodTimes, len(t.pods))
+	for n, p := range t.pods {
+		out[n] = *p
+	}
+	return out
+}
+
 // Wait blocks until cond holds for the pod called name, or ctx ends.
 func (t *Tracker) Wait(ctx context.Context, name string, cond func(PodTimes) bool) (PodTimes, error) {
 	for {
