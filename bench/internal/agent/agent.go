@@ -6,7 +6,6 @@ package agent
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -103,7 +102,6 @@ type Process struct {
 	cmd     *exec.Cmd
 	started time.Time
 	done    chan struct{}
-	err     error // set before done is closed
 }
 
 // Start writes the agent's configuration into a fresh Dir and starts it.
@@ -142,15 +140,12 @@ func Start(c Config) (*Process, error) {
 	}
 	p := &Process{cfg: c, cmd: cmd, started: time.Now(), done: make(chan struct{})}
 	go func() {
-		p.err = cmd.Wait()
+		_ = cmd.Wait()
 		log.Close()
 		close(p.done)
 	}()
 	return p, nil
 }
-
-// Name is the agent's name.
-func (p *Process) Name() string { return p.cfg.Name }
 
 // Pid is the agent's process id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
@@ -160,19 +155,6 @@ func (p *Process) Started() time.Time { return p.started }
 
 // Exited is closed when the process has ended.
 func (p *Process) Exited() <-chan struct{} { return p.done }
-
-// Err says why the process ended; nil while it runs.
-func (p *Process) Err() error {
-	select {
-	case <-p.done:
-		if p.err == nil {
-			return errors.New("exited with status 0")
-		}
-		return p.err
-	default:
-		return nil
-	}
-}
 
 // Stop sends SIGTERM and, after grace, SIGKILL; it returns when the
 // process is gone. Pods stay in the runtime: the caller removes them.

@@ -138,17 +138,6 @@ func (c *Client) PodStopped(ctx context.Context, uid string) (bool, error) {
 	return len(ss.Items) == 0, nil
 }
 
-// RunningSandboxes counts the ready sandboxes in the runtime.
-func (c *Client) RunningSandboxes(ctx context.Context) (int, error) {
-	ss, err := c.RT.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{
-		State: &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY},
-	}})
-	if err != nil {
-		return 0, err
-	}
-	return len(ss.Items), nil
-}
-
 // Container is what the benchmark needs to know of one container.
 type Container struct {
 	ID         string

@@ -1,7 +1,6 @@
 package result
 
 import (
-	"maps"
 	"slices"
 	"sync"
 )
@@ -56,11 +55,4 @@ func (s *Samples) Snapshot() map[string]map[string][]float64 {
 		}
 	}
 	return out
-}
-
-// Series lists agent's series names, sorted.
-func (s *Samples) Series(agent string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Sorted(maps.Keys(s.m[agent]))
 }
