@@ -1,6 +1,8 @@
 package prober
 
 import (
+	"github.com/berth-dev/berth/internal/container"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -8,9 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -92,49 +91,9 @@ func (pr *prober) http(ctx context.Context, a *v1.HTTPGetAction, t target, timeo
 	}
 }
 
-// newHTTPRequest builds the probe request as upstream does: host defaults
-// to the pod IP; the path is taken as given, query included; the probe's
-// headers replace the defaults (User-Agent, Accept */*; an empty Accept
-// removes it) and a Host header sets the request's host.
+// newHTTPRequest builds the probe request; the host defaults to the pod IP.
 func newHTTPRequest(ctx context.Context, a *v1.HTTPGetAction, t target) (*http.Request, error) {
-	scheme := strings.ToLower(string(a.Scheme))
-	if scheme == "" {
-		scheme = "http"
-	}
-	host := a.Host
-	if host == "" {
-		host = t.podIP
-	}
-	port, err := resolvePort(a.Port, t.container)
-	if err != nil {
-		return nil, err
-	}
-	u, err := url.Parse(a.Path)
-	if err != nil {
-		u = &url.URL{Path: a.Path} // a busted path is passed along, as upstream
-	}
-	u.Scheme = scheme
-	u.Host = net.JoinHostPort(host, strconv.Itoa(port))
-
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("probe request: %w", err)
-	}
-	headers := make(http.Header)
-	for _, h := range a.HTTPHeaders {
-		headers.Add(h.Name, h.Value)
-	}
-	if _, ok := headers["User-Agent"]; !ok {
-		headers.Set("User-Agent", userAgent)
-	}
-	if _, ok := headers["Accept"]; !ok {
-		headers.Set("Accept", "*/*")
-	} else if headers.Get("Accept") == "" {
-		headers.Del("Accept")
-	}
-	req.Header = headers
-	req.Host = headers.Get("Host")
-	return req, nil
+	return container.HTTPGetRequest(ctx, a, t.container, t.podIP, userAgent)
 }
 
 // sameHostRedirects follows redirects on the probed host only.

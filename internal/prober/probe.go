@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	remote "k8s.io/cri-client/pkg"
 )
 
@@ -84,28 +83,4 @@ func clip(b []byte) string {
 func isTimeout(err error) bool {
 	return errors.Is(err, remote.ErrCommandTimedOut) || errors.Is(err, context.DeadlineExceeded) ||
 		grpcstatus.Code(err) == codes.DeadlineExceeded
-}
-
-// resolvePort turns a port number or the name of one of the container's
-// ports into a number.
-func resolvePort(port intstr.IntOrString, c *v1.Container) (int, error) {
-	n := -1
-	switch port.Type {
-	case intstr.Int:
-		n = port.IntValue()
-	case intstr.String:
-		for _, p := range c.Ports {
-			if p.Name == port.StrVal {
-				n = int(p.ContainerPort)
-				break
-			}
-		}
-		if n < 0 {
-			return 0, fmt.Errorf("port %q not found in container %s", port.StrVal, c.Name)
-		}
-	}
-	if n <= 0 || n > 65535 {
-		return 0, fmt.Errorf("invalid port number: %d", n)
-	}
-	return n, nil
 }

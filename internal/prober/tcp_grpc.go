@@ -1,6 +1,8 @@
 package prober
 
 import (
+	"github.com/berth-dev/berth/internal/container"
+
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -19,7 +21,7 @@ import (
 
 // tcp succeeds when a connection to the port opens.
 func (pr *prober) tcp(ctx context.Context, a *v1.TCPSocketAction, t target, timeout time.Duration) (outcome, error) {
-	port, err := resolvePort(a.Port, t.container)
+	port, err := container.ResolvePort(a.Port, t.container)
 	if err != nil {
 		return outcome{}, err
 	}

@@ -1,20 +1,19 @@
 package runtime
 
 import (
+	"github.com/berth-dev/berth/internal/container"
+
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/klog/v2"
 )
 
@@ -154,69 +153,9 @@ func (m *Manager) runHTTPHook(ctx context.Context, h hookCall) error {
 }
 
 // hookRequest builds the request of an httpGet hook (upstream
-// NewRequestForHTTPGetAction).
+// NewRequestForHTTPGetAction); host is the pod's (or node's) address.
 func hookRequest(ctx context.Context, action *v1.HTTPGetAction, c *v1.Container, host string) (*http.Request, error) {
-	scheme := strings.ToLower(string(action.Scheme))
-	if scheme == "" {
-		scheme = "http"
-	}
-	port, err := containerPort(action.Port, c)
-	if err != nil {
-		return nil, err
-	}
-	u, err := url.Parse(action.Path)
-	if err != nil {
-		// Too late to reject the path: pass it on as it is, as upstream does.
-		u = &url.URL{Path: action.Path}
-	}
-	u.Scheme = scheme
-	u.Host = net.JoinHostPort(host, strconv.Itoa(port))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	headers := http.Header{}
-	for _, h := range action.HTTPHeaders {
-		headers.Add(h.Name, h.Value)
-	}
-	if _, ok := headers["User-Agent"]; !ok {
-		headers.Set("User-Agent", hookUserAgent)
-	}
-	if _, ok := headers["Accept"]; !ok {
-		headers.Set("Accept", "*/*")
-	} else if headers.Get("Accept") == "" {
-		headers.Del("Accept")
-	}
-	req.Header = headers
-	req.Host = headers.Get("Host")
-	return req, nil
-}
-
-// containerPort resolves a port given by number or by the name of one of
-// the container's ports (upstream probe.ResolveContainerPort).
-func containerPort(p intstr.IntOrString, c *v1.Container) (int, error) {
-	port := -1
-	switch p.Type {
-	case intstr.Int:
-		port = p.IntValue()
-	case intstr.String:
-		found := false
-		for _, cp := range c.Ports {
-			if cp.Name == p.StrVal {
-				port, found = int(cp.ContainerPort), true
-				break
-			}
-		}
-		if !found {
-			return 0, fmt.Errorf("port %q not found", p.StrVal)
-		}
-	default:
-		return port, fmt.Errorf("intOrString had no kind: %+v", p)
-	}
-	if port > 0 && port < 65536 {
-		return port, nil
-	}
-	return port, fmt.Errorf("invalid port number: %v", port)
+	return container.HTTPGetRequest(ctx, action, c, host, hookUserAgent)
 }
 
 func discardBody(resp *http.Response) {
