@@ -70,9 +70,11 @@ func Run(ctx context.Context, opts Options) error {
 		opts.NodeIP = detectNodeIP(logger)
 	}
 
-	// wake reaches the pod workers, which are built after the components
-	// that call it; it is set before any of them runs.
+	// wake reaches the pod workers, and watchStarted the PLEG, which are
+	// built after the components that call them; both are set before any
+	// of them runs.
 	var wake func(types.UID)
+	var watchStarted func(podUID types.UID, containerID string)
 	var client kubernetes.Interface
 	if api != nil {
 		client = api.client
@@ -108,6 +110,7 @@ func Run(ctx context.Context, opts Options) error {
 	rt, err := runtime.New(ctx, runtime.Options{
 		WrapRuntimeService:    obs.wrapRuntime,
 		WrapImageService:      obs.wrapImages,
+		OnContainerStarted:    func(uid types.UID, id string) { watchStarted(uid, id) },
 		Volumes:               vols,
 		Objects:               envObjects,
 		RuntimeEndpoint:       opts.RuntimeEndpoint,
@@ -214,6 +217,7 @@ func Run(ctx context.Context, opts Options) error {
 			})
 		},
 	})
+	watchStarted = generator.Watch
 	health := func() error {
 		if err := generator.RuntimeError(); err != nil {
 			return fmt.Errorf("container runtime is down: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/types"
@@ -16,7 +17,7 @@ import (
 // mistaken for it.
 type exitWatcher struct {
 	epfd   int
-	onExit func(uid types.UID)
+	onExit func(containerID string, uid types.UID)
 
 	mu   sync.Mutex
 	byFD map[int32]watched
@@ -26,9 +27,10 @@ type exitWatcher struct {
 type watched struct {
 	containerID string
 	uid         types.UID
+	added       time.Time
 }
 
-func newExitWatcher(onExit func(types.UID)) (*exitWatcher, error) {
+func newExitWatcher(onExit func(containerID string, uid types.UID)) (*exitWatcher, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
@@ -48,7 +50,7 @@ func (w *exitWatcher) watching(containerID string) bool {
 func (w *exitWatcher) add(containerID string, uid types.UID, pid int) error {
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if errors.Is(err, unix.ESRCH) {
-		w.onExit(uid)
+		w.onExit(containerID, uid)
 		return nil
 	}
 	if err != nil {
@@ -65,17 +67,19 @@ func (w *exitWatcher) add(containerID string, uid types.UID, pid int) error {
 		unix.Close(fd)
 		return err
 	}
-	w.byFD[int32(fd)] = watched{containerID: containerID, uid: uid}
+	w.byFD[int32(fd)] = watched{containerID: containerID, uid: uid, added: time.Now()}
 	w.byID[containerID] = int32(fd)
 	return nil
 }
 
-// keepOnly stops watching every container not in running.
-func (w *exitWatcher) keepOnly(running map[string]bool) {
+// keepOnly stops watching every container not in running, a list of the
+// runtime made at listedAt; containers watched since then are newer than
+// the list and stay.
+func (w *exitWatcher) keepOnly(running map[string]bool, listedAt time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for id, fd := range w.byID {
-		if !running[id] {
+		if !running[id] && w.byFD[fd].added.Before(listedAt) {
 			w.dropLocked(fd)
 		}
 	}
@@ -99,17 +103,17 @@ func (w *exitWatcher) run(ctx context.Context) {
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			return
 		}
-		var exited []types.UID
+		var exited []watched
 		w.mu.Lock()
 		for _, ev := range events[:max(n, 0)] {
 			if c, ok := w.byFD[ev.Fd]; ok {
-				exited = append(exited, c.uid)
+				exited = append(exited, c)
 				w.dropLocked(ev.Fd)
 			}
 		}
 		w.mu.Unlock()
-		for _, uid := range exited {
-			w.onExit(uid)
+		for _, c := range exited {
+			w.onExit(c.containerID, c.uid)
 		}
 	}
 	w.mu.Lock()

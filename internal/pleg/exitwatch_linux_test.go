@@ -11,7 +11,7 @@ import (
 
 func TestExitWatcherNoticesExit(t *testing.T) {
 	exited := make(chan types.UID, 2)
-	w, err := newExitWatcher(func(uid types.UID) { exited <- uid })
+	w, err := newExitWatcher(func(_ string, uid types.UID) { exited <- uid })
 	if err != nil {
 		t.Skipf("no epoll here: %v", err)
 	}
@@ -59,7 +59,7 @@ func TestExitWatcherNoticesExit(t *testing.T) {
 }
 
 func TestExitWatcherKeepOnly(t *testing.T) {
-	w, err := newExitWatcher(func(types.UID) {})
+	w, err := newExitWatcher(func(string, types.UID) {})
 	if err != nil {
 		t.Skipf("no epoll here: %v", err)
 	}
@@ -71,7 +71,7 @@ func TestExitWatcherKeepOnly(t *testing.T) {
 	if err := w.add("c1", "pod-a", cmd.Process.Pid); err != nil {
 		t.Skipf("pidfd_open not supported: %v", err)
 	}
-	w.keepOnly(map[string]bool{"other": true})
+	w.keepOnly(map[string]bool{"other": true}, time.Now())
 	if w.watching("c1") {
 		t.Fatal("keepOnly kept a container that is not running")
 	}

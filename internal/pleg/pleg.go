@@ -30,10 +30,14 @@ type EventSource interface {
 	WatchContainerEvents(ctx context.Context, onEvent func(podUID types.UID)) error
 }
 
-// ContainerPIDs finds the main process of a running container, so that its
-// exit can be noticed at once.
-type ContainerPIDs interface {
+// Processes finds the main process of a running container, so that its
+// exit can be noticed at once, and asks the runtime whether it has recorded
+// a container's exit.
+type Processes interface {
 	ContainerPID(ctx context.Context, containerID string) (int, error)
+	// ContainerExited reports whether the runtime shows the container
+	// exited (or gone).
+	ContainerExited(ctx context.Context, containerID string) (bool, error)
 }
 
 // ErrEventsUnsupported is wrapped by EventSource errors when the runtime does
@@ -46,9 +50,9 @@ type Options struct {
 	// Events may be nil.
 	Events EventSource
 	// PIDs, if set, lets the PLEG watch each running container's process
-	// (pidfd) and relist the moment one exits, instead of at the next
-	// relist period.
-	PIDs ContainerPIDs
+	// (pidfd) and wake its pod's worker as soon as the runtime has recorded
+	// the exit, instead of at the next relist period.
+	PIDs Processes
 	// RelistPeriod is how often the runtime is listed (upstream: 1 s).
 	RelistPeriod time.Duration
 	// OnChange is called, from the PLEG's goroutine, for every pod whose
@@ -68,7 +72,11 @@ type PLEG struct {
 	opts Options
 
 	exits *exitWatcher // nil without PIDs or pidfd support
-	kick  chan struct{}
+	// kick asks for a relist soon: a container exited.
+	kick chan struct{}
+	// started takes containers the runtime just started (Watch), so that
+	// their exits are watched before the next relist.
+	started chan watchRequest
 	// unwatchable holds running containers whose process could not be
 	// found, so that the runtime is not asked again every relist. Only the
 	// relist goroutine touches it.
@@ -80,10 +88,11 @@ type PLEG struct {
 	fingerprint map[types.UID]string
 }
 
-// exitRelistDelays are when, after a container's process exited, the
-// runtime is relisted: the runtime records the exit a moment after the
-// process is gone, so once soon and once a little later.
-var exitRelistDelays = [...]time.Duration{20 * time.Millisecond, 100 * time.Millisecond}
+// exitRelistDelay is when, after a container's process exited, the runtime
+// is relisted as well: the exit confirmer has woken the pod's worker by
+// then, and the relist records the new state (and catches whatever else
+// changed with it).
+const exitRelistDelay = 200 * time.Millisecond
 
 // maxNewWatchesPerRelist bounds the CRI calls one relist makes to find the
 // processes of new containers; the rest wait for the next relist.
@@ -94,7 +103,56 @@ func New(opts Options) *PLEG {
 	if opts.RelistPeriod <= 0 {
 		opts.RelistPeriod = time.Second
 	}
-	return &PLEG{opts: opts, kick: make(chan struct{}, 1), unwatchable: map[string]bool{}}
+	return &PLEG{
+		opts:        opts,
+		kick:        make(chan struct{}, 1),
+		started:     make(chan watchRequest, startedBacklog),
+		unwatchable: map[string]bool{},
+	}
+}
+
+// watchRequest is a container that was just started.
+type watchRequest struct {
+	containerID string
+	uid         types.UID
+}
+
+// startedBacklog bounds the started containers waiting to be watched; past
+// it the relist finds them.
+const startedBacklog = 256
+
+// Watch says that the runtime just started a container of pod uid, so that
+// its process is watched now rather than after the next relist: a container
+// that exits within its first second (an init container, a short job) is
+// then noticed as quickly as any other. It never blocks.
+func (p *PLEG) Watch(uid types.UID, containerID string) {
+	select {
+	case p.started <- watchRequest{containerID: containerID, uid: uid}:
+	default:
+	}
+}
+
+// watchStarted looks up and watches the processes of started containers
+// until ctx ends.
+func (p *PLEG) watchStarted(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case req := <-p.started:
+			if p.exits.watching(req.containerID) {
+				continue
+			}
+			pid, err := p.opts.PIDs.ContainerPID(ctx, req.containerID)
+			if err != nil || pid <= 0 {
+				// Exited already, or no process info: the relist notices.
+				continue
+			}
+			if err := p.exits.add(req.containerID, req.uid, pid); err != nil {
+				klog.FromContext(ctx).V(4).Info("Cannot watch container process", "containerID", req.containerID, "err", err)
+			}
+		}
+	}
 }
 
 // Run relists until ctx is cancelled, and watches runtime events alongside.
@@ -103,14 +161,12 @@ func (p *PLEG) Run(ctx context.Context) {
 	ctx = klog.NewContext(ctx, logger)
 	var wg sync.WaitGroup
 	if p.opts.Events != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.watchEvents(ctx)
-		}()
+		wg.Go(func() { p.watchEvents(ctx) })
 	}
 	if p.opts.PIDs != nil {
-		w, err := newExitWatcher(func(types.UID) {
+		confirm := newExitConfirmer(p.opts.PIDs.ContainerExited, p.opts.OnChange)
+		w, err := newExitWatcher(func(containerID string, uid types.UID) {
+			confirm.add(containerID, uid)
 			select {
 			case p.kick <- struct{}{}:
 			default:
@@ -120,11 +176,9 @@ func (p *PLEG) Run(ctx context.Context) {
 			logger.Info("Cannot watch container processes; exits are noticed by relisting only", "err", err)
 		} else {
 			p.exits = w
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				w.run(ctx)
-			}()
+			wg.Go(func() { w.run(ctx) })
+			wg.Go(func() { confirm.run(ctx) })
+			wg.Go(func() { p.watchStarted(ctx) })
 		}
 	}
 	ticker := time.NewTicker(p.opts.RelistPeriod)
@@ -137,16 +191,9 @@ func (p *PLEG) Run(ctx context.Context) {
 			return
 		case <-ticker.C:
 		case <-p.kick:
-			for _, d := range exitRelistDelays[:len(exitRelistDelays)-1] {
-				select {
-				case <-ctx.Done():
-				case <-time.After(d):
-				}
-				p.relist(ctx)
-			}
 			select {
 			case <-ctx.Done():
-			case <-time.After(exitRelistDelays[len(exitRelistDelays)-1]):
+			case <-time.After(exitRelistDelay):
 			}
 		}
 	}
@@ -175,6 +222,7 @@ func (p *PLEG) RuntimeError() error {
 
 func (p *PLEG) relist(ctx context.Context) {
 	logger := klog.FromContext(ctx)
+	listedAt := time.Now()
 	pods, err := p.opts.Lister.ListPods(ctx)
 	if err != nil {
 		p.mu.Lock()
@@ -213,12 +261,12 @@ func (p *PLEG) relist(ctx context.Context) {
 	if p.opts.OnRelist != nil {
 		p.opts.OnRelist(pods)
 	}
-	p.watchExits(ctx, pods)
+	p.watchExits(ctx, pods, listedAt)
 }
 
 // watchExits starts watching the processes of containers that are newly
 // running and stops watching those that are not running any more.
-func (p *PLEG) watchExits(ctx context.Context, pods map[types.UID]*container.PodStatus) {
+func (p *PLEG) watchExits(ctx context.Context, pods map[types.UID]*container.PodStatus, listedAt time.Time) {
 	if p.exits == nil {
 		return
 	}
@@ -244,7 +292,7 @@ func (p *PLEG) watchExits(ctx context.Context, pods map[types.UID]*container.Pod
 			}
 		}
 	}
-	p.exits.keepOnly(running)
+	p.exits.keepOnly(running, listedAt)
 	for id := range p.unwatchable {
 		if !running[id] {
 			delete(p.unwatchable, id)

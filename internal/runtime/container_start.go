@@ -123,6 +123,9 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 		m.containerEvent(id, c.Name, containerID, v1.EventTypeWarning, eventFailed, "Error: "+msg)
 		return &container.Waiting{Reason: ReasonRunContainerError, Message: msg}, startRetry
 	}
+	if m.opts.OnContainerStarted != nil {
+		m.opts.OnContainerStarted(pod.UID, containerID)
+	}
 	m.containerEvent(id, c.Name, containerID, v1.EventTypeNormal, eventStarted, "Container started")
 	logger.V(2).Info("Started container", "pod", klog.KObj(pod), "container", c.Name, "containerID", containerID, "restartCount", restartCount)
 

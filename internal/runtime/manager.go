@@ -59,6 +59,9 @@ type Options struct {
 	// Objects reads the ConfigMaps and Secrets that env vars and image pull
 	// secrets refer to. nil (standalone) makes such references fail.
 	Objects ObjectGetter
+	// OnContainerStarted, if set, is told of every container the Manager
+	// started (the PLEG watches its process for exits from then on).
+	OnContainerStarted func(podUID types.UID, containerID string)
 	// WrapRuntimeService and WrapImageService, if set, wrap the CRI
 	// services once connected, e.g. to count and time every call.
 	WrapRuntimeService func(internalapi.RuntimeService) internalapi.RuntimeService

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	crierrors "k8s.io/cri-api/pkg/errors"
 )
 
 // The calls below pass straight through to the CRI runtime service for the
@@ -65,6 +66,19 @@ func (m *Manager) ReopenContainerLog(ctx context.Context, containerID string) er
 		return err
 	}
 	return rs.ReopenContainerLog(ctx, containerID)
+}
+
+// ContainerExited reports whether the runtime shows the container exited,
+// or no longer has it.
+func (m *Manager) ContainerExited(ctx context.Context, containerID string) (bool, error) {
+	st, err := m.ContainerStatus(ctx, containerID, false)
+	if crierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return st.GetStatus().GetState() == runtimeapi.ContainerState_CONTAINER_EXITED, nil
 }
 
 // ContainerPID returns the host PID of a running container's main process,
