@@ -70,11 +70,12 @@ func Run(ctx context.Context, opts Options) error {
 		opts.NodeIP = detectNodeIP(logger)
 	}
 
-	// wake reaches the pod workers, and watchStarted the PLEG, which are
-	// built after the components that call them; both are set before any
-	// of them runs.
+	// wake reaches the pod workers, watchStarted and observed the PLEG,
+	// which are built after the components that call them; all are set
+	// before any of them runs.
 	var wake func(types.UID)
 	var watchStarted func(podUID types.UID, containerID string)
+	var observed func(uid types.UID, st *container.PodStatus)
 	var client kubernetes.Interface
 	if api != nil {
 		client = api.client
@@ -178,6 +179,7 @@ func Run(ctx context.Context, opts Options) error {
 		NodeIPs:      nodeIPs,
 		ResyncPeriod: opts.SyncFrequency,
 		Clock:        clk,
+		OnObserved:   func(uid types.UID, st *container.PodStatus) { observed(uid, st) },
 		OnTerminated: func(uid types.UID, pod *v1.Pod) {
 			starts.Forget(uid)
 			if onTerminated != nil {
@@ -217,7 +219,7 @@ func Run(ctx context.Context, opts Options) error {
 			})
 		},
 	})
-	watchStarted = generator.Watch
+	watchStarted, observed = generator.Watch, generator.Observed
 	health := func() error {
 		if err := generator.RuntimeError(); err != nil {
 			return fmt.Errorf("container runtime is down: %w", err)

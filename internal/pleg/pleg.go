@@ -86,6 +86,9 @@ type PLEG struct {
 	lastRelist  time.Time
 	lastErr     error
 	fingerprint map[types.UID]string
+	// observedAt is when a worker last told (Observed) what it read of a
+	// pod; a relist listed before that is older than the worker's view.
+	observedAt map[types.UID]time.Time
 }
 
 // exitRelistDelay is when, after a container's process exited, the runtime
@@ -108,7 +111,26 @@ func New(opts Options) *PLEG {
 		kick:        make(chan struct{}, 1),
 		started:     make(chan watchRequest, startedBacklog),
 		unwatchable: map[string]bool{},
+		fingerprint: map[types.UID]string{},
+		observedAt:  map[types.UID]time.Time{},
 	}
+}
+
+// Observed records the runtime state a pod's worker has just read, so
+// that a relist showing that same state does not wake the worker again:
+// without it every container a worker starts would cost it a second sync
+// when the next relist sees the container. It is safe to call from any
+// goroutine.
+func (p *PLEG) Observed(uid types.UID, st *container.PodStatus) {
+	fp := Fingerprint(st)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if fp == "" {
+		delete(p.fingerprint, uid) // as a relist shows a pod with nothing
+	} else {
+		p.fingerprint[uid] = fp
+	}
+	p.observedAt[uid] = time.Now()
 }
 
 // watchRequest is a container that was just started.
@@ -241,6 +263,7 @@ func (p *PLEG) relist(ctx context.Context) {
 	}
 	p.mu.Lock()
 	prev := p.fingerprint
+	keepObserved(prev, next, p.observedAt, listedAt)
 	recovered := p.lastErr != nil
 	p.fingerprint = next
 	p.lastRelist = time.Now()
@@ -343,6 +366,23 @@ func Fingerprint(st *container.PodStatus) string {
 		b = append(b, ';')
 	}
 	return string(b)
+}
+
+// keepObserved puts into next, a relist made at listedAt, the state workers
+// observed after that (they read the runtime later than the relist did),
+// and forgets observations the relist has caught up with.
+func keepObserved(prev, next map[types.UID]string, observedAt map[types.UID]time.Time, listedAt time.Time) {
+	for uid, at := range observedAt {
+		if !at.After(listedAt) {
+			delete(observedAt, uid)
+			continue
+		}
+		if fp, ok := prev[uid]; ok {
+			next[uid] = fp
+		} else {
+			delete(next, uid)
+		}
+	}
 }
 
 // Changed returns, sorted, the pods whose fingerprint differs between two

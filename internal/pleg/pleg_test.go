@@ -127,3 +127,71 @@ func TestRelistWakesChangedPodsAndAllAfterOutage(t *testing.T) {
 		t.Fatalf("Healthy after recovery = false: %v", err)
 	}
 }
+
+func TestKeepObserved(t *testing.T) {
+	listedAt := time.Unix(100, 0)
+	before, after := listedAt.Add(-time.Millisecond), listedAt.Add(time.Millisecond)
+	tests := []struct {
+		name       string
+		prev, next map[types.UID]string
+		observedAt map[types.UID]time.Time
+		wantNext   map[types.UID]string
+		wantKept   []types.UID
+	}{
+		{"worker saw the new container after the list: its view stays",
+			map[types.UID]string{"a": "c/1/running;"}, map[types.UID]string{},
+			map[types.UID]time.Time{"a": after},
+			map[types.UID]string{"a": "c/1/running;"}, []types.UID{"a"}},
+		{"worker saw the pod gone after the list",
+			map[types.UID]string{}, map[types.UID]string{"a": "c/1/exited;"},
+			map[types.UID]time.Time{"a": after},
+			map[types.UID]string{}, []types.UID{"a"}},
+		{"the list is newer than the worker's view",
+			map[types.UID]string{"a": "c/1/running;"}, map[types.UID]string{"a": "c/1/exited;"},
+			map[types.UID]time.Time{"a": before},
+			map[types.UID]string{"a": "c/1/exited;"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keepObserved(tt.prev, tt.next, tt.observedAt, listedAt)
+			if !reflect.DeepEqual(tt.next, tt.wantNext) {
+				t.Errorf("next = %v, want %v", tt.next, tt.wantNext)
+			}
+			var kept []types.UID
+			for uid := range tt.observedAt {
+				kept = append(kept, uid)
+			}
+			if !reflect.DeepEqual(kept, tt.wantKept) {
+				t.Errorf("observations kept = %v, want %v", kept, tt.wantKept)
+			}
+		})
+	}
+}
+
+func TestObservedStateDoesNotWakeAgain(t *testing.T) {
+	running := pod(&container.ContainerStatus{ID: "c1", State: container.StateRunning})
+	exited := pod(&container.ContainerStatus{ID: "c1", State: container.StateExited})
+	ok := func(m map[types.UID]*container.PodStatus) func() (map[types.UID]*container.PodStatus, error) {
+		return func() (map[types.UID]*container.PodStatus, error) { return m, nil }
+	}
+	lister := &scriptedLister{steps: []func() (map[types.UID]*container.PodStatus, error){
+		ok(map[types.UID]*container.PodStatus{}),
+		ok(map[types.UID]*container.PodStatus{"a": running}),
+		ok(map[types.UID]*container.PodStatus{"a": exited}),
+	}}
+	var woken []types.UID
+	p := New(Options{Lister: lister, OnChange: func(uid types.UID) { woken = append(woken, uid) }})
+	ctx := context.Background()
+	p.relist(ctx) // nothing yet
+
+	// The worker starts the container and reads it back before the relist.
+	p.Observed("a", running)
+	p.relist(ctx)
+	if len(woken) != 0 {
+		t.Fatalf("relist woke %v for a state the worker had seen", woken)
+	}
+	p.relist(ctx)
+	if !reflect.DeepEqual(woken, []types.UID{"a"}) {
+		t.Fatalf("woken = %v after the container exited, want [a]", woken)
+	}
+}

@@ -167,9 +167,9 @@ func (wk *worker) run(ctx context.Context) bool {
 // returns when the pod should next be synced if nothing wakes it earlier.
 func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) {
 	rt := wk.opts.Runtime
-	st, err := rt.GetPodStatus(ctx, wk.uid, pod.Name, pod.Namespace)
+	st, err := wk.observe(ctx, pod.Name, pod.Namespace)
 	if err != nil {
-		return 0, fmt.Errorf("read runtime state: %w", err)
+		return 0, err
 	}
 	if v := wk.opts.Volumes; v != nil {
 		if err := v.SetUp(ctx, pod); err != nil {
@@ -187,7 +187,7 @@ func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) 
 	var res container.SyncResult
 	if actions.Changes() {
 		res = rt.SyncPod(ctx, pod, st, actions)
-		if fresh, err := rt.GetPodStatus(ctx, wk.uid, pod.Name, pod.Namespace); err == nil {
+		if fresh, err := wk.observe(ctx, pod.Name, pod.Namespace); err == nil {
 			st = fresh
 		}
 	}
@@ -203,6 +203,18 @@ func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) 
 		return next, res.Err
 	}
 	return next, nil
+}
+
+// observe reads the pod's runtime state and tells OnObserved.
+func (wk *worker) observe(ctx context.Context, name, namespace string) (*container.PodStatus, error) {
+	st, err := wk.opts.Runtime.GetPodStatus(ctx, wk.uid, name, namespace)
+	if err != nil {
+		return nil, fmt.Errorf("read runtime state: %w", err)
+	}
+	if wk.opts.OnObserved != nil {
+		wk.opts.OnObserved(wk.uid, st)
+	}
+	return st, nil
 }
 
 // terminate stops the pod within its grace period and removes it from the

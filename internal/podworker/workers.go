@@ -71,6 +71,10 @@ type Options struct {
 	// OnTerminated, if set, is called after a pod's runtime state is removed,
 	// with the last desired spec (nil for an orphan).
 	OnTerminated func(uid types.UID, pod *v1.Pod)
+	// OnObserved, if set, is called with every runtime state a worker
+	// read, so that the PLEG does not wake the worker again for a change
+	// it has already seen (a container it has just started).
+	OnObserved func(uid types.UID, st *container.PodStatus)
 }
 
 // Workers owns the per-pod workers. All methods are safe for concurrent use.
