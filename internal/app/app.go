@@ -70,11 +70,12 @@ func Run(ctx context.Context, opts Options) error {
 		opts.NodeIP = detectNodeIP(logger)
 	}
 
-	// wake reaches the pod workers, watchStarted and observed the PLEG,
+	// wake reaches the pod workers, watchStarted, unwatch and observed the PLEG,
 	// which are built after the components that call them; all are set
 	// before any of them runs.
 	var wake func(types.UID)
 	var watchStarted func(podUID types.UID, containerID string)
+	var unwatch func(containerID string)
 	var observed func(uid types.UID, st *container.PodStatus)
 	var client kubernetes.Interface
 	if api != nil {
@@ -112,6 +113,7 @@ func Run(ctx context.Context, opts Options) error {
 		WrapRuntimeService:    obs.wrapRuntime,
 		WrapImageService:      obs.wrapImages,
 		OnContainerStarted:    func(uid types.UID, id string) { watchStarted(uid, id) },
+		OnContainerStopping:   func(id string) { unwatch(id) },
 		Volumes:               vols,
 		Objects:               envObjects,
 		RuntimeEndpoint:       opts.RuntimeEndpoint,
@@ -219,7 +221,7 @@ func Run(ctx context.Context, opts Options) error {
 			})
 		},
 	})
-	watchStarted, observed = generator.Watch, generator.Observed
+	watchStarted, unwatch, observed = generator.Watch, generator.Unwatch, generator.Observed
 	health := func() error {
 		if err := generator.RuntimeError(); err != nil {
 			return fmt.Errorf("container runtime is down: %w", err)

@@ -72,6 +72,15 @@ func (w *exitWatcher) add(containerID string, uid types.UID, pid int) error {
 	return nil
 }
 
+// remove stops watching a container.
+func (w *exitWatcher) remove(containerID string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if fd, ok := w.byID[containerID]; ok {
+		w.dropLocked(fd)
+	}
+}
+
 // keepOnly stops watching every container not in running, a list of the
 // runtime made at listedAt; containers watched since then are newer than
 // the list and stay.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -71,7 +72,9 @@ type Options struct {
 type PLEG struct {
 	opts Options
 
-	exits *exitWatcher // nil without PIDs or pidfd support
+	// exits is set by Run; nil without PIDs or pidfd support. Unwatch
+	// reads it from workers' goroutines.
+	exits atomic.Pointer[exitWatcher]
 	// kick asks for a relist soon: a container exited.
 	kick chan struct{}
 	// started takes containers the runtime just started (Watch), so that
@@ -154,15 +157,25 @@ func (p *PLEG) Watch(uid types.UID, containerID string) {
 	}
 }
 
+// Unwatch says that a container is being stopped by its pod's worker,
+// which notices the exit itself: waking it for that exit would only cost
+// runtime calls. If the container keeps running, the next relist watches it
+// again.
+func (p *PLEG) Unwatch(containerID string) {
+	if w := p.exits.Load(); w != nil {
+		w.remove(containerID)
+	}
+}
+
 // watchStarted looks up and watches the processes of started containers
 // until ctx ends.
-func (p *PLEG) watchStarted(ctx context.Context) {
+func (p *PLEG) watchStarted(ctx context.Context, exits *exitWatcher) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case req := <-p.started:
-			if p.exits.watching(req.containerID) {
+			if exits.watching(req.containerID) {
 				continue
 			}
 			pid, err := p.opts.PIDs.ContainerPID(ctx, req.containerID)
@@ -170,7 +183,7 @@ func (p *PLEG) watchStarted(ctx context.Context) {
 				// Exited already, or no process info: the relist notices.
 				continue
 			}
-			if err := p.exits.add(req.containerID, req.uid, pid); err != nil {
+			if err := exits.add(req.containerID, req.uid, pid); err != nil {
 				klog.FromContext(ctx).V(4).Info("Cannot watch container process", "containerID", req.containerID, "err", err)
 			}
 		}
@@ -197,10 +210,10 @@ func (p *PLEG) Run(ctx context.Context) {
 		if err != nil {
 			logger.Info("Cannot watch container processes; exits are noticed by relisting only", "err", err)
 		} else {
-			p.exits = w
+			p.exits.Store(w)
 			wg.Go(func() { w.run(ctx) })
 			wg.Go(func() { confirm.run(ctx) })
-			wg.Go(func() { p.watchStarted(ctx) })
+			wg.Go(func() { p.watchStarted(ctx, w) })
 		}
 	}
 	ticker := time.NewTicker(p.opts.RelistPeriod)
@@ -290,7 +303,8 @@ func (p *PLEG) relist(ctx context.Context) {
 // watchExits starts watching the processes of containers that are newly
 // running and stops watching those that are not running any more.
 func (p *PLEG) watchExits(ctx context.Context, pods map[types.UID]*container.PodStatus, listedAt time.Time) {
-	if p.exits == nil {
+	exits := p.exits.Load()
+	if exits == nil {
 		return
 	}
 	running := map[string]bool{}
@@ -301,7 +315,7 @@ func (p *PLEG) watchExits(ctx context.Context, pods map[types.UID]*container.Pod
 				continue
 			}
 			running[c.ID] = true
-			if added >= maxNewWatchesPerRelist || p.unwatchable[c.ID] || p.exits.watching(c.ID) {
+			if added >= maxNewWatchesPerRelist || p.unwatchable[c.ID] || exits.watching(c.ID) {
 				continue
 			}
 			added++
@@ -310,12 +324,12 @@ func (p *PLEG) watchExits(ctx context.Context, pods map[types.UID]*container.Pod
 				p.unwatchable[c.ID] = true // its exit is noticed by relisting
 				continue
 			}
-			if err := p.exits.add(c.ID, uid, pid); err != nil {
+			if err := exits.add(c.ID, uid, pid); err != nil {
 				klog.FromContext(ctx).V(4).Info("Cannot watch container process", "containerID", c.ID, "err", err)
 			}
 		}
 	}
-	p.exits.keepOnly(running, listedAt)
+	exits.keepOnly(running, listedAt)
 	for id := range p.unwatchable {
 		if !running[id] {
 			delete(p.unwatchable, id)

@@ -122,6 +122,9 @@ func (m *Manager) killContainer(ctx context.Context, rs internalapi.RuntimeServi
 	remaining := max(grace-int64(m.clock.Since(k.start)/time.Second), minGracePeriod)
 	logger.V(2).Info("Killing container with a grace period", "pod", klog.KRef(k.id.namespace, k.id.name),
 		"podUID", k.id.uid, "container", k.name, "containerID", k.containerID, "gracePeriod", remaining)
+	if m.opts.OnContainerStopping != nil {
+		m.opts.OnContainerStopping(k.containerID)
+	}
 	if err := rs.StopContainer(ctx, k.containerID, remaining); err != nil && !crierrors.IsNotFound(err) {
 		return fmt.Errorf("stop container %s: %w", k.name, m.wrap(err))
 	}

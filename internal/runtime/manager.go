@@ -62,6 +62,10 @@ type Options struct {
 	// OnContainerStarted, if set, is told of every container the Manager
 	// started (the PLEG watches its process for exits from then on).
 	OnContainerStarted func(podUID types.UID, containerID string)
+	// OnContainerStopping, if set, is told of every container the Manager
+	// is about to stop: its exit is the stopping worker's own doing, not
+	// news the PLEG has to bring it.
+	OnContainerStopping func(containerID string)
 	// WrapRuntimeService and WrapImageService, if set, wrap the CRI
 	// services once connected, e.g. to count and time every call.
 	WrapRuntimeService func(internalapi.RuntimeService) internalapi.RuntimeService
