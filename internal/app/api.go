@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
@@ -35,7 +36,12 @@ const mirrorResync = 10 * time.Second
 
 // apiComponents are the parts of berth that exist only with an API server.
 type apiComponents struct {
-	client       kubernetes.Interface
+	client kubernetes.Interface
+	// events posts events and heartbeat node status and the Lease, each
+	// with a rate limit of its own as upstream's kubelet: a burst of pods
+	// must not delay the node's heartbeat, nor its events the pods.
+	events       kubernetes.Interface
+	heartbeat    kubernetes.Interface
 	node         *nodestatus.Controller
 	pods         *apiserver.Source
 	statusSyncer *apistatus.Syncer
@@ -59,13 +65,34 @@ func newAPIClient(opts Options) (*apiComponents, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build API client from %q: %w", opts.Kubeconfig, err)
 	}
-	return &apiComponents{client: client, mirrorSync: make(chan struct{}, 1)}, nil
+	eventCfg := rest.CopyConfig(cfg)
+	eventCfg.QPS, eventCfg.Burst = opts.EventRecordQPS, opts.EventBurst
+	if eventCfg.QPS == 0 {
+		eventCfg.QPS = -1 // no limit, as upstream reads eventRecordQPS 0
+	}
+	events, err := kubernetes.NewForConfig(eventCfg)
+	if err != nil {
+		return nil, fmt.Errorf("build event client from %q: %w", opts.Kubeconfig, err)
+	}
+	// Upstream's heartbeat client: no rate limit, and a timeout short
+	// enough that one stuck request cannot let the Lease expire.
+	heartbeatCfg := rest.CopyConfig(cfg)
+	heartbeatCfg.QPS = -1
+	heartbeatCfg.Timeout = opts.NodeStatusUpdateFrequency
+	if lease := time.Duration(opts.NodeLeaseDurationSeconds) * time.Second; lease > 0 && (heartbeatCfg.Timeout <= 0 || heartbeatCfg.Timeout > lease) {
+		heartbeatCfg.Timeout = lease
+	}
+	heartbeat, err := kubernetes.NewForConfig(heartbeatCfg)
+	if err != nil {
+		return nil, fmt.Errorf("build heartbeat client from %q: %w", opts.Kubeconfig, err)
+	}
+	return &apiComponents{client: client, events: events, heartbeat: heartbeat, mirrorSync: make(chan struct{}, 1)}, nil
 }
 
 // recordEventsToAPI posts events as Event objects; client-go's correlator
 // aggregates and rate-limits repeated ones.
 func (a *apiComponents) recordEventsToAPI(b record.EventBroadcaster) {
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.events.CoreV1().Events("")})
 }
 
 type apiDeps struct {
@@ -81,7 +108,7 @@ type apiDeps struct {
 func (a *apiComponents) start(ctx context.Context, run func(func()), d apiDeps) {
 	o := d.opts
 	a.node = nodestatus.New(nodestatus.Options{
-		Client:               a.client,
+		Client:               a.heartbeat,
 		NodeName:             o.NodeName,
 		NodeIP:               o.NodeIP,
 		NodeLabels:           o.NodeLabels,

@@ -82,6 +82,11 @@ type Options struct {
 	Kubeconfig   string
 	KubeAPIQPS   float32 // kubeAPIQPS
 	KubeAPIBurst int     // kubeAPIBurst
+	// EventRecordQPS and EventBurst limit the events posted, on a client of
+	// their own as upstream's, so that a burst of events never delays pod
+	// starts or status; 0 QPS means no limit.
+	EventRecordQPS float32 // eventRecordQPS
+	EventBurst     int     // eventBurst
 
 	// Node registration and status (used only with Kubeconfig).
 	NodeLabels                map[string]string // --node-labels

@@ -49,6 +49,8 @@ type flagValues struct {
 	port                      int32
 	kubeAPIQPS                int32
 	kubeAPIBurst              int32
+	eventRecordQPS            int32
+	eventBurst                int32
 	registerWithTaints        []v1.Taint
 	kubeReserved              map[string]string
 	systemReserved            map[string]string
@@ -118,6 +120,8 @@ func newFlagSet(out io.Writer) (*pflag.FlagSet, *flagValues) {
 	fs.Int32Var(&v.port, "port", 10250, "Port of the kubelet API, reported in the Node's daemonEndpoints (port).")
 	fs.Int32Var(&v.kubeAPIQPS, "kube-api-qps", 50, "Queries per second to the API server, >= 0 (kubeAPIQPS).")
 	fs.Int32Var(&v.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the API server, >= 0 (kubeAPIBurst).")
+	fs.Int32Var(&v.eventRecordQPS, "event-qps", 50, "Events posted per second, >= 0; 0 means no limit (eventRecordQPS).")
+	fs.Int32Var(&v.eventBurst, "event-burst", 100, "Burst of events posted, >= 0 (eventBurst).")
 	fs.Var(taintsValue{&v.registerWithTaints}, "register-with-taints", `Taints the node registers with, comma-separated "<key>=<value>:<effect>" (registerWithTaints).`)
 	fs.Var(cliflag.NewMapStringString(&v.kubeReserved), "kube-reserved", "Resources reserved for Kubernetes components, e.g. cpu=200m,memory=500Mi,ephemeral-storage=1Gi,pid=1000 (kubeReserved).")
 	fs.Var(cliflag.NewMapStringString(&v.systemReserved), "system-reserved", "Resources reserved for the operating system, e.g. cpu=200m,memory=500Mi (systemReserved).")
@@ -185,6 +189,8 @@ func (v *flagValues) configFlags() []configFlag {
 		{"port", "port", func(c *kubeletconfig.KubeletConfiguration) { c.Port = v.port }},
 		{"kube-api-qps", "kubeAPIQPS", func(c *kubeletconfig.KubeletConfiguration) { c.KubeAPIQPS = ptr.To(v.kubeAPIQPS) }},
 		{"kube-api-burst", "kubeAPIBurst", func(c *kubeletconfig.KubeletConfiguration) { c.KubeAPIBurst = v.kubeAPIBurst }},
+		{"event-qps", "eventRecordQPS", func(c *kubeletconfig.KubeletConfiguration) { c.EventRecordQPS = ptr.To(v.eventRecordQPS) }},
+		{"event-burst", "eventBurst", func(c *kubeletconfig.KubeletConfiguration) { c.EventBurst = v.eventBurst }},
 		{"register-with-taints", "registerWithTaints", func(c *kubeletconfig.KubeletConfiguration) {
 			c.RegisterWithTaints = slices.Clone(v.registerWithTaints)
 		}},

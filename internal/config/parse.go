@@ -309,9 +309,11 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 		KubeletCgroups:       cfg.KubeletCgroups,
 		SystemCgroups:        cfg.SystemCgroups,
 
-		Kubeconfig:   flags.kubeconfig,
-		KubeAPIQPS:   float32(kubeAPIQPS),
-		KubeAPIBurst: int(cfg.KubeAPIBurst),
+		Kubeconfig:     flags.kubeconfig,
+		KubeAPIQPS:     float32(kubeAPIQPS),
+		KubeAPIBurst:   int(cfg.KubeAPIBurst),
+		EventRecordQPS: float32(ptr.Deref(cfg.EventRecordQPS, 0)),
+		EventBurst:     int(cfg.EventBurst),
 
 		NodeLabels:                nodeLabels,
 		RegisterWithTaints:        slices.Clone(cfg.RegisterWithTaints),

@@ -68,9 +68,11 @@ func defaultOptions() app.Options {
 		HousekeepingInterval:        10 * time.Second,
 		VolumeStatsAggPeriod:        time.Minute,
 
-		KubeAPIQPS:   50,
-		KubeAPIBurst: 100,
-		MaxPods:      110,
+		KubeAPIQPS:     50,
+		KubeAPIBurst:   100,
+		EventRecordQPS: 50,
+		EventBurst:     100,
+		MaxPods:        110,
 		EvictionHard: map[string]string{
 			"memory.available":   "100Mi",
 			"nodefs.available":   "10%",
@@ -263,6 +265,8 @@ func TestParse(t *testing.T) {
 				withKubeconfig(o)
 				o.KubeAPIQPS = 20
 				o.KubeAPIBurst = 40
+				o.EventRecordQPS = 0
+				o.EventBurst = 30
 				o.Port = 10260
 				o.RegisterWithTaints = []v1.Taint{
 					{Key: "dedicated", Value: "edge", Effect: v1.TaintEffectNoSchedule},
@@ -297,6 +301,7 @@ func TestParse(t *testing.T) {
 				"--register-with-taints", "a=b:NoSchedule,c:PreferNoSchedule",
 				"--kube-api-qps", "5",
 				"--kube-api-burst", "10",
+				"--event-burst", "7",
 				"--port", "10270",
 				"--kube-reserved", "cpu=0.0005,memory=1Gi",
 				"--system-reserved", "memory=512Mi",
@@ -313,6 +318,8 @@ func TestParse(t *testing.T) {
 				}
 				o.KubeAPIQPS = 5
 				o.KubeAPIBurst = 10
+				o.EventRecordQPS = 0 // from the file
+				o.EventBurst = 7
 				o.Port = 10270
 				o.RegisterWithTaints = []v1.Taint{
 					{Key: "a", Value: "b", Effect: v1.TaintEffectNoSchedule},
@@ -644,10 +651,13 @@ func TestParseErrors(t *testing.T) {
 			args: []string{
 				"--config", writeConfig(t, "nodeLeaseDurationSeconds: -1\nnodeStatusReportFrequency: -1s\n"),
 				"--kube-api-qps", "-1", "--kube-api-burst", "-2", "--node-status-update-frequency", "-3s", "--port", "0",
+				"--event-qps", "-4", "--event-burst", "-5",
 			},
 			wantInErr: []string{
 				"kubeAPIQPS (--kube-api-qps) -1 must not be negative",
 				"kubeAPIBurst (--kube-api-burst) -2 must not be negative",
+				"eventRecordQPS (--event-qps) -4 must not be negative",
+				"eventBurst (--event-burst) -5 must not be negative",
 				"nodeLeaseDurationSeconds -1 must be greater than zero",
 				"nodeStatusUpdateFrequency (--node-status-update-frequency) must be greater than zero",
 				"nodeStatusReportFrequency must be greater than zero",

@@ -61,6 +61,8 @@ func supportedFields() []string {
 		// The API server connection and the Node object.
 		"kubeAPIQPS",
 		"kubeAPIBurst",
+		"eventRecordQPS",
+		"eventBurst",
 		"port", // reported in the Node's daemonEndpoints
 		"registerWithTaints",
 		"kubeReserved",

@@ -99,6 +99,12 @@ func validate(cfg *kubeletconfig.KubeletConfiguration) error {
 	if cfg.KubeAPIBurst < 0 {
 		bad("kubeAPIBurst (--kube-api-burst) %d must not be negative", cfg.KubeAPIBurst)
 	}
+	if cfg.EventRecordQPS != nil && *cfg.EventRecordQPS < 0 {
+		bad("eventRecordQPS (--event-qps) %d must not be negative", *cfg.EventRecordQPS)
+	}
+	if cfg.EventBurst < 0 {
+		bad("eventBurst (--event-burst) %d must not be negative", cfg.EventBurst)
+	}
 	if cfg.NodeLeaseDurationSeconds <= 0 {
 		bad("nodeLeaseDurationSeconds %d must be greater than zero", cfg.NodeLeaseDurationSeconds)
 	}
