@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,17 +10,11 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apiserver/pkg/apis/apiserver"
-	"k8s.io/apiserver/pkg/authentication/authenticator"
-	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
-	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/apiserver/pkg/authorization/authorizer"
-	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
-	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	authenticationclient "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	authorizationclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/klog/v2"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
+	"k8s.io/utils/clock"
 )
 
 // ErrNeedsAPIServer is returned when the configuration asks for webhook
@@ -44,8 +39,8 @@ type AuthOptions struct {
 }
 
 // webhookRetryBackoff is upstream's DefaultAuthWebhookRetryBackoff.
-func webhookRetryBackoff() *wait.Backoff {
-	return &wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5}
+func webhookRetryBackoff() wait.Backoff {
+	return wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5}
 }
 
 // Auth authenticates and authorizes requests to the kubelet API as
@@ -55,59 +50,56 @@ func webhookRetryBackoff() *wait.Backoff {
 // allow all.
 type Auth struct {
 	nodeName      string
-	authenticator authenticator.Request
-	authorizer    authorizer.Authorizer
-	// clientCA reloads authentication.x509.clientCAFile; nil without one.
-	clientCA *dynamiccertificates.DynamicFileCAContent
+	authenticator *authenticator
+	authorizer    authorizer
+	// clientCA follows authentication.x509.clientCAFile; nil without one.
+	clientCA *watchedFiles[x509.CertPool]
 }
 
 // NewAuth builds the authenticator and authorizer. The client CA file, if
 // any, is read now and reloaded by Run when it changes.
 func NewAuth(opts AuthOptions) (*Auth, error) {
-	a := &Auth{nodeName: opts.NodeName}
+	return newAuth(opts, clock.RealClock{}, webhookRetryBackoff())
+}
+
+// newAuth is NewAuth with the clock the caches and file checks use and
+// the webhooks' retry backoff.
+func newAuth(opts AuthOptions, clk clock.WithTicker, backoff wait.Backoff) (*Auth, error) {
+	a := &Auth{nodeName: opts.NodeName, authenticator: &authenticator{}}
 	authn := opts.Authentication
-	cfg := authenticatorfactory.DelegatingAuthenticatorConfig{
-		Anonymous: &apiserver.AnonymousAuthConfig{Enabled: authn.Anonymous.Enabled != nil && *authn.Anonymous.Enabled},
-		CacheTTL:  authn.Webhook.CacheTTL.Duration,
-	}
-	if authn.X509.ClientCAFile != "" {
-		ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca-bundle", authn.X509.ClientCAFile)
+	a.authenticator.anonymous = authn.Anonymous.Enabled != nil && *authn.Anonymous.Enabled
+	if f := authn.X509.ClientCAFile; f != "" {
+		ca, err := newWatchedFiles("client CA bundle", []string{f}, loadCABundle, clk)
 		if err != nil {
-			return nil, fmt.Errorf("client CA file %s: %w", authn.X509.ClientCAFile, err)
+			return nil, fmt.Errorf("client CA file %s: %w", f, err)
 		}
 		a.clientCA = ca
-		cfg.ClientCertificateCAContentProvider = ca
+		a.authenticator.methods = append(a.authenticator.methods, x509Method(ca.get))
 	}
 	if authn.Webhook.Enabled != nil && *authn.Webhook.Enabled {
 		if opts.TokenReviews == nil {
 			return nil, fmt.Errorf("authentication.webhook.enabled: %w", ErrNeedsAPIServer)
 		}
-		cfg.TokenAccessReviewClient = opts.TokenReviews
-		cfg.WebhookRetryBackoff = webhookRetryBackoff()
+		tr, err := newTokenReviewer(opts.TokenReviews.TokenReviews(), authn.Webhook.CacheTTL.Duration, backoff, clk)
+		if err != nil {
+			return nil, fmt.Errorf("authentication: %w", err)
+		}
+		a.authenticator.methods = append(a.authenticator.methods, bearerMethod(tr.check), websocketMethod(tr.check))
 	}
-	var err error
-	if a.authenticator, _, err = cfg.New(); err != nil {
-		return nil, fmt.Errorf("authentication: %w", err)
+	if len(a.authenticator.methods) == 0 && !a.authenticator.anonymous {
+		return nil, errors.New("authentication: no authentication method configured")
 	}
 
 	authz := opts.Authorization
 	switch authz.Mode {
 	case kubeletconfig.KubeletAuthorizationModeAlwaysAllow:
-		a.authorizer = authorizerfactory.NewAlwaysAllowAuthorizer()
+		a.authorizer = alwaysAllow{}
 	case kubeletconfig.KubeletAuthorizationModeWebhook:
 		if opts.SubjectAccessReviews == nil {
 			return nil, fmt.Errorf("authorization.mode Webhook: %w", ErrNeedsAPIServer)
 		}
-		z, err := authorizerfactory.DelegatingAuthorizerConfig{
-			SubjectAccessReviewClient: opts.SubjectAccessReviews,
-			AllowCacheTTL:             authz.Webhook.CacheAuthorizedTTL.Duration,
-			DenyCacheTTL:              authz.Webhook.CacheUnauthorizedTTL.Duration,
-			WebhookRetryBackoff:       webhookRetryBackoff(),
-		}.New()
-		if err != nil {
-			return nil, fmt.Errorf("authorization: %w", err)
-		}
-		a.authorizer = z
+		a.authorizer = newSARAuthorizer(opts.SubjectAccessReviews.SubjectAccessReviews(),
+			authz.Webhook.CacheAuthorizedTTL.Duration, authz.Webhook.CacheUnauthorizedTTL.Duration, backoff, clk)
 	case "":
 		return nil, errors.New("authorization: no mode given")
 	default:
@@ -116,13 +108,14 @@ func NewAuth(opts AuthOptions) (*Auth, error) {
 	return a, nil
 }
 
-// ClientCA is the CA bundle client certificates are verified against, for
-// the TLS handshake to advertise; nil without one.
-func (a *Auth) ClientCA() dynamiccertificates.CAContentProvider {
+// ClientCA returns the CA pool client certificates are verified against,
+// as it is now, for the TLS handshake to advertise; nil without a client
+// CA file.
+func (a *Auth) ClientCA() func() *x509.CertPool {
 	if a.clientCA == nil {
 		return nil
 	}
-	return a.clientCA
+	return a.clientCA.get
 }
 
 // Run reloads the client CA file on change until ctx ends.
@@ -131,7 +124,7 @@ func (a *Auth) Run(ctx context.Context) {
 		<-ctx.Done()
 		return
 	}
-	a.clientCA.Run(ctx, 1)
+	a.clientCA.run(ctx)
 }
 
 // Filter lets through to h only requests that are authenticated and
@@ -141,7 +134,7 @@ func (a *Auth) Run(ctx context.Context) {
 func (a *Auth) Filter(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		logger := klog.FromContext(r.Context())
-		resp, ok, err := a.authenticator.AuthenticateRequest(r)
+		u, ok, err := a.authenticator.authenticate(r)
 		if err != nil {
 			logger.Error(err, "Unable to authenticate the request due to an error")
 		}
@@ -153,24 +146,26 @@ func (a *Auth) Filter(h http.Handler) http.Handler {
 		// streaming server least of all, needs it.
 		r.Header.Del("Authorization")
 
-		attrs := RequestAttributes(a.nodeName, resp.User, r)
+		attrs := RequestAttributes(a.nodeName, u, r)
 		subresources := make([]string, 0, len(attrs))
 		for _, attr := range attrs {
-			subresources = append(subresources, attr.GetSubresource())
-			decision, _, err := a.authorizer.Authorize(r.Context(), attr)
+			subresources = append(subresources, attr.Subresource)
+		}
+		logger.V(5).Info("Node request attributes", "user", u.Name, "verb", attrs[0].Verb, "resource", attrs[0].Resource, "subresource(s)", subresources)
+		for _, attr := range attrs {
+			allowed, err := a.authorizer.authorize(r.Context(), attr)
 			if err != nil {
-				logger.Error(err, "Authorization error", "user", attr.GetUser().GetName(), "verb", attr.GetVerb(), "resource", attr.GetResource(), "subresource", attr.GetSubresource())
-				writeText(w, http.StatusInternalServerError, fmt.Sprintf("Authorization error (user=%s, verb=%s, resource=%s, subresource=%s)", attr.GetUser().GetName(), attr.GetVerb(), attr.GetResource(), attr.GetSubresource()))
+				logger.Error(err, "Authorization error", "user", u.Name, "verb", attr.Verb, "resource", attr.Resource, "subresource", attr.Subresource)
+				writeText(w, http.StatusInternalServerError, fmt.Sprintf("Authorization error (user=%s, verb=%s, resource=%s, subresource=%s)", u.Name, attr.Verb, attr.Resource, attr.Subresource))
 				return
 			}
-			if decision == authorizer.DecisionAllow {
+			if allowed {
 				h.ServeHTTP(w, r)
 				return
 			}
 		}
-		u := resp.User
-		logger.V(2).Info("Forbidden", "user", u.GetName(), "verb", attrs[0].GetVerb(), "resource", "nodes", "subresource(s)", subresources)
-		writeText(w, http.StatusForbidden, fmt.Sprintf("Forbidden (user=%s, verb=%s, resource=%s, subresource(s)=%v)\n", u.GetName(), attrs[0].GetVerb(), "nodes", subresources))
+		logger.V(2).Info("Forbidden", "user", u.Name, "verb", attrs[0].Verb, "resource", attrs[0].Resource, "subresource(s)", subresources)
+		writeText(w, http.StatusForbidden, fmt.Sprintf("Forbidden (user=%s, verb=%s, resource=%s, subresource(s)=%v)\n", u.Name, attrs[0].Verb, attrs[0].Resource, subresources))
 	})
 }
 
@@ -212,7 +207,7 @@ func isSubpath(subpath, path string) bool {
 //	anything else           proxy (exec, attach, portForward, run, containerLogs, ...)
 //
 // When several are returned, the request is allowed if any is.
-func RequestAttributes(nodeName string, u user.Info, r *http.Request) []authorizer.Attributes {
+func RequestAttributes(nodeName string, u *User, r *http.Request) []Attributes {
 	verb := ""
 	switch r.Method {
 	case http.MethodPost:
@@ -252,17 +247,16 @@ func RequestAttributes(nodeName string, u user.Info, r *http.Request) []authoriz
 	default:
 		subresources = append(subresources, "proxy")
 	}
-	attrs := make([]authorizer.Attributes, 0, len(subresources))
+	attrs := make([]Attributes, 0, len(subresources))
 	for _, sub := range subresources {
-		attrs = append(attrs, authorizer.AttributesRecord{
-			User:            u,
-			Verb:            verb,
-			APIVersion:      "v1",
-			Resource:        "nodes",
-			Subresource:     sub,
-			Name:            nodeName,
-			ResourceRequest: true,
-			Path:            path,
+		attrs = append(attrs, Attributes{
+			User:        u,
+			Verb:        verb,
+			APIVersion:  "v1",
+			Resource:    "nodes",
+			Subresource: sub,
+			Name:        nodeName,
+			Path:        path,
 		})
 	}
 	return attrs

@@ -16,7 +16,6 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
@@ -52,14 +51,14 @@ func TestRequestAttributes(t *testing.T) {
 		{"DELETE", "/checkpoint/ns/pod/c", "delete", []string{"checkpoint"}},
 		{"PATCH", "/statusz", "patch", []string{"statusz"}},
 	}
-	u := &user.DefaultInfo{Name: "alice"}
+	u := &User{Name: "alice"}
 	for _, tt := range tests {
 		attrs := RequestAttributes("node-a", u, httptest.NewRequest(tt.method, tt.path, nil))
 		var subs []string
 		for _, a := range attrs {
-			subs = append(subs, a.GetSubresource())
-			if a.GetVerb() != tt.verb || a.GetResource() != "nodes" || a.GetName() != "node-a" || a.GetAPIVersion() != "v1" ||
-				!a.IsResourceRequest() || a.GetUser().GetName() != "alice" || a.GetNamespace() != "" {
+			subs = append(subs, a.Subresource)
+			if a.Verb != tt.verb || a.Resource != "nodes" || a.Name != "node-a" || a.APIVersion != "v1" ||
+				a.User != u || a.Path != tt.path {
 				t.Errorf("%s %s: attributes %+v", tt.method, tt.path, a)
 			}
 		}
@@ -123,7 +122,7 @@ func webhookAuth(t *testing.T, api *fakeAPIServer, anonymous bool) *Auth {
 	t.Helper()
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
+	client := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{ContentType: "application/json"}})
 	a, err := NewAuth(AuthOptions{
 		NodeName: "node-a",
 		Authentication: kubeletconfig.KubeletAuthentication{

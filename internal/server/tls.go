@@ -3,16 +3,17 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
+	"sync/atomic"
 
-	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
 	cliflag "k8s.io/component-base/cli/flag"
-	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 // TLSOptions configures the serving certificate of the kubelet API.
@@ -78,17 +79,42 @@ func servingFiles(opts TLSOptions) (certFile, keyFile string, err error) {
 // servingTLS is the TLS side of the server: a config whose certificate and
 // client CA follow their files.
 type servingTLS struct {
-	config     *tls.Config
-	cert       *dynamiccertificates.DynamicCertKeyPairContent
-	controller *dynamiccertificates.DynamicServingCertificateController
+	config *tls.Config
+	cert   *watchedFiles[tls.Certificate]
+	// base is the per-connection config without certificate and client
+	// CAs; clientCAs returns the current client CA pool, nil without one.
+	base      *tls.Config
+	clientCAs func() *x509.CertPool
+	// built is the per-connection config last built from base, kept
+	// until the certificate or client CA pool changes.
+	built atomic.Pointer[builtConfig]
 }
 
-// newServingTLS loads the serving certificate (and, when clientCA is not
-// nil, asks clients for certificates signed by it) and checks the TLS
-// settings. Client certificates are requested but not required: they are
-// verified by the authenticator, so that token and anonymous requests
-// still reach it.
-func newServingTLS(opts TLSOptions, clientCA dynamiccertificates.CAContentProvider) (*servingTLS, error) {
+type builtConfig struct {
+	cert   *tls.Certificate
+	pool   *x509.CertPool
+	config *tls.Config
+}
+
+// loadKeyPair makes a serving certificate from its PEM certificate and key.
+func loadKeyPair(contents [][]byte) (*tls.Certificate, error) {
+	cert, err := tls.X509KeyPair(contents[0], contents[1])
+	if err != nil {
+		return nil, err
+	}
+	return &cert, nil
+}
+
+// newServingTLS loads the serving certificate (and, when clientCAs is not
+// nil, asks clients for certificates, advertising the CAs it returns) and
+// checks the TLS settings. Client certificates are requested but not
+// required, nor verified in the handshake: the authenticator verifies
+// them, so that token and anonymous requests still reach it.
+func newServingTLS(opts TLSOptions, clientCAs func() *x509.CertPool) (*servingTLS, error) {
+	return newServingTLSWithClock(opts, clientCAs, clock.RealClock{})
+}
+
+func newServingTLSWithClock(opts TLSOptions, clientCAs func() *x509.CertPool, clk clock.WithTicker) (*servingTLS, error) {
 	certFile, keyFile, err := servingFiles(opts)
 	if err != nil {
 		return nil, err
@@ -101,9 +127,9 @@ func newServingTLS(opts TLSOptions, clientCA dynamiccertificates.CAContentProvid
 	if err != nil {
 		return nil, fmt.Errorf("tlsCipherSuites: %w", err)
 	}
-	cert, err := dynamiccertificates.NewDynamicServingContentFromFiles("serving-cert", certFile, keyFile)
+	cert, err := newWatchedFiles("serving certificate", []string{certFile, keyFile}, loadKeyPair, clk)
 	if err != nil {
-		return nil, fmt.Errorf("serving certificate: %w", err)
+		return nil, err
 	}
 	base := &tls.Config{
 		MinVersion:   minVersion,
@@ -112,31 +138,38 @@ func newServingTLS(opts TLSOptions, clientCA dynamiccertificates.CAContentProvid
 		// connection, which HTTP/2 cannot.
 		NextProtos: []string{"http/1.1"},
 	}
-	if clientCA != nil {
+	if clientCAs != nil {
 		base.ClientAuth = tls.RequestClientCert
 	}
-	ctrl := dynamiccertificates.NewDynamicServingCertificateController(base, clientCA, cert, nil, nil)
-	if err := ctrl.RunOnce(); err != nil {
-		return nil, fmt.Errorf("serving certificate %s: %w", certFile, err)
+	s := &servingTLS{cert: cert, base: base, clientCAs: clientCAs}
+	s.config = &tls.Config{
+		MinVersion:         minVersion,
+		CipherSuites:       suites,
+		NextProtos:         base.NextProtos,
+		GetConfigForClient: s.configForClient,
 	}
-	cert.AddListener(ctrl)
-	if l, ok := clientCA.(interface {
-		AddListener(dynamiccertificates.Listener)
-	}); ok {
-		l.AddListener(ctrl)
+	return s, nil
+}
+
+// configForClient is the config for a new connection: base with the
+// current certificate and client CAs.
+func (s *servingTLS) configForClient(*tls.ClientHelloInfo) (*tls.Config, error) {
+	cert := s.cert.get()
+	var pool *x509.CertPool
+	if s.clientCAs != nil {
+		pool = s.clientCAs()
 	}
-	return &servingTLS{
-		config:     &tls.Config{GetConfigForClient: ctrl.GetConfigForClient, NextProtos: base.NextProtos},
-		cert:       cert,
-		controller: ctrl,
-	}, nil
+	if b := s.built.Load(); b != nil && b.cert == cert && b.pool == pool {
+		return b.config, nil
+	}
+	c := s.base.Clone()
+	c.Certificates = []tls.Certificate{*cert}
+	c.ClientCAs = pool
+	s.built.Store(&builtConfig{cert: cert, pool: pool, config: c})
+	return c, nil
 }
 
 // run follows the certificate files until ctx ends.
 func (s *servingTLS) run(ctx context.Context) {
-	klog.FromContext(ctx).V(2).Info("Watching the serving certificate for changes", "cert", s.cert.Name())
-	done := make(chan struct{})
-	go func() { s.cert.Run(ctx, 1); close(done) }()
-	s.controller.Run(1, ctx.Done())
-	<-done
+	s.cert.run(ctx)
 }
