@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -50,15 +49,17 @@ type cgroupSample struct {
 }
 
 // cgroupFS reads one cgroup hierarchy (v1 or v2). Paths are cgroup names
-// such as "/kubepods/burstable/pod<uid>".
+// such as "/kubepods/burstable/pod<uid>". The fileReader is the caller's
+// (one housekeeping pass's); the hierarchies keep no state that changes.
 type cgroupFS interface {
 	// read samples a cgroup; an error wrapping fs.ErrNotExist means the
 	// cgroup is gone.
-	read(path string, now time.Time) (cgroupSample, error)
+	read(r *fileReader, path string, now time.Time) (cgroupSample, error)
 	// children lists the names of a cgroup's child cgroups.
 	children(path string) ([]string, error)
-	// procs lists the processes directly in a cgroup.
-	procs(path string) ([]int, error)
+	// procs lists the processes directly in a cgroup, in a slice valid
+	// until r's next procs.
+	procs(r *fileReader, path string) ([]int, error)
 }
 
 // memoryUnlimited is the size above which a limit means "none"; the kernel
@@ -86,41 +87,35 @@ func newCgroupFS(mount string) (cgroupFS, error) {
 	return newCgroupV1(mount)
 }
 
-// readUint reads a file holding one unsigned number; "max" reads as 0,
-// berth's "no limit".
-func readUint(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return parseUint(strings.TrimSpace(string(b)))
-}
-
-func parseUint(s string) (uint64, error) {
-	if s == "max" {
+// parseUint parses one unsigned number; "max" reads as 0, berth's "no
+// limit", and so does a negative number (cpu.cfs_quota_us reports -1 for
+// none).
+func parseUint(b []byte) (uint64, error) {
+	if string(b) == "max" {
 		return 0, nil
 	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		// Some files report -1 for "none" (cpu.cfs_quota_us).
-		if i, ierr := strconv.ParseInt(s, 10, 64); ierr == nil && i < 0 {
+	// string(b) of a short number is converted on the stack: strconv
+	// copies it before keeping it in an error. Negative numbers are tried
+	// first because a failed ParseUint allocates its error.
+	if len(b) > 0 && b[0] == '-' {
+		if i, err := strconv.ParseInt(string(b), 10, 64); err == nil && i < 0 {
 			return 0, nil
 		}
-		return 0, fmt.Errorf("parse %q: %w", s, err)
+	}
+	v, err := strconv.ParseUint(string(b), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse %q: %w", b, err)
 	}
 	return v, nil
 }
 
 // eachKV calls f for every "key value" line of a flat-keyed file such as
-// memory.stat or cpu.stat.
-func eachKV(b []byte, f func(key string, v uint64)) {
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+// memory.stat or cpu.stat, skipping lines whose value is not a number.
+// key is only valid during the call (switch on string(key) allocates
+// nothing).
+func eachKV(b []byte, f func(key []byte, v uint64)) {
+	for line := range bytes.Lines(b) {
+		line = bytes.TrimSuffix(line, []byte{'\n'})
 		k, v, ok := bytes.Cut(line, []byte{' '})
 		if !ok {
 			continue
@@ -129,7 +124,7 @@ func eachKV(b []byte, f func(key string, v uint64)) {
 		if err != nil {
 			continue
 		}
-		f(string(k), n)
+		f(k, n)
 	}
 }
 
@@ -163,32 +158,65 @@ func listChildren(dir string) ([]string, error) {
 	return out, nil
 }
 
-// readProcs parses a cgroup.procs file.
-func readProcs(path string) ([]int, error) {
-	b, err := os.ReadFile(path)
+// readProcs reads the cgroup.procs file of cgroup name in the hierarchy
+// mounted at root into r.pids.
+func (r *fileReader) readProcs(root, name string) ([]int, error) {
+	d, err := r.cgroupDir(root, name)
 	if err != nil {
 		return nil, err
 	}
-	var pids []int
-	for _, f := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(f); err == nil {
+	defer d.close()
+	b, err := r.readAt(d, "cgroup.procs")
+	if err != nil {
+		return nil, err
+	}
+	r.pids = parseProcs(b, r.pids[:0])
+	return r.pids, nil
+}
+
+// parseProcs appends the PIDs of a cgroup.procs file to pids, skipping
+// what is not a number.
+func parseProcs(b []byte, pids []int) []int {
+	for len(b) > 0 {
+		var f []byte
+		f, b = nextField(b)
+		if len(f) == 0 {
+			continue // trailing space
+		}
+		if pid, err := strconv.Atoi(string(f)); err == nil {
 			pids = append(pids, pid)
 		}
 	}
-	return pids, nil
+	return pids
 }
 
-// parsePSI parses a PSI file (cpu.pressure, /proc/pressure/memory, ...).
+// nextField splits off the first whitespace-separated field of b.
+func nextField(b []byte) (field, rest []byte) {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	j := i
+	for j < len(b) && !isSpace(b[j]) {
+		j++
+	}
+	return b[i:j], b[j:]
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// parsePSI parses a PSI file (cpu.pressure, /proc/pressure/memory, ...):
+// lines "some|full avg10=.. avg60=.. avg300=.. total=..".
 func parsePSI(b []byte) (*statsapi.PSIStats, error) {
 	psi := &statsapi.PSIStats{}
 	seen := false
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
+	for line := range bytes.Lines(b) {
+		line = bytes.TrimSuffix(line, []byte{'\n'})
+		kind, rest := nextField(line)
 		var d *statsapi.PSIData
-		switch fields[0] {
+		switch string(kind) {
 		case "some":
 			d = &psi.Some
 		case "full":
@@ -197,18 +225,23 @@ func parsePSI(b []byte) (*statsapi.PSIStats, error) {
 			continue
 		}
 		seen = true
-		for _, kv := range fields[1:] {
-			k, v, _ := strings.Cut(kv, "=")
+		for len(rest) > 0 {
+			var kv []byte
+			kv, rest = nextField(rest)
+			if len(kv) == 0 {
+				continue
+			}
+			k, v, _ := bytes.Cut(kv, []byte{'='})
 			var err error
-			switch k {
+			switch string(k) {
 			case "avg10":
-				d.Avg10, err = strconv.ParseFloat(v, 64)
+				d.Avg10, err = strconv.ParseFloat(string(v), 64)
 			case "avg60":
-				d.Avg60, err = strconv.ParseFloat(v, 64)
+				d.Avg60, err = strconv.ParseFloat(string(v), 64)
 			case "avg300":
-				d.Avg300, err = strconv.ParseFloat(v, 64)
+				d.Avg300, err = strconv.ParseFloat(string(v), 64)
 			case "total":
-				d.Total, err = strconv.ParseUint(v, 10, 64)
+				d.Total, err = strconv.ParseUint(string(v), 10, 64)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("parse PSI %q: %w", kv, err)
@@ -221,10 +254,11 @@ func parsePSI(b []byte) (*statsapi.PSIStats, error) {
 	return psi, nil
 }
 
-// readPSI reads a PSI file; nil when the kernel does not offer it.
-func readPSI(path string) *statsapi.PSIStats {
-	b, err := os.ReadFile(path)
-	if err != nil {
+// readPSIAt reads a PSI file of directory d; nil when the kernel does not
+// offer it.
+func (r *fileReader) readPSIAt(d dirFD, name string) *statsapi.PSIStats {
+	b, ok := r.optAt(d, name)
+	if !ok {
 		return nil
 	}
 	psi, err := parsePSI(b)

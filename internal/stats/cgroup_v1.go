@@ -14,6 +14,12 @@ import (
 // below the cgroup root (named "cpuacct", "cpu,cpuacct", ... by distro).
 type cgroupV1 struct {
 	cpuacct, cpu, memory, pids string // mount dirs; "" when not mounted
+	// cpuWithCPUAcct says cpu and cpuacct are one mount (the usual
+	// "cpu,cpuacct"), so one open directory serves both.
+	cpuWithCPUAcct bool
+	// swap says memory.memsw.* exist: the kernel accounts swap (a boot
+	// option), for every cgroup or none.
+	swap bool
 }
 
 func newCgroupV1(mount string) (*cgroupV1, error) {
@@ -37,44 +43,37 @@ func newCgroupV1(mount string) (*cgroupV1, error) {
 	if v.cpuacct == "" && v.memory == "" {
 		return nil, fmt.Errorf("no cpuacct or memory cgroup controller under %s", mount)
 	}
+	if v.cpu != "" && v.cpuacct != "" {
+		a, errA := os.Stat(v.cpu)
+		b, errB := os.Stat(v.cpuacct)
+		v.cpuWithCPUAcct = errA == nil && errB == nil && os.SameFile(a, b)
+	}
+	if v.memory != "" {
+		_, err := os.Stat(filepath.Join(v.memory, "memory.memsw.usage_in_bytes"))
+		v.swap = err == nil
+	}
 	return v, nil
 }
 
-func (v *cgroupV1) read(name string, now time.Time) (cgroupSample, error) {
+func (v *cgroupV1) read(r *fileReader, name string, now time.Time) (cgroupSample, error) {
 	s := cgroupSample{Time: now}
 	var errs []error
 	if v.cpuacct != "" {
-		dir := join(v.cpuacct, name)
-		if usage, err := readUint(filepath.Join(dir, "cpuacct.usage")); err != nil {
+		if err := v.readCPU(r, name, &s); err != nil {
 			errs = append(errs, err)
-		} else {
-			s.HasCPU, s.CPUUsage = true, usage
-			if b, err := os.ReadFile(filepath.Join(dir, "cpuacct.stat")); err == nil {
-				eachKV(b, func(k string, n uint64) {
-					switch k {
-					case "user":
-						s.CPUUser = n * uint64(time.Second) / userHZ
-					case "system":
-						s.CPUSystem = n * uint64(time.Second) / userHZ
-					}
-				})
-			}
 		}
 	}
-	if v.cpu != "" && s.HasCPU {
-		dir := join(v.cpu, name)
-		s.CPUShares, _ = readUint(filepath.Join(dir, "cpu.shares"))
-		s.CPUPeriod, _ = readUint(filepath.Join(dir, "cpu.cfs_period_us"))
-		s.CPUQuota, _ = readUint(filepath.Join(dir, "cpu.cfs_quota_us"))
-	}
 	if v.memory != "" {
-		if err := v.readMemory(join(v.memory, name), &s); err != nil {
+		if err := v.readMemory(r, name, &s); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if v.pids != "" {
-		if n, err := readUint(filepath.Join(join(v.pids, name), "pids.current")); err == nil {
-			s.HasPids, s.Pids = true, n
+		if d, err := r.cgroupDir(v.pids, name); err == nil {
+			if n, ok := r.optUintAt(d, "pids.current"); ok {
+				s.HasPids, s.Pids = true, n
+			}
+			d.close()
 		}
 	}
 	if !s.HasCPU && !s.HasMemory {
@@ -86,53 +85,122 @@ func (v *cgroupV1) read(name string, now time.Time) (cgroupSample, error) {
 	return s, nil
 }
 
-func (v *cgroupV1) readMemory(dir string, s *cgroupSample) error {
-	usage, err := readUint(filepath.Join(dir, "memory.usage_in_bytes"))
+// readCPU reads cpuacct's usage and, when there is usage, cpu's settings.
+func (v *cgroupV1) readCPU(r *fileReader, name string, s *cgroupSample) error {
+	d, err := r.cgroupDir(v.cpuacct, name)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	usage, err := r.uintAt(d, "cpuacct.usage")
+	if err != nil {
+		return err
+	}
+	s.HasCPU, s.CPUUsage = true, usage
+	if b, ok := r.optAt(d, "cpuacct.stat"); ok {
+		s.CPUUser, s.CPUSystem = parseCPUAcctStat(b)
+	}
+	if v.cpu == "" {
+		return nil
+	}
+	cpu := d
+	if !v.cpuWithCPUAcct {
+		if cpu, err = r.cgroupDir(v.cpu, name); err != nil {
+			return nil // settings stay zero, as when their files are missing
+		}
+		defer cpu.close()
+	}
+	s.CPUShares, _ = r.optUintAt(cpu, "cpu.shares")
+	s.CPUPeriod, _ = r.optUintAt(cpu, "cpu.cfs_period_us")
+	s.CPUQuota, _ = r.optUintAt(cpu, "cpu.cfs_quota_us")
+	return nil
+}
+
+// parseCPUAcctStat reads cpuacct.stat's user and system time, in ns.
+func parseCPUAcctStat(b []byte) (user, system uint64) {
+	eachKV(b, func(k []byte, n uint64) {
+		switch string(k) {
+		case "user":
+			user = n * uint64(time.Second) / userHZ
+		case "system":
+			system = n * uint64(time.Second) / userHZ
+		}
+	})
+	return user, system
+}
+
+func (v *cgroupV1) readMemory(r *fileReader, name string, s *cgroupSample) error {
+	d, err := r.cgroupDir(v.memory, name)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	usage, err := r.uintAt(d, "memory.usage_in_bytes")
 	if err != nil {
 		return err
 	}
 	s.HasMemory, s.MemUsage = true, usage
-	s.MemMaxUsage, _ = readUint(filepath.Join(dir, "memory.max_usage_in_bytes"))
-	s.MemFailcnt, _ = readUint(filepath.Join(dir, "memory.failcnt"))
-	if l, err := readUint(filepath.Join(dir, "memory.limit_in_bytes")); err == nil {
+	s.MemMaxUsage, _ = r.optUintAt(d, "memory.max_usage_in_bytes")
+	s.MemFailcnt, _ = r.optUintAt(d, "memory.failcnt")
+	if l, ok := r.optUintAt(d, "memory.limit_in_bytes"); ok {
 		s.MemLimit = limit(l)
 	}
-	var inactiveFile uint64
-	if b, err := os.ReadFile(filepath.Join(dir, "memory.stat")); err == nil {
-		eachKV(b, func(k string, n uint64) {
-			switch k {
-			case "total_cache":
-				s.MemCache = n
-			case "total_rss":
-				s.MemRSS = n
-			case "total_mapped_file":
-				s.MemMappedFile = n
-			case "total_inactive_file":
-				inactiveFile = n
-			case "pgfault":
-				s.PgFault = n
-			case "pgmajfault":
-				s.PgMajFault = n
-			case "total_pgfault":
-				s.HierPgFault = n
-			case "total_pgmajfault":
-				s.HierPgMajFault = n
-			}
-		})
+	var st memoryStatV1
+	if b, ok := r.optAt(d, "memory.stat"); ok {
+		st = parseMemoryStatV1(b)
 	}
-	s.MemWorkingSet = workingSet(usage, inactiveFile)
-	// memsw counts memory and swap together; only there when swap
-	// accounting is on.
-	if memsw, err := readUint(filepath.Join(dir, "memory.memsw.usage_in_bytes")); err == nil {
+	s.MemCache, s.MemRSS, s.MemMappedFile = st.Cache, st.RSS, st.MappedFile
+	s.PgFault, s.PgMajFault = st.PgFault, st.PgMajFault
+	s.HierPgFault, s.HierPgMajFault = st.HierPgFault, st.HierPgMajFault
+	s.MemWorkingSet = workingSet(usage, st.InactiveFile)
+	// memsw counts memory and swap together.
+	if !v.swap {
+		return nil
+	}
+	if memsw, ok := r.optUintAt(d, "memory.memsw.usage_in_bytes"); ok {
 		s.HasSwap = true
 		if memsw > usage {
 			s.SwapUsage = memsw - usage
 		}
-		if l, err := readUint(filepath.Join(dir, "memory.memsw.limit_in_bytes")); err == nil && limit(l) != 0 && s.MemLimit != 0 && l > s.MemLimit {
+		if l, ok := r.optUintAt(d, "memory.memsw.limit_in_bytes"); ok && limit(l) != 0 && s.MemLimit != 0 && l > s.MemLimit {
 			s.SwapLimit = l - s.MemLimit
 		}
 	}
 	return nil
+}
+
+// memoryStatV1 is what berth reports from a v1 memory.stat: the total_*
+// fields count the cgroup and its descendants, pgfault and pgmajfault the
+// cgroup alone.
+type memoryStatV1 struct {
+	Cache, RSS, MappedFile, InactiveFile uint64 // total_*
+	PgFault, PgMajFault                  uint64
+	HierPgFault, HierPgMajFault          uint64 // total_pgfault, total_pgmajfault
+}
+
+func parseMemoryStatV1(b []byte) memoryStatV1 {
+	var m memoryStatV1
+	eachKV(b, func(k []byte, n uint64) {
+		switch string(k) {
+		case "total_cache":
+			m.Cache = n
+		case "total_rss":
+			m.RSS = n
+		case "total_mapped_file":
+			m.MappedFile = n
+		case "total_inactive_file":
+			m.InactiveFile = n
+		case "pgfault":
+			m.PgFault = n
+		case "pgmajfault":
+			m.PgMajFault = n
+		case "total_pgfault":
+			m.HierPgFault = n
+		case "total_pgmajfault":
+			m.HierPgMajFault = n
+		}
+	})
+	return m
 }
 
 // children lists child cgroups in the memory hierarchy, or cpuacct's when
@@ -141,8 +209,8 @@ func (v *cgroupV1) children(name string) ([]string, error) {
 	return listChildren(join(v.primary(), name))
 }
 
-func (v *cgroupV1) procs(name string) ([]int, error) {
-	return readProcs(filepath.Join(join(v.primary(), name), "cgroup.procs"))
+func (v *cgroupV1) procs(r *fileReader, name string) ([]int, error) {
+	return r.readProcs(v.primary(), name)
 }
 
 func (v *cgroupV1) primary() string {

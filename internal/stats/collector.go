@@ -79,8 +79,10 @@ type Collector struct {
 
 	// Housekeeping state, owned by the goroutine that samples. Every map is
 	// rebuilt from what the last round saw, so gone pods drop out.
-	prevCPU    map[string]cpuPoint
+	rd         fileReader // its buffers, reused every round
+	prevCPU    map[cpuKey]cpuPoint
 	podCgroups map[types.UID]string
+	sbCgroups  map[string]string // sandbox ID -> cgroup
 	ctrCgroups map[string]string // container ID -> cgroup
 	netPIDs    map[string]int    // sandbox ID -> a process in its netns
 	volumes    map[string]volumeSnap
@@ -140,8 +142,9 @@ func newCollector(opts Options, cg cgroupFS) *Collector {
 		v2:         v2,
 		machine:    readMachineInfo(opts.ProcRoot, goruntime.NumCPU()),
 		started:    opts.Clock.Now(),
-		prevCPU:    map[string]cpuPoint{},
+		prevCPU:    map[cpuKey]cpuPoint{},
 		podCgroups: map[types.UID]string{},
+		sbCgroups:  map[string]string{},
 		ctrCgroups: map[string]string{},
 		netPIDs:    map[string]int{},
 		volumes:    map[string]volumeSnap{},
@@ -181,6 +184,7 @@ func (c *Collector) housekeep(ctx context.Context) {
 	timeout := max(c.opts.HousekeepingInterval, 5*time.Second)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	defer c.rd.closeDirs()
 	prev := c.snap.Load()
 	s := &snapshot{Time: c.clock.Now()}
 	var errs []error
@@ -190,7 +194,7 @@ func (c *Collector) housekeep(ctx context.Context) {
 		}
 		c.noteFailure(ctx, source, err)
 	}
-	nextCPU := map[string]cpuPoint{}
+	nextCPU := make(map[cpuKey]cpuPoint, len(c.prevCPU))
 
 	node, err := c.sampleNode(ctx, nextCPU)
 	report("node", err)
@@ -233,6 +237,13 @@ func (c *Collector) noteFailure(ctx context.Context, source string, err error) {
 	}
 }
 
+// cpuKey names what a CPU reading is of: kind "node", "system" (id is
+// the system container's name), "pod" (the UID) or "container" (the ID).
+// A struct rather than one string spares building the string every round.
+type cpuKey struct {
+	kind, id string
+}
+
 // cpuPoint is a cumulative CPU reading, kept for the next rate.
 type cpuPoint struct {
 	time  time.Time
@@ -241,7 +252,7 @@ type cpuPoint struct {
 
 // cpuRate records s under key and returns the usage in nanocores since the
 // previous reading of key, nil when there is none (or the counter reset).
-func (c *Collector) cpuRate(next map[string]cpuPoint, key string, s *cgroupSample) *uint64 {
+func (c *Collector) cpuRate(next map[cpuKey]cpuPoint, key cpuKey, s *cgroupSample) *uint64 {
 	if s == nil || !s.HasCPU {
 		return nil
 	}
@@ -257,6 +268,8 @@ func (c *Collector) cpuRate(next map[string]cpuPoint, key string, s *cgroupSampl
 // noCgroups stands in when the cgroup file system cannot be read.
 type noCgroups struct{ err error }
 
-func (n noCgroups) read(string, time.Time) (cgroupSample, error) { return cgroupSample{}, n.err }
-func (n noCgroups) children(string) ([]string, error)            { return nil, n.err }
-func (n noCgroups) procs(string) ([]int, error)                  { return nil, n.err }
+func (n noCgroups) read(*fileReader, string, time.Time) (cgroupSample, error) {
+	return cgroupSample{}, n.err
+}
+func (n noCgroups) children(string) ([]string, error)        { return nil, n.err }
+func (n noCgroups) procs(*fileReader, string) ([]int, error) { return nil, n.err }

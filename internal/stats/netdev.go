@@ -1,10 +1,8 @@
 package stats
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -31,42 +29,47 @@ func ignoredIface(name string) bool {
 // order.
 func parseNetDev(b []byte) ([]ifaceStats, error) {
 	var out []ifaceStats
-	s := bufio.NewScanner(bytes.NewReader(b))
-	for line := 0; s.Scan(); line++ {
+	for line := 0; len(b) > 0; line++ {
+		text := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			text, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
 		if line < 2 { // two header lines
 			continue
 		}
-		name, rest, ok := strings.Cut(s.Text(), ":")
+		rawName, rest, ok := bytes.Cut(text, []byte{':'})
 		if !ok {
 			continue
 		}
-		name = strings.TrimSpace(name)
-		if ignoredIface(name) {
+		rawName = bytes.TrimSpace(rawName)
+		if ignoredIface(string(rawName)) {
 			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) < 16 {
-			return nil, fmt.Errorf("net/dev line for %s has %d fields, want 16", name, len(f))
 		}
 		var v [16]uint64
 		for i := range v {
-			n, err := strconv.ParseUint(f[i], 10, 64)
+			var f []byte
+			if f, rest = nextField(rest); len(f) == 0 {
+				return nil, fmt.Errorf("net/dev line for %s has %d fields, want 16", rawName, i)
+			}
+			n, err := strconv.ParseUint(string(f), 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("parse net/dev %s: %w", name, err)
+				return nil, fmt.Errorf("parse net/dev %s: %w", rawName, err)
 			}
 			v[i] = n
 		}
 		out = append(out, ifaceStats{
-			Name:    name,
+			Name:    string(rawName),
 			RxBytes: v[0], RxPackets: v[1], RxErrors: v[2], RxDropped: v[3],
 			TxBytes: v[8], TxPackets: v[9], TxErrors: v[10], TxDropped: v[11],
 		})
 	}
-	return out, s.Err()
+	return out, nil
 }
 
-func readNetDev(path string) ([]ifaceStats, error) {
-	b, err := os.ReadFile(path)
+func (r *fileReader) readNetDev(path string) ([]ifaceStats, error) {
+	b, err := r.readFile(path)
 	if err != nil {
 		return nil, err
 	}

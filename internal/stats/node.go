@@ -1,7 +1,6 @@
 package stats
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -18,27 +17,43 @@ type meminfo struct {
 
 func parseMeminfo(b []byte) (meminfo, error) {
 	var m meminfo
-	fields := map[string]*uint64{
-		"MemTotal:": &m.MemTotal, "MemFree:": &m.MemFree, "Cached:": &m.Cached,
-		"AnonPages:": &m.AnonPages, "Inactive(file):": &m.InactiveFile,
-		"SwapTotal:": &m.SwapTotal, "SwapFree:": &m.SwapFree,
-	}
-	s := bufio.NewScanner(bytes.NewReader(b))
-	for s.Scan() {
-		f := strings.Fields(s.Text())
-		if len(f) < 2 {
+	for line := range bytes.Lines(b) {
+		line = bytes.TrimSuffix(line, []byte{'\n'})
+		key, rest := nextField(line)
+		var p *uint64
+		switch string(key) {
+		case "MemTotal:":
+			p = &m.MemTotal
+		case "MemFree:":
+			p = &m.MemFree
+		case "Cached:":
+			p = &m.Cached
+		case "AnonPages:":
+			p = &m.AnonPages
+		case "Inactive(file):":
+			p = &m.InactiveFile
+		case "SwapTotal:":
+			p = &m.SwapTotal
+		case "SwapFree:":
+			p = &m.SwapFree
+		default:
 			continue
 		}
-		if p, ok := fields[f[0]]; ok {
-			v, err := strconv.ParseUint(f[1], 10, 64)
-			if err != nil {
-				return m, fmt.Errorf("parse meminfo %s: %w", f[0], err)
-			}
-			if len(f) == 3 && f[2] == "kB" {
+		num, rest := nextField(rest)
+		if len(num) == 0 {
+			continue
+		}
+		v, err := strconv.ParseUint(string(num), 10, 64)
+		if err != nil {
+			return m, fmt.Errorf("parse meminfo %s: %w", key, err)
+		}
+		// "kB" only when it is the third and last field.
+		if unit, rest := nextField(rest); string(unit) == "kB" {
+			if extra, _ := nextField(rest); len(extra) == 0 {
 				v *= 1024
 			}
-			*p = v
 		}
+		*p = v
 	}
 	if m.MemTotal == 0 {
 		return m, fmt.Errorf("meminfo has no MemTotal")
@@ -58,17 +73,20 @@ type procStat struct {
 func parseProcStat(b []byte) (procStat, error) {
 	var ps procStat
 	found := false
-	s := bufio.NewScanner(bytes.NewReader(b))
-	for s.Scan() {
-		f := strings.Fields(s.Text())
-		if len(f) == 0 {
-			continue
-		}
-		switch f[0] {
+	for line := range bytes.Lines(b) {
+		line = bytes.TrimSuffix(line, []byte{'\n'})
+		// Only two lines matter; the others (intr has thousands of
+		// fields) are not split.
+		key, rest := nextField(line)
+		switch string(key) {
 		case "cpu":
 			var v [8]uint64
-			for i := 0; i < len(v) && i+1 < len(f); i++ {
-				n, err := strconv.ParseUint(f[i+1], 10, 64)
+			for i := range v {
+				var f []byte
+				if f, rest = nextField(rest); len(f) == 0 {
+					break
+				}
+				n, err := strconv.ParseUint(string(f), 10, 64)
 				if err != nil {
 					return ps, fmt.Errorf("parse /proc/stat cpu line: %w", err)
 				}
@@ -81,8 +99,8 @@ func parseProcStat(b []byte) (procStat, error) {
 			ps.CPUUsage = (user + nice + system + irq + softirq + steal) * tick
 			found = true
 		case "btime":
-			if len(f) > 1 {
-				if sec, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+			if f, _ := nextField(rest); len(f) > 0 {
+				if sec, err := strconv.ParseInt(string(f), 10, 64); err == nil {
 					ps.BootTime = time.Unix(sec, 0)
 				}
 			}
@@ -100,36 +118,46 @@ type rlimit struct {
 	HasMax, HasRun  bool
 }
 
-func readRlimit(procRoot string) rlimit {
-	var r rlimit
+func readRlimit(r *fileReader, procRoot string) rlimit {
+	var l rlimit
 	// The ceiling is the smaller of pid_max and threads-max: both bound tasks.
 	for _, f := range []string{"sys/kernel/pid_max", "sys/kernel/threads-max"} {
-		if v, err := readUint(filepath.Join(procRoot, f)); err == nil {
-			if !r.HasMax || int64(v) < r.MaxPID {
-				r.MaxPID, r.HasMax = int64(v), true
+		if v, err := r.uintFile(filepath.Join(procRoot, f)); err == nil {
+			if !l.HasMax || int64(v) < l.MaxPID {
+				l.MaxPID, l.HasMax = int64(v), true
 			}
 		}
 	}
 	// /proc/loadavg "0.1 0.2 0.3 2/345 678": 345 tasks exist.
-	if b, err := os.ReadFile(filepath.Join(procRoot, "loadavg")); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 4 {
-			if _, total, ok := strings.Cut(f[3], "/"); ok {
-				if n, err := strconv.ParseInt(total, 10, 64); err == nil {
-					r.Running, r.HasRun = n, true
-				}
-			}
+	if b, err := r.readFile(filepath.Join(procRoot, "loadavg")); err == nil {
+		l.Running, l.HasRun = parseLoadavgTasks(b)
+	}
+	return l
+}
+
+// parseLoadavgTasks reads the number of tasks from /proc/loadavg.
+func parseLoadavgTasks(b []byte) (int64, bool) {
+	var f []byte
+	for range 4 {
+		if f, b = nextField(b); len(f) == 0 {
+			return 0, false
 		}
 	}
-	return r
+	_, total, ok := bytes.Cut(f, []byte{'/'})
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(total), 10, 64)
+	return n, err == nil
 }
 
 // readNode samples the node as cAdvisor's root container: the root cgroup
 // where it has the numbers (v1), /proc otherwise. Memory limit is the
 // machine's memory, so that "available" is what is left of it.
-func readNode(cg cgroupFS, procRoot string, now time.Time) (cgroupSample, error) {
-	s, _ := cg.read("/", now) // the root may lack files; /proc fills in
+func readNode(r *fileReader, cg cgroupFS, procRoot string, now time.Time) (cgroupSample, error) {
+	s, _ := cg.read(r, "/", now) // the root may lack files; /proc fills in
 	s.Time = now
-	b, err := os.ReadFile(filepath.Join(procRoot, "meminfo"))
+	b, err := r.readFile(filepath.Join(procRoot, "meminfo"))
 	if err != nil {
 		return s, fmt.Errorf("read meminfo: %w", err)
 	}
@@ -138,7 +166,7 @@ func readNode(cg cgroupFS, procRoot string, now time.Time) (cgroupSample, error)
 		return s, err
 	}
 	if !s.HasCPU {
-		b, err := os.ReadFile(filepath.Join(procRoot, "stat"))
+		b, err := r.readFile(filepath.Join(procRoot, "stat"))
 		if err != nil {
 			return s, fmt.Errorf("read /proc/stat: %w", err)
 		}
@@ -149,7 +177,7 @@ func readNode(cg cgroupFS, procRoot string, now time.Time) (cgroupSample, error)
 		s.HasCPU, s.CPUUsage, s.CPUUser, s.CPUSystem = true, ps.CPUUsage, ps.CPUUser, ps.CPUSystem
 	}
 	if !s.HasMemory {
-		rootMemoryFromStat(cg, &s, mi)
+		rootMemoryFromStat(r, cg, &s, mi)
 	}
 	s.MemLimit = mi.MemTotal
 	s.HasSwap, s.SwapUsage, s.SwapLimit = true, 0, mi.SwapTotal
@@ -162,29 +190,14 @@ func readNode(cg cgroupFS, procRoot string, now time.Time) (cgroupSample, error)
 // rootMemoryFromStat fills the root's memory on cgroup v2, which has no
 // memory.current at the root: anon+file from the root memory.stat, as runc
 // does so that usage means what v1's usage_in_bytes means, or meminfo.
-func rootMemoryFromStat(cg cgroupFS, s *cgroupSample, mi meminfo) {
+func rootMemoryFromStat(r *fileReader, cg cgroupFS, s *cgroupSample, mi meminfo) {
 	s.HasMemory = true
 	if v2, ok := cg.(*cgroupV2); ok {
-		if b, err := os.ReadFile(filepath.Join(v2.root, "memory.stat")); err == nil {
-			var inactiveFile uint64
-			eachKV(b, func(k string, n uint64) {
-				switch k {
-				case "anon":
-					s.MemRSS = n
-				case "file":
-					s.MemCache = n
-				case "file_mapped":
-					s.MemMappedFile = n
-				case "inactive_file":
-					inactiveFile = n
-				case "pgfault":
-					s.PgFault, s.HierPgFault = n, n
-				case "pgmajfault":
-					s.PgMajFault, s.HierPgMajFault = n, n
-				}
-			})
+		if b, err := r.readFile(filepath.Join(v2.root, "memory.stat")); err == nil {
+			st := parseMemoryStatV2(b)
+			st.apply(s)
 			s.MemUsage = s.MemRSS + s.MemCache
-			s.MemWorkingSet = workingSet(s.MemUsage, inactiveFile)
+			s.MemWorkingSet = workingSet(s.MemUsage, st.InactiveFile)
 			return
 		}
 	}

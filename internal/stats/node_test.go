@@ -59,7 +59,7 @@ func TestParseNetDev(t *testing.T) {
 func TestReadRlimit(t *testing.T) {
 	root := t.TempDir()
 	writeProc(t, root, 1)
-	got := readRlimit(root)
+	got := readRlimit(testReader(t), root)
 	want := rlimit{MaxPID: 63000, Running: 345, HasMax: true, HasRun: true}
 	if got != want {
 		t.Errorf("rlimit = %+v, want %+v (the smaller of pid_max and threads-max)", got, want)
@@ -74,7 +74,7 @@ func TestReadNodeV2UsesRootMemoryStat(t *testing.T) {
 		"cpu.stat":    "usage_usec 5000000\n",
 		"memory.stat": "anon 100\nfile 300\ninactive_file 50\npgfault 9\n",
 	})
-	s, err := readNode(&cgroupV2{root: root}, proc, t0)
+	s, err := readNode(testReader(t), &cgroupV2{root: root}, proc, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestReadNodeV2UsesRootMemoryStat(t *testing.T) {
 func TestReadNodeFallsBackToProc(t *testing.T) {
 	proc := t.TempDir()
 	writeProc(t, proc, 1)
-	s, err := readNode(noCgroups{err: os.ErrNotExist}, proc, t0)
+	s, err := readNode(testReader(t), noCgroups{err: os.ErrNotExist}, proc, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,5 +148,25 @@ func TestMountDevices(t *testing.T) {
 	}
 	if devs[mkdev(253, 1)] != "/dev/vda1" || devs[mkdev(0, 45)] != "tmpfs" {
 		t.Errorf("devices = %v", devs)
+	}
+}
+
+func TestParseLoadavgTasks(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0.10 0.20 0.30 2/345 678\n", 345, true},
+		{"0.10 0.20 0.30 2/345", 345, true},
+		{"0.10 0.20 0.30 2345 678\n", 0, false},
+		{"0.10 0.20 0.30 2/x 678\n", 0, false},
+		{"0.10 0.20\n", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		if got, ok := parseLoadavgTasks([]byte(tt.in)); got != tt.want || ok != tt.ok {
+			t.Errorf("parseLoadavgTasks(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
 	}
 }

@@ -95,18 +95,18 @@ type volumeSnap struct {
 	Info      fsInfo
 }
 
-func (c *Collector) sampleNode(ctx context.Context, next map[string]cpuPoint) (nodeSnap, error) {
+func (c *Collector) sampleNode(ctx context.Context, next map[cpuKey]cpuPoint) (nodeSnap, error) {
 	now := c.clock.Now()
 	n := nodeSnap{StartTime: c.machine.BootTime, RlimitTime: now}
 	var errs []error
-	if cg, err := readNode(c.cg, c.opts.ProcRoot, now); err != nil {
+	if cg, err := readNode(&c.rd, c.cg, c.opts.ProcRoot, now); err != nil {
 		errs = append(errs, err)
 	} else {
 		n.CG = &cg
-		n.NanoCores = c.cpuRate(next, "node", &cg)
+		n.NanoCores = c.cpuRate(next, cpuKey{kind: "node"}, &cg)
 	}
 	// berth runs in the node's network namespace.
-	if ifs, err := readNetDev(filepath.Join(c.opts.ProcRoot, "net", "dev")); err != nil {
+	if ifs, err := c.rd.readNetDev(filepath.Join(c.opts.ProcRoot, "net", "dev")); err != nil {
 		errs = append(errs, err)
 	} else {
 		n.Net = &netSnap{Time: now, Ifaces: ifs}
@@ -118,7 +118,7 @@ func (c *Collector) sampleNode(ctx context.Context, next map[string]cpuPoint) (n
 		used, inodesUsed := fi.Usage, fi.Inodes-fi.InodesFree
 		n.RootFs = &fsSnap{Time: now, Info: fi, Used: &used, InodesUsed: &inodesUsed}
 	}
-	n.Rlimit = readRlimit(c.opts.ProcRoot)
+	n.Rlimit = readRlimit(&c.rd, c.opts.ProcRoot)
 	resp, err := c.opts.Runtime.ImageFsInfo(ctx)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("image fs info: %w", err))
@@ -157,17 +157,17 @@ func (c *Collector) runtimeFs(list []*runtimeapi.FilesystemUsage) *fsSnap {
 	return s
 }
 
-func (c *Collector) sampleSystem(next map[string]cpuPoint) []systemSnap {
+func (c *Collector) sampleSystem(next map[cpuKey]cpuPoint) []systemSnap {
 	var out []systemSnap
 	add := func(name, cgroup string, start time.Time) {
 		if cgroup == "" {
 			return
 		}
-		s, err := c.cg.read(cgroup, c.clock.Now())
+		s, err := c.cg.read(&c.rd, cgroup, c.clock.Now())
 		if err != nil {
 			return // a missing system cgroup is not worth failing a round
 		}
-		out = append(out, systemSnap{Name: name, Cgroup: cgroup, StartTime: start, CG: &s, NanoCores: c.cpuRate(next, "system/"+name, &s)})
+		out = append(out, systemSnap{Name: name, Cgroup: cgroup, StartTime: start, CG: &s, NanoCores: c.cpuRate(next, cpuKey{"system", name}, &s)})
 	}
 	add(statsapi.SystemContainerKubelet, c.opts.KubeletCgroup, c.started)
 	add(statsapi.SystemContainerRuntime, c.opts.RuntimeCgroup, c.machine.BootTime)

@@ -1,13 +1,14 @@
 package stats
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
@@ -32,8 +33,9 @@ var ephemeralVolumePlugins = []string{
 // podRound is the state one round of pod sampling builds; it replaces the
 // collector's caches at the end, which drops every gone pod and container.
 type podRound struct {
-	next       map[string]cpuPoint
+	next       map[cpuKey]cpuPoint
 	podCgroups map[types.UID]string
+	sbCgroups  map[string]string
 	ctrCgroups map[string]string
 	netPIDs    map[string]int // -1: the sandbox uses the node's namespace
 	volumes    map[string]volumeSnap
@@ -43,13 +45,14 @@ type podRound struct {
 	criByID    map[string]*runtimeapi.ContainerStats
 }
 
-func (c *Collector) samplePods(ctx context.Context, pods map[types.UID]*container.PodStatus, cri []*runtimeapi.ContainerStats, rootFs *fsSnap, next map[string]cpuPoint) []podSnap {
+func (c *Collector) samplePods(ctx context.Context, pods map[types.UID]*container.PodStatus, cri []*runtimeapi.ContainerStats, rootFs *fsSnap, next map[cpuKey]cpuPoint) []podSnap {
 	r := &podRound{
 		next:       next,
-		podCgroups: map[types.UID]string{},
-		ctrCgroups: map[string]string{},
-		netPIDs:    map[string]int{},
-		volumes:    map[string]volumeSnap{},
+		podCgroups: make(map[types.UID]string, len(pods)),
+		sbCgroups:  make(map[string]string, len(pods)),
+		ctrCgroups: make(map[string]string, len(c.ctrCgroups)),
+		netPIDs:    make(map[string]int, len(pods)),
+		volumes:    make(map[string]volumeSnap, len(c.volumes)),
 		fs:         map[string]*fsInfo{},
 		walkBudget: c.volumeRoundBudget,
 		criByID:    make(map[string]*runtimeapi.ContainerStats, len(cri)),
@@ -62,14 +65,8 @@ func (c *Collector) samplePods(ctx context.Context, pods map[types.UID]*containe
 	for _, p := range pods {
 		list = append(list, p)
 	}
-	sort.Slice(list, func(i, j int) bool {
-		if list[i].Namespace != list[j].Namespace {
-			return list[i].Namespace < list[j].Namespace
-		}
-		if list[i].Name != list[j].Name {
-			return list[i].Name < list[j].Name
-		}
-		return list[i].UID < list[j].UID
+	slices.SortFunc(list, func(a, b *container.PodStatus) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name), cmp.Compare(a.UID, b.UID))
 	})
 	out := make([]podSnap, 0, len(list))
 	for _, p := range list {
@@ -77,7 +74,7 @@ func (c *Collector) samplePods(ctx context.Context, pods map[types.UID]*containe
 			out = append(out, ps)
 		}
 	}
-	c.podCgroups, c.ctrCgroups, c.volumes = r.podCgroups, r.ctrCgroups, r.volumes
+	c.podCgroups, c.sbCgroups, c.ctrCgroups, c.volumes = r.podCgroups, r.sbCgroups, r.ctrCgroups, r.volumes
 	c.netPIDs = r.netPIDs
 	return out
 }
@@ -101,7 +98,9 @@ func (c *Collector) samplePod(ctx context.Context, r *podRound, p *container.Pod
 	}
 	ps := podSnap{UID: string(p.UID), Name: p.Name, Namespace: p.Namespace, StartTime: sb.CreatedAt, SandboxID: sb.ID}
 
-	var children []string // the pod cgroup's children, listed at most once
+	// The pod cgroup's children, listed at most once, and only when a
+	// sandbox or container is not where last round found it.
+	var children []string
 	listed := false
 	child := func(id string) (string, bool) {
 		if !listed {
@@ -114,14 +113,9 @@ func (c *Collector) samplePod(ctx context.Context, r *podRound, p *container.Pod
 
 	if cg, s, ok := c.findPodCgroup(p.UID); ok {
 		ps.Cgroup, ps.CG = cg, &s
-		ps.NanoCores = c.cpuRate(r.next, "pod/"+ps.UID, &s)
+		ps.NanoCores = c.cpuRate(r.next, cpuKey{"pod", ps.UID}, &s)
 		r.podCgroups[p.UID] = cg
-		if sbCg, ok := child(sb.ID); ok {
-			ps.SandboxCgroup = sbCg
-			if s, err := c.cg.read(sbCg, c.clock.Now()); err == nil {
-				ps.SandboxCG = &s
-			}
-		}
+		ps.SandboxCgroup, ps.SandboxCG = c.readChild(c.sbCgroups, r.sbCgroups, sb.ID, child)
 	}
 	if sb.State == container.SandboxReady && ps.SandboxCgroup != "" {
 		ps.Net = c.sandboxNetwork(r, sb.ID, ps.SandboxCgroup)
@@ -130,51 +124,62 @@ func (c *Collector) samplePod(ctx context.Context, r *podRound, p *container.Pod
 	for _, cs := range running {
 		ps.Containers = append(ps.Containers, c.sampleContainer(r, &ps, cs, child))
 	}
-	sort.Slice(ps.Containers, func(i, j int) bool { return ps.Containers[i].Name < ps.Containers[j].Name })
+	slices.SortFunc(ps.Containers, func(a, b containerSnap) int { return cmp.Compare(a.Name, b.Name) })
 
 	c.samplePodFs(ctx, r, &ps)
 	return ps, true
 }
 
-// findPodCgroup reads the pod's cgroup, from last round's place or by
-// trying each QoS class's.
+// findPodCgroup reads the pod's cgroup, from last round's place or, for a
+// new pod or one whose cgroup went away, by trying each QoS class's.
 func (c *Collector) findPodCgroup(uid types.UID) (string, cgroupSample, bool) {
 	now := c.clock.Now()
 	if cg, ok := c.podCgroups[uid]; ok {
-		if s, err := c.cg.read(cg, now); err == nil {
+		if s, err := c.cg.read(&c.rd, cg, now); err == nil {
 			return cg, s, true
 		}
 	}
 	for _, cg := range podCgroupCandidates(uid, c.opts.CgroupDriver) {
-		if s, err := c.cg.read(cg, now); err == nil {
+		if s, err := c.cg.read(&c.rd, cg, now); err == nil {
 			return cg, s, true
 		}
 	}
 	return "", cgroupSample{}, false
 }
 
-func (c *Collector) sampleContainer(r *podRound, ps *podSnap, cs *container.ContainerStatus, child func(string) (string, bool)) containerSnap {
-	out := containerSnap{ID: cs.ID, Name: cs.Name, Image: cs.Image, StartTime: cs.CreatedAt}
-	read := func(cg string) {
-		if s, err := c.cg.read(cg, c.clock.Now()); err == nil {
-			out.Cgroup, out.CG = cg, &s
-			r.ctrCgroups[cs.ID] = cg
+// readChild reads the child cgroup of a pod's that belongs to a sandbox or
+// container: where last round found it (last), else where child finds it;
+// next remembers it for the next round. It returns the cgroup when found,
+// even if reading it failed, and its sample when read.
+func (c *Collector) readChild(last, next map[string]string, id string, child func(string) (string, bool)) (string, *cgroupSample) {
+	if cg, ok := last[id]; ok {
+		if s, err := c.cg.read(&c.rd, cg, c.clock.Now()); err == nil {
+			next[id] = cg
+			return cg, &s
 		}
 	}
+	cg, ok := child(id)
+	if !ok {
+		return "", nil
+	}
+	if s, err := c.cg.read(&c.rd, cg, c.clock.Now()); err == nil {
+		next[id] = cg
+		return cg, &s
+	}
+	return cg, nil
+}
+
+func (c *Collector) sampleContainer(r *podRound, ps *podSnap, cs *container.ContainerStatus, child func(string) (string, bool)) containerSnap {
+	out := containerSnap{ID: cs.ID, Name: cs.Name, Image: cs.Image, StartTime: cs.CreatedAt}
 	if ps.Cgroup != "" {
-		if cg, ok := c.ctrCgroups[cs.ID]; ok {
-			read(cg)
-		}
-		if out.CG == nil {
-			if cg, ok := child(cs.ID); ok {
-				read(cg)
-			}
+		if cg, s := c.readChild(c.ctrCgroups, r.ctrCgroups, cs.ID, child); s != nil {
+			out.Cgroup, out.CG = cg, s
 		}
 	}
 	if out.Cgroup != "" {
 		// Processes, not tasks: cAdvisor's count, from the container's
 		// (leaf) cgroup.
-		if pids, err := c.cg.procs(out.Cgroup); err == nil {
+		if pids, err := c.cg.procs(&c.rd, out.Cgroup); err == nil {
 			n := uint64(len(pids))
 			out.Processes = &n
 		}
@@ -183,7 +188,7 @@ func (c *Collector) sampleContainer(r *podRound, ps *podSnap, cs *container.Cont
 	if out.CG == nil && cri != nil {
 		out.CG = criSample(cri, c.clock.Now())
 	}
-	out.NanoCores = c.cpuRate(r.next, "container/"+cs.ID, out.CG)
+	out.NanoCores = c.cpuRate(r.next, cpuKey{"container", cs.ID}, out.CG)
 	if out.NanoCores == nil && out.Cgroup == "" {
 		if v := cri.GetCpu().GetUsageNanoCores(); v != nil {
 			n := v.GetValue()
@@ -249,7 +254,7 @@ func (c *Collector) sandboxNetwork(r *podRound, sandboxID, sandboxCgroup string)
 	}
 	for attempt := 0; attempt < 2; attempt++ {
 		if !ok {
-			pids, err := c.cg.procs(sandboxCgroup)
+			pids, err := c.cg.procs(&c.rd, sandboxCgroup)
 			if err != nil || len(pids) == 0 {
 				return nil
 			}
@@ -261,7 +266,7 @@ func (c *Collector) sandboxNetwork(r *podRound, sandboxID, sandboxCgroup string)
 			}
 		}
 		now := c.clock.Now()
-		ifs, err := readNetDev(filepath.Join(c.opts.ProcRoot, strconv.Itoa(pid), "net", "dev"))
+		ifs, err := c.rd.readNetDev(filepath.Join(c.opts.ProcRoot, strconv.Itoa(pid), "net", "dev"))
 		if err == nil {
 			r.netPIDs[sandboxID] = pid
 			return &netSnap{Time: now, Ifaces: ifs}
@@ -288,7 +293,13 @@ func (c *Collector) samplePodFs(ctx context.Context, r *podRound, ps *podSnap) {
 	if u, ok := fileUsage(filepath.Join(podDir, "etc-hosts")); ok {
 		ps.EtcHosts = &u
 	}
+	// One listing of volumes/ rather than an open of every plugin's
+	// directory, most of which a pod does not have.
+	plugins, _ := os.ReadDir(filepath.Join(podDir, "volumes"))
 	for _, plugin := range ephemeralVolumePlugins {
+		if !slices.ContainsFunc(plugins, func(e os.DirEntry) bool { return e.Name() == plugin }) {
+			continue
+		}
 		entries, err := os.ReadDir(filepath.Join(podDir, "volumes", plugin))
 		if err != nil {
 			continue

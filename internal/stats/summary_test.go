@@ -224,7 +224,7 @@ func TestRuntimeErrorKeepsLastPods(t *testing.T) {
 	if len(snap.Pods) != 1 || !snap.Pods[0].CG.Time.Equal(t0.Add(10*time.Second)) {
 		t.Errorf("pods after a runtime error: %d, want the last good sample's", len(snap.Pods))
 	}
-	if _, ok := c.prevCPU["pod/"+podUID]; !ok {
+	if _, ok := c.prevCPU[cpuKey{"pod", podUID}]; !ok {
 		t.Error("previous CPU readings dropped while the runtime was down")
 	}
 }
@@ -233,18 +233,75 @@ func TestCachesFollowPods(t *testing.T) {
 	e := newTestEnv(t)
 	c := collectorFor(t, e, false)
 	twoRounds(t, e, c, false)
-	if len(c.podCgroups) != 1 || len(c.ctrCgroups) != 1 || len(c.netPIDs) != 1 || len(c.volumes) != 1 {
-		t.Fatalf("caches: pods %v containers %v pids %v volumes %d", c.podCgroups, c.ctrCgroups, c.netPIDs, len(c.volumes))
+	if len(c.podCgroups) != 1 || len(c.sbCgroups) != 1 || len(c.ctrCgroups) != 1 || len(c.netPIDs) != 1 || len(c.volumes) != 1 {
+		t.Fatalf("caches: pods %v sandboxes %v containers %v pids %v volumes %d", c.podCgroups, c.sbCgroups, c.ctrCgroups, c.netPIDs, len(c.volumes))
 	}
 	e.rt.pods = nil
 	c.housekeep(testCtx(t))
-	if len(c.podCgroups)+len(c.ctrCgroups)+len(c.netPIDs)+len(c.volumes) != 0 {
-		t.Errorf("caches keep gone pods: %v %v %v %d", c.podCgroups, c.ctrCgroups, c.netPIDs, len(c.volumes))
+	if len(c.podCgroups)+len(c.sbCgroups)+len(c.ctrCgroups)+len(c.netPIDs)+len(c.volumes) != 0 {
+		t.Errorf("caches keep gone pods: %v %v %v %v %d", c.podCgroups, c.sbCgroups, c.ctrCgroups, c.netPIDs, len(c.volumes))
 	}
 	for k := range c.prevCPU {
-		if k != "node" && k != "system/pods" {
+		if k != (cpuKey{kind: "node"}) && k != (cpuKey{"system", "pods"}) {
 			t.Errorf("previous CPU reading %q kept for a gone pod", k)
 		}
+	}
+}
+
+// countingFS counts the directory listings a round makes.
+type countingFS struct {
+	cgroupFS
+	listings int
+}
+
+func (f *countingFS) children(name string) ([]string, error) {
+	f.listings++
+	return f.cgroupFS.children(name)
+}
+
+func TestCgroupPathsRemembered(t *testing.T) {
+	e := newTestEnv(t)
+	e.writeCgroups(t, false, 10e9)
+	v1, err := newCgroupV1(e.cgRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg := &countingFS{cgroupFS: v1}
+	c := newCollector(e.options(), cg)
+	round := func() podSnap {
+		t.Helper()
+		cg.listings = 0
+		e.clock.Step(10 * time.Second)
+		c.housekeep(testCtx(t))
+		pods := c.snap.Load().Pods
+		if len(pods) != 1 || pods[0].CG == nil || pods[0].SandboxCG == nil || len(pods[0].Containers) != 1 || pods[0].Containers[0].CG == nil {
+			t.Fatalf("pod not fully sampled: %s", dump(pods))
+		}
+		return pods[0]
+	}
+	round()
+	if cg.listings != 1 {
+		t.Errorf("first round listed %d cgroups, want the pod's", cg.listings)
+	}
+	round()
+	if cg.listings != 0 {
+		t.Errorf("second round listed %d cgroups, want none: the paths are remembered", cg.listings)
+	}
+	// The pod's cgroup moves (as if made again under another QoS class):
+	// the remembered paths fail and are found again.
+	moved := "/kubepods/besteffort/pod" + podUID
+	for _, ctl := range []string{"cpu", "cpuacct", "memory", "pids"} {
+		if err := os.MkdirAll(filepath.Join(e.cgRoot, ctl, "kubepods", "besteffort"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(join(filepath.Join(e.cgRoot, ctl), podCgroup), join(filepath.Join(e.cgRoot, ctl), moved)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := round()
+	if p.Cgroup != moved || p.SandboxCgroup != moved+"/"+sandboxID || p.Containers[0].Cgroup != moved+"/"+ctrID || cg.listings != 1 {
+		t.Errorf("after the move: pod %s sandbox %s container %s, %d listings; want them under %s, one listing",
+			p.Cgroup, p.SandboxCgroup, p.Containers[0].Cgroup, cg.listings, moved)
 	}
 }
 
