@@ -57,6 +57,10 @@ const (
 	EventFailedToRetrieveImagePullSecret = "FailedToRetrieveImagePullSecret"
 )
 
+// backOffReportDelay is when the pod is synced again after a failed pull,
+// to report that it is backing off.
+const backOffReportDelay = time.Second
+
 // Upstream's image pull back-off (kubelet.go: imageBackOffPeriod, MaxImageBackOff).
 const (
 	backOffInitial = 10 * time.Second
@@ -217,7 +221,9 @@ func (p *Puller) pull(ctx context.Context, ref *v1.ObjectReference, pod *v1.Pod,
 		p.lastFailure[key] = pullFailure{message: reason + ": " + msg, at: end}
 		p.mu.Unlock()
 		logger.V(2).Info("Image pull failed", "pod", klog.KObj(pod), "image", requested, "err", err)
-		return fail(reason, msg, p.backOff.Get(key), err)
+		// Sync again soon, not when the back-off ends: the next sync reports
+		// ImagePullBackOff, as upstream's status moves on from ErrImagePull.
+		return fail(reason, msg, min(p.backOff.Get(key), backOffReportDelay), err)
 	}
 
 	// The size is informational: ignore failures to read it.

@@ -176,7 +176,7 @@ func TestEnsureImageBackOff(t *testing.T) {
 		wantEvents []string
 	}
 	steps := []step{
-		{failPull: true, wantReason: ReasonErrImagePull, wantMsg: pullMsg, wantRetry: 10 * time.Second, wantEvents: []string{
+		{failPull: true, wantReason: ReasonErrImagePull, wantMsg: pullMsg, wantRetry: backOffReportDelay, wantEvents: []string{
 			`Normal Pulling Pulling image "registry.example/app:1"`,
 			`Warning Failed Failed to pull image "registry.example/app:1": not found`,
 		}},
@@ -184,7 +184,7 @@ func TestEnsureImageBackOff(t *testing.T) {
 			wantMsg:    `Back-off pulling image "registry.example/app:1": ErrImagePull: ` + pullMsg,
 			wantRetry:  6 * time.Second,
 			wantEvents: []string{`Normal BackOff Back-off pulling image "registry.example/app:1"`}},
-		{advance: 6 * time.Second, failPull: true, wantReason: ReasonErrImagePull, wantMsg: pullMsg, wantRetry: 20 * time.Second, wantEvents: []string{
+		{advance: 6 * time.Second, failPull: true, wantReason: ReasonErrImagePull, wantMsg: pullMsg, wantRetry: backOffReportDelay, wantEvents: []string{
 			`Normal Pulling Pulling image "registry.example/app:1"`,
 			`Warning Failed Failed to pull image "registry.example/app:1": not found`,
 		}},

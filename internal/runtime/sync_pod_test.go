@@ -187,7 +187,8 @@ func TestSyncPodContainerFailures(t *testing.T) {
 				e.is.InjectError("PullImage", status.Error(codes.NotFound, "manifest unknown"))
 			},
 			wantWaiting: container.Waiting{Reason: "ErrImagePull", Message: "rpc error: code = NotFound desc = manifest unknown"},
-			wantRequeue: 10 * time.Second,
+			// Soon, to report ImagePullBackOff; the pull waits out its back-off.
+			wantRequeue: time.Second,
 			wantEvent:   "Warning Failed Error: ErrImagePull",
 		},
 		{

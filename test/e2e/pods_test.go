@@ -225,8 +225,13 @@ func TestCrashLoopBackOff(t *testing.T) {
 	b := startBerth(t)
 	b.writePod(shellPod("crash", "exit 3"))
 
+	// The back-off between starts is measured from the runtime's own
+	// timestamps. berth removes an instance once a newer one has exited,
+	// so every instance seen while waiting is remembered.
+	byAttempt := map[uint32]*runtimeapi.Container{}
+	var seen []*runtimeapi.Container
 	seenBackOff := false
-	b.eventually(60*time.Second, b.podCond("crash", func(p *v1.Pod) (bool, string) {
+	crashLooping := b.podCond("crash", func(p *v1.Pod) (bool, string) {
 		cs := containerStatus(p, "main")
 		if cs == nil {
 			return false, describePod(p)
@@ -235,7 +240,17 @@ func TestCrashLoopBackOff(t *testing.T) {
 			seenBackOff = true
 		}
 		return cs.RestartCount >= 2 && seenBackOff, describePod(p) + fmt.Sprintf(" (CrashLoopBackOff seen: %v)", seenBackOff)
-	}))
+	})
+	b.eventually(60*time.Second, func() (bool, string) {
+		if cs, err := b.env.containersNamed("crash", "main"); err == nil {
+			seen = cs
+			for _, c := range cs {
+				byAttempt[c.GetMetadata().GetAttempt()] = c
+			}
+		}
+		ok, msg := crashLooping()
+		return ok && byAttempt[2] != nil, msg
+	})
 	p, err := b.pod("crash")
 	if err != nil || p == nil {
 		t.Fatalf("pod gone from /pods: %v", err)
@@ -249,31 +264,9 @@ func TestCrashLoopBackOff(t *testing.T) {
 		t.Errorf("phase %q, want Running; %s", p.Status.Phase, describePod(p))
 	}
 
-	// The back-off between starts, from the runtime's own timestamps. Old
-	// instances may have been garbage-collected, so wait for the third
-	// instance and use every instance CRI still has.
-	b.eventually(30*time.Second, func() (bool, string) {
-		cs, err := b.env.containersNamed("crash", "main")
-		if err != nil {
-			return false, err.Error()
-		}
-		var attempts []uint32
-		for _, c := range cs {
-			attempts = append(attempts, c.GetMetadata().GetAttempt())
-		}
-		return len(cs) > 0 && cs[len(cs)-1].GetMetadata().GetAttempt() >= 2, fmt.Sprintf("attempts in CRI %v", attempts)
-	})
-	all, err := b.env.containersNamed("crash", "main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	byAttempt := map[uint32]*runtimeapi.Container{}
-	for _, c := range all {
-		byAttempt[c.GetMetadata().GetAttempt()] = c
-	}
 	second, third := byAttempt[1], byAttempt[2]
 	if second == nil || third == nil {
-		t.Fatalf("want attempts 1 and 2 in CRI to measure the back-off, have %s", describeContainers(all))
+		t.Fatalf("want attempts 1 and 2 seen in CRI to measure the back-off, have %s", describeContainers(seen))
 	}
 	gap := time.Duration(third.CreatedAt - second.CreatedAt)
 	t.Logf("gap between 2nd and 3rd start: %s", gap.Round(time.Millisecond))
