@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -189,6 +190,16 @@ func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) 
 		res = rt.SyncPod(ctx, pod, st, actions)
 		if fresh, err := wk.observe(ctx, pod.Name, pod.Namespace); err == nil {
 			st = fresh
+			// The PLEG does not wake a worker for a state it has read
+			// itself, so a step that made the next one possible (a sidecar
+			// is running: start the next init container) is taken now. A
+			// step where something failed or waits (a back-off, an image)
+			// is retried when the result says, and a plan asking for the
+			// same again is waiting for the runtime.
+			if next := plan.ComputePodActions(pod, st, probes); res.Err == nil && len(res.Waiting) == 0 &&
+				next.Changes() && !reflect.DeepEqual(next, actions) {
+				wk.poke()
+			}
 		}
 	}
 	wk.report(pod, st, res.Waiting, false)

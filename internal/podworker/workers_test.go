@@ -69,9 +69,14 @@ func (f *fakeRuntime) SyncPod(_ context.Context, pod *v1.Pod, st *container.PodS
 		f.nextID++
 		p.Sandboxes = append([]*container.SandboxStatus{{ID: fmt.Sprint("sb", f.nextID), State: container.SandboxReady, CreatedAt: now, IPs: []string{"10.0.0.2"}}}, p.Sandboxes...)
 	}
-	for _, i := range a.ContainersToStart {
+	starts := a.ContainersToStart
+	specs := pod.Spec.Containers
+	if a.NextInitContainer != plan.NoInit {
+		starts, specs = []int{a.NextInitContainer}, pod.Spec.InitContainers
+	}
+	for _, i := range starts {
 		f.nextID++
-		c := &pod.Spec.Containers[i]
+		c := &specs[i]
 		p.Containers = append([]*container.ContainerStatus{{
 			ID: fmt.Sprint("c", f.nextID), Name: c.Name, SandboxID: p.Sandboxes[0].ID, State: container.StateRunning,
 			CreatedAt: now, StartedAt: now, Image: c.Image, Hash: container.HashContainer(c),
@@ -166,6 +171,21 @@ func TestUpdateStartsPodAndReportsStatus(t *testing.T) {
 	if got := pods[0].Status.ContainerStatuses[0].ContainerID; got == "" || got[:7] != "fake://" {
 		t.Fatalf("container ID %q not prefixed with the runtime name", got)
 	}
+}
+
+// A step that makes the next one possible is followed at once: the PLEG
+// does not wake a worker for a state it has read itself.
+func TestSidecarThenAppWithoutAWake(t *testing.T) {
+	h := start(t)
+	always := v1.ContainerRestartPolicyAlways
+	pod := testPod("u1", "busybox:1")
+	pod.Spec.InitContainers = []v1.Container{{Name: "sidecar", Image: "busybox:1", RestartPolicy: &always}}
+	h.w.Update(pod)
+	h.rt.waitFor(t, "SyncPod") // sandbox and sidecar
+	h.rt.waitFor(t, "SyncPod") // app
+	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool {
+		return len(s.ContainerStatuses) == 1 && s.ContainerStatuses[0].State.Running != nil
+	})
 }
 
 func TestKillTerminatesRemovesAndForgets(t *testing.T) {
