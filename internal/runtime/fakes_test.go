@@ -31,6 +31,8 @@ type fakeRuntime struct {
 	events       func(ctx context.Context, ch chan *runtimeapi.ContainerEventResponse) error
 	// beforeStop, when set, runs before a container is stopped (to block it).
 	beforeStop func(name string)
+	// beforeRunSandbox, when set, runs before a sandbox is created (to block it).
+	beforeRunSandbox func()
 	// exec, when set, runs ExecSync.
 	exec func(ctx context.Context, id string, cmd []string, timeout time.Duration) ([]byte, []byte, error)
 }
@@ -50,6 +52,13 @@ func (f *fakeRuntime) StopContainer(ctx context.Context, id string, timeout int6
 	f.stopped = append(f.stopped, name)
 	f.mu.Unlock()
 	return f.FakeRuntimeService.StopContainer(ctx, id, timeout)
+}
+
+func (f *fakeRuntime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandboxConfig, handler string) (string, error) {
+	if f.beforeRunSandbox != nil {
+		f.beforeRunSandbox()
+	}
+	return f.FakeRuntimeService.RunPodSandbox(ctx, config, handler)
 }
 
 func (f *fakeRuntime) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) ([]byte, []byte, error) {

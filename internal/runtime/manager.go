@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goruntime "runtime"
 	"strings"
 	"time"
 
@@ -110,6 +111,9 @@ type Manager struct {
 	crashBO *flowcontrol.Backoff
 	// hooks runs lifecycle hooks; its HTTP client is replaced in tests.
 	hooks hookRunner
+	// sandboxSlots bounds the sandboxes being created at once (see
+	// parallelSandboxStarts).
+	sandboxSlots chan struct{}
 }
 
 // New returns a Manager for the runtime at opts.RuntimeEndpoint. It does not
@@ -182,7 +186,8 @@ func newManager(opts Options) (*Manager, error) {
 			cgroupDriver:  opts.CgroupDriver,
 		},
 		// The flowcontrol "fake" constructor only means "with this clock".
-		crashBO: flowcontrol.NewFakeBackOff(crashBackOffInitial, crashBackOffMax, opts.Clock),
+		crashBO:      flowcontrol.NewFakeBackOff(crashBackOffInitial, crashBackOffMax, opts.Clock),
+		sandboxSlots: make(chan struct{}, parallelSandboxStarts(goruntime.NumCPU())),
 	}
 	// Upstream sets the reset explicitly rather than relying on the
 	// default of twice the maximum (which happens to be the same today).
