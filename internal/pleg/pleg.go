@@ -56,8 +56,10 @@ type Options struct {
 	PIDs Processes
 	// RelistPeriod is how often the runtime is listed (upstream: 1 s).
 	RelistPeriod time.Duration
-	// OnChange is called, from the PLEG's goroutine, for every pod whose
-	// runtime state changed, including pods that vanished.
+	// OnChange is called, from the PLEG's goroutines (the relist, the exit
+	// confirmer, the event stream), for every pod whose runtime state
+	// changed, including pods that vanished. It must be safe for
+	// concurrent use and must not block.
 	OnChange func(uid types.UID)
 	// OnRecovered, if set, is called when the runtime answers again after
 	// failed relists, so that every pod — including those with nothing in
