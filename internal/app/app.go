@@ -70,13 +70,11 @@ func Run(ctx context.Context, opts Options) error {
 		opts.NodeIP = detectNodeIP(logger)
 	}
 
-	// wake reaches the pod workers, watchStarted, unwatch and observed the PLEG,
-	// which are built after the components that call them; all are set
-	// before any of them runs.
+	// wake reaches the pod workers and generator is the PLEG; both are
+	// built after components that call them, and set before any of those
+	// runs.
 	var wake func(types.UID)
-	var watchStarted func(podUID types.UID, containerID string)
-	var unwatch func(containerID string)
-	var observed func(uid types.UID, st *container.PodStatus)
+	var generator *pleg.PLEG
 	var client kubernetes.Interface
 	if api != nil {
 		client = api.client
@@ -112,8 +110,8 @@ func Run(ctx context.Context, opts Options) error {
 	rt, err := runtime.New(ctx, runtime.Options{
 		WrapRuntimeService:    obs.wrapRuntime,
 		WrapImageService:      obs.wrapImages,
-		OnContainerStarted:    func(uid types.UID, id string) { watchStarted(uid, id) },
-		OnContainerStopping:   func(id string) { unwatch(id) },
+		OnContainerStarted:    func(uid types.UID, id string) { generator.Watch(uid, id) },
+		OnContainerStopping:   func(id string) { generator.Unwatch(id) },
 		Volumes:               vols,
 		Objects:               envObjects,
 		RuntimeEndpoint:       opts.RuntimeEndpoint,
@@ -181,7 +179,7 @@ func Run(ctx context.Context, opts Options) error {
 		NodeIPs:      nodeIPs,
 		ResyncPeriod: opts.SyncFrequency,
 		Clock:        clk,
-		OnObserved:   func(uid types.UID, st *container.PodStatus) { observed(uid, st) },
+		OnObserved:   func(uid types.UID, st *container.PodStatus) { generator.Observed(uid, st) },
 		OnTerminated: func(uid types.UID, pod *v1.Pod) {
 			starts.Forget(uid)
 			if onTerminated != nil {
@@ -197,7 +195,7 @@ func Run(ctx context.Context, opts Options) error {
 	// sourcesReady turns true once every source has delivered its first
 	// snapshot to the workers; only then may pods no source wants be removed.
 	var sourcesReady atomic.Bool
-	generator := pleg.New(pleg.Options{
+	generator = pleg.New(pleg.Options{
 		Lister:       obs.metrics.InstrumentRelist(rt, clk),
 		Events:       eventSource{rt},
 		PIDs:         rt,
@@ -221,7 +219,6 @@ func Run(ctx context.Context, opts Options) error {
 			})
 		},
 	})
-	watchStarted, unwatch, observed = generator.Watch, generator.Unwatch, generator.Observed
 	health := func() error {
 		if err := generator.RuntimeError(); err != nil {
 			return fmt.Errorf("container runtime is down: %w", err)

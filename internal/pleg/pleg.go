@@ -77,8 +77,6 @@ type PLEG struct {
 	// exits is set by Run; nil without PIDs or pidfd support. Unwatch
 	// reads it from workers' goroutines.
 	exits atomic.Pointer[exitWatcher]
-	// kick asks for a relist soon: a container exited.
-	kick chan struct{}
 	// started takes containers the runtime just started (Watch), so that
 	// their exits are watched before the next relist.
 	started chan watchRequest
@@ -96,12 +94,6 @@ type PLEG struct {
 	observedAt map[types.UID]time.Time
 }
 
-// exitRelistDelay is when, after a container's process exited, the runtime
-// is relisted as well: the exit confirmer has woken the pod's worker by
-// then, and the relist records the new state (and catches whatever else
-// changed with it).
-const exitRelistDelay = 200 * time.Millisecond
-
 // maxNewWatchesPerRelist bounds the CRI calls one relist makes to find the
 // processes of new containers; the rest wait for the next relist.
 const maxNewWatchesPerRelist = 20
@@ -113,7 +105,6 @@ func New(opts Options) *PLEG {
 	}
 	return &PLEG{
 		opts:        opts,
-		kick:        make(chan struct{}, 1),
 		started:     make(chan watchRequest, startedBacklog),
 		unwatchable: map[string]bool{},
 		fingerprint: map[types.UID]string{},
@@ -202,13 +193,7 @@ func (p *PLEG) Run(ctx context.Context) {
 	}
 	if p.opts.PIDs != nil {
 		confirm := newExitConfirmer(p.opts.PIDs.ContainerExited, p.opts.OnChange)
-		w, err := newExitWatcher(func(containerID string, uid types.UID) {
-			confirm.add(containerID, uid)
-			select {
-			case p.kick <- struct{}{}:
-			default:
-			}
-		})
+		w, err := newExitWatcher(confirm.add)
 		if err != nil {
 			logger.Info("Cannot watch container processes; exits are noticed by relisting only", "err", err)
 		} else {
@@ -227,11 +212,6 @@ func (p *PLEG) Run(ctx context.Context) {
 			wg.Wait()
 			return
 		case <-ticker.C:
-		case <-p.kick:
-			select {
-			case <-ctx.Done():
-			case <-time.After(exitRelistDelay):
-			}
 		}
 	}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // The calls below pass straight through to the CRI runtime service for the
-// kubelet API (exec, attach, port-forward) and log rotation. Errors keep
+// kubelet API (exec, attach, port-forward), log rotation and the PLEG's
+// exit watch (a container's PID, whether its exit is recorded). Errors keep
 // their gRPC codes so that callers can tell NotFound apart.
 
 // Exec asks the runtime for a streaming URL to exec in a container.
