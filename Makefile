@@ -40,7 +40,8 @@ help:
 	@echo "cluster-down     stop berth, its containerd and the control plane"
 	@echo "cluster-status   show what runs"
 	@echo "clean            teardown, then remove bin/ and _output/"
-	@echo "bench            berth vs the upstream kubelet, side by side, + Go micro-benchmarks (docs/benchmarks.md)"
+	@echo "bench            berth vs the upstream kubelet, side by side, + Go micro-benchmarks (docs/benchmarks.md);"
+	@echo "                 BASELINE=<rev> also runs berth built from <rev> in the same rounds"
 
 all: build
 
@@ -119,8 +120,9 @@ clean: teardown
 # berth against the upstream kubelet on this machine, with the CRI floor
 # (docs/benchmarks.md); under 20 minutes on 2 cores. Its own control plane,
 # containerd and ports in _output/bench; BENCH_ARGS go to berthbench.
+# BASELINE=<git rev> adds berth as built from that revision as a third agent.
 bench: deps images cluster-build
-	@hack/bench.sh $(BENCH_ARGS)
+	@BASELINE=$(BASELINE) hack/bench.sh $(BENCH_ARGS)
 
 cluster-build:
 	@hack/cluster.sh build

@@ -22,6 +22,9 @@
 #   BERTH_BENCH_KUBELET_PORT 11250     (both agents' kubelet API; healthz 11248)
 #   BERTH_BENCH_KEEP=1                 leave the cluster running afterwards
 #   BERTH_BENCH_MICRO=0                skip the Go micro-benchmarks
+#   BASELINE=<git rev>                 also measure berth as built from that revision, as a
+#                                      third agent ("baseline") in the same rounds: the
+#                                      before/after of a change on the same day's machine
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,6 +70,18 @@ log "building berth and berthbench"
 	go build -o "$BIN/berth" ./cmd/berth
 	go build -o "$BIN/berthbench" ./bench/cmd/berthbench
 )
+baseline_args=()
+if [[ -n "${BASELINE:-}" ]]; then
+	rev="$(git -C "$REPO_ROOT" rev-parse --verify "${BASELINE}^{commit}")"
+	log "building the baseline berth at $rev"
+	src="$OUT/baseline-src"
+	rm -rf "$src"
+	mkdir -p "$src"
+	git -C "$REPO_ROOT" archive "$rev" | tar -x -C "$src"
+	(cd "$src" && go build -o "$BIN/berth-baseline" ./cmd/berth)
+	rm -rf "$src"
+	baseline_args=(-baseline "$BIN/berth-baseline")
+fi
 
 # A fresh etcd and runtime every run: nothing from a previous run (or one
 # that was interrupted) may be in the way.
@@ -82,7 +97,7 @@ log "set up in $((SECONDS - start))s"
 	-berth "$BIN/berth" -kubelet "$REPO_ROOT/_output/cluster/bin/kubelet" \
 	-cri "unix://$CTRD/containerd.sock" -runtime-pid-file "$CTRD/containerd.pid" -node "$NODE" \
 	-port "$KUBELET_PORT" -healthz-port "$HEALTHZ_PORT" \
-	"$@"
+	"${baseline_args[@]}" "$@"
 
 if [[ "${BERTH_BENCH_MICRO:-1}" != 0 ]]; then
 	echo

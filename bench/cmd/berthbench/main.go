@@ -14,11 +14,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"k8s.io/klog/v2"
+
+	"github.com/berth-dev/berth/bench/internal/result"
 )
 
 type options struct {
@@ -26,7 +29,9 @@ type options struct {
 	out     string // where results, agent dirs and profiles go
 	berth   string
 	kubelet string
-	criAddr string
+	// baseline is an earlier berth binary measured as a third agent.
+	baseline string
+	criAddr  string
 	// runtimePidFile holds containerd's pid (hack/containerd.sh writes it).
 	runtimePidFile string
 	node           string
@@ -61,6 +66,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "directory for results, agent state and logs (default STATE_DIR/..)")
 	flag.StringVar(&o.berth, "berth", "", "berth binary")
 	flag.StringVar(&o.kubelet, "kubelet", "", "upstream kubelet binary")
+	flag.StringVar(&o.baseline, "baseline", "", "an earlier berth binary, measured as agent \"baseline\" in the same rounds (before/after of a change)")
 	flag.StringVar(&o.criAddr, "cri", "", "containerd's CRI endpoint, unix://...")
 	flag.StringVar(&o.runtimePidFile, "runtime-pid-file", "", "file with containerd's pid, to measure its CPU time during bursts")
 	flag.StringVar(&o.node, "node", "bench-node", "node name both agents register as (the node certificate's)")
@@ -93,6 +99,9 @@ func main() {
 	}
 	if o.out == "" {
 		o.out = filepath.Dir(filepath.Clean(o.state))
+	}
+	if o.baseline != "" && !slices.Contains(strings.Split(o.agents, ","), result.Baseline) {
+		o.agents += "," + result.Baseline
 	}
 	// client-go logs throttling and retries through klog; keep the output
 	// to the benchmark's own lines.

@@ -84,7 +84,15 @@ func rows(o options) []result.Row {
 // own metrics, averaged per call over every session.
 func (b *bench) writeBreakdown(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CRI operation (agents' own metrics)\tberth calls\tberth mean\tupstream calls\tupstream mean")
+	agents := []string{result.Berth, result.Upstream}
+	if _, ok := b.ops[result.Baseline]; ok {
+		agents = append(agents, result.Baseline)
+	}
+	fmt.Fprint(tw, "CRI operation (agents' own metrics)")
+	for _, a := range agents {
+		fmt.Fprintf(tw, "\t%s calls\t%s mean", a, a)
+	}
+	fmt.Fprintln(tw)
 	keys := map[string]bool{}
 	for _, ops := range b.ops {
 		for k := range ops {
@@ -98,9 +106,12 @@ func (b *bench) writeBreakdown(w io.Writer) {
 		return fmt.Sprintf("%.0f", s.Count), fmt.Sprintf("%.1f ms", s.Sum/s.Count*1000)
 	}
 	for _, k := range slices.Sorted(maps.Keys(keys)) {
-		bc, bm := cell(b.ops[result.Berth][k])
-		uc, um := cell(b.ops[result.Upstream][k])
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k, bc, bm, uc, um)
+		fmt.Fprint(tw, k)
+		for _, a := range agents {
+			c, m := cell(b.ops[a][k])
+			fmt.Fprintf(tw, "\t%s\t%s", c, m)
+		}
+		fmt.Fprintln(tw)
 	}
 	_ = tw.Flush()
 }

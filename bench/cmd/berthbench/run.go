@@ -92,8 +92,13 @@ func run(ctx context.Context, o options) error {
 			c.Binary = o.berth
 		case result.Upstream:
 			c.Binary = o.kubelet
+		case result.Baseline:
+			if o.baseline == "" {
+				return fmt.Errorf("agent %q needs -baseline", name)
+			}
+			c.Binary = o.baseline
 		default:
-			return fmt.Errorf("unknown agent %q (want berth, upstream)", name)
+			return fmt.Errorf("unknown agent %q (want berth, upstream, baseline)", name)
 		}
 		b.agents[name] = c
 	}

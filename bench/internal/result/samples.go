@@ -6,10 +6,13 @@ import (
 )
 
 // The agents a run compares. Floor is the same pods made directly through
-// CRI, with no kubelet at all.
+// CRI, with no kubelet at all. Baseline is an earlier berth (make bench
+// BASELINE=<rev>), measured in the same run so that a change's before and
+// after share the machine's speed of the day.
 const (
 	Berth    = "berth"
 	Upstream = "upstream"
+	Baseline = "baseline"
 	Floor    = "floor"
 )
 

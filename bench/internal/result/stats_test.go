@@ -2,6 +2,7 @@ package result
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -67,5 +68,35 @@ func TestCompute(t *testing.T) {
 	s2.Add(Berth, "x", 1)
 	if v := Compute(s2, []Row{{Series: "x", P: 50, Target: half}})[0].Verdict; v != "" {
 		t.Fatalf("verdict without upstream: %q", v)
+	}
+}
+
+func TestBaselineColumns(t *testing.T) {
+	s := NewSamples()
+	s.Add(Berth, "x", 1, 2, 3)
+	s.Add(Upstream, "x", 4)
+	rows := []Row{{Label: "x", Series: "x", P: 50}}
+
+	var without strings.Builder
+	if err := WriteMarkdown(&without, Compute(s, rows)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(without.String(), "baseline") {
+		t.Fatalf("baseline columns without a baseline:\n%s", without.String())
+	}
+
+	s.Add(Baseline, "x", 4, 4)
+	lines := Compute(s, rows)
+	if lines[0].Baseline != 4 || lines[0].NBaseline != 2 {
+		t.Fatalf("line = %+v", lines[0])
+	}
+	var with strings.Builder
+	if err := WriteMarkdown(&with, lines); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| berth/baseline |", "| 4.000 s | 0.50 | 2 |"} {
+		if !strings.Contains(with.String(), want) {
+			t.Fatalf("no %q in:\n%s", want, with.String())
+		}
 	}
 }

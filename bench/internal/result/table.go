@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -69,7 +70,10 @@ type Line struct {
 	Row
 	Berth, Upstream, Ratio, FloorValue, Overhead float64
 	NBerth, NUpstream, NFloor                    int
-	Verdict                                      string // "yes", "NO", or "" without a target
+	// Baseline is the earlier berth's value (NaN when the run has none).
+	Baseline  float64
+	NBaseline int
+	Verdict   string // "yes", "NO", or "" without a target
 }
 
 // Compute evaluates rows over the samples.
@@ -80,6 +84,8 @@ func Compute(s *Samples, rows []Row) []Line {
 		l := Line{Row: r, NBerth: len(b), NUpstream: len(u)}
 		l.Berth, l.Upstream = Percentile(b, r.P), Percentile(u, r.P)
 		l.Ratio = l.Berth / l.Upstream
+		base := s.Get(Baseline, r.Series)
+		l.NBaseline, l.Baseline = len(base), Percentile(base, r.P)
 		l.FloorValue, l.Overhead = math.NaN(), math.NaN()
 		if r.Floor != "" {
 			f := s.Get(Floor, r.Floor)
@@ -138,29 +144,55 @@ func (l Line) n() string {
 	return s
 }
 
-var header = []string{"figure", "berth", "upstream", "berth/upstream", "CRI floor", "berth − floor", "n b/u/f", "target met?"}
+var (
+	header         = []string{"figure", "berth", "upstream", "berth/upstream", "CRI floor", "berth − floor", "n b/u/f", "target met?"}
+	baselineHeader = []string{"baseline", "berth/baseline", "n base"}
+)
 
-func (l Line) cells() []string {
-	return []string{l.label(), l.Unit.format(l.Berth), l.Unit.format(l.Upstream), ratio(l.Ratio),
+func (l Line) cells(withBaseline bool) []string {
+	c := []string{l.label(), l.Unit.format(l.Berth), l.Unit.format(l.Upstream), ratio(l.Ratio),
 		l.Unit.format(l.FloorValue), l.overhead(), l.n(), l.target()}
+	if withBaseline {
+		c = append(c, l.Unit.format(l.Baseline), ratio(l.Berth/l.Baseline), fmt.Sprint(l.NBaseline))
+	}
+	return c
+}
+
+// hasBaseline reports whether the run measured an earlier berth: only then
+// does the table get its columns.
+func hasBaseline(lines []Line) bool {
+	for _, l := range lines {
+		if l.NBaseline > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func headerFor(lines []Line) []string {
+	if hasBaseline(lines) {
+		return append(slices.Clone(header), baselineHeader...)
+	}
+	return header
 }
 
 // WriteText prints lines as an aligned plain-text table.
 func WriteText(w io.Writer, lines []Line) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	fmt.Fprintln(tw, strings.Join(headerFor(lines), "\t"))
 	for _, l := range lines {
-		fmt.Fprintln(tw, strings.Join(l.cells(), "\t"))
+		fmt.Fprintln(tw, strings.Join(l.cells(hasBaseline(lines)), "\t"))
 	}
 	return tw.Flush()
 }
 
 // WriteMarkdown prints lines as a Markdown table.
 func WriteMarkdown(w io.Writer, lines []Line) error {
-	fmt.Fprintf(w, "| %s |\n", strings.Join(header, " | "))
-	fmt.Fprintf(w, "|%s\n", strings.Repeat("---|", len(header)))
+	h := headerFor(lines)
+	fmt.Fprintf(w, "| %s |\n", strings.Join(h, " | "))
+	fmt.Fprintf(w, "|%s\n", strings.Repeat("---|", len(h)))
 	for _, l := range lines {
-		if _, err := fmt.Fprintf(w, "| %s |\n", strings.Join(l.cells(), " | ")); err != nil {
+		if _, err := fmt.Fprintf(w, "| %s |\n", strings.Join(l.cells(hasBaseline(lines)), " | ")); err != nil {
 			return err
 		}
 	}
