@@ -166,6 +166,35 @@ func TestAdmit(t *testing.T) {
 			reason: "OutOfcpu", message: "Node didn't have enough resource: cpu, requested: 3000, used: 0, capacity: 2000"},
 		{name: "the pod itself among the active pods is not counted",
 			pod: testPod("p", list("cpu", "1500m")), active: []*v1.Pod{testPod("p", list("cpu", "1500m"))}},
+		{name: "pod-level requests of an admitted pod count", pod: testPod("p", list("memory", "3Gi")),
+			active: []*v1.Pod{testPod("o", list("memory", "10Mi"), func(p *v1.Pod) {
+				p.Spec.Resources = &v1.ResourceRequirements{Requests: list("memory", "2Gi")}
+			})},
+			reason: "OutOfmemory", message: "Node didn't have enough resource: memory, requested: 3221225472, used: 2147483648, capacity: 4294967296"},
+		{name: "an admitted pod holds what its resize allocated", pod: testPod("p", list("cpu", "1")),
+			active: []*v1.Pod{testPod("o", list("cpu", "500m"), func(p *v1.Pod) {
+				p.Status.ContainerStatuses = []v1.ContainerStatus{{Name: "c", AllocatedResources: list("cpu", "1500m")}}
+			})},
+			reason: "OutOfcpu", message: "Node didn't have enough resource: cpu, requested: 1000, used: 1500, capacity: 2000"},
+		{name: "the pod's own status is not counted", pod: testPod("p", list("cpu", "1"), func(p *v1.Pod) {
+			p.Status.ContainerStatuses = []v1.ContainerStatus{{Name: "c", AllocatedResources: list("cpu", "5")}}
+		})},
+		{name: "an extended resource in the overhead is judged", pod: testPod("p", nil, func(p *v1.Pod) {
+			p.Spec.Overhead = list("example.com/vm", "1")
+		}),
+			reason: "OutOfexample.com/vm", message: "Node didn't have enough resource: example.com/vm, requested: 1, used: 0, capacity: 0"},
+		{name: "an extended resource a DRA claim provides is not judged", pod: testPod("p", list("example.com/gpu", "1"), func(p *v1.Pod) {
+			p.Status.ExtendedResourceClaimStatus = &v1.PodExtendedResourceClaimStatus{
+				RequestMappings: []v1.ContainerExtendedResourceRequest{{ContainerName: "c", ResourceName: "example.com/gpu", RequestName: "r"}},
+			}
+		}),
+			node: testNode(func(n *v1.Node) { n.Status.Allocatable["example.com/gpu"] = resource.MustParse("0") })},
+		{name: "a device class resource without a claim is judged", pod: testPod("p", list("deviceclass.resource.kubernetes.io/gpu", "1")),
+			reason:  "OutOfdeviceclass.resource.kubernetes.io/gpu",
+			message: "Node didn't have enough resource: deviceclass.resource.kubernetes.io/gpu, requested: 1, used: 0, capacity: 0"},
+		{name: "an extended resource the node advertises as zero is judged", pod: testPod("p", list("example.com/gpu", "1")),
+			node:   testNode(func(n *v1.Node) { n.Status.Allocatable["example.com/gpu"] = resource.MustParse("0") }),
+			reason: "OutOfexample.com/gpu", message: "Node didn't have enough resource: example.com/gpu, requested: 1, used: 0, capacity: 0"},
 
 		// Node selector and affinity.
 		{name: "node selector matches", pod: testPod("p", nil, func(p *v1.Pod) { p.Spec.NodeSelector = map[string]string{"zone": "a"} })},
@@ -315,6 +344,15 @@ func TestAdmit(t *testing.T) {
 			reason: "UnexpectedAdmissionError",
 			message: "Unexpected error while attempting to recover from admission failure: preemption: error finding a set of pods to preempt: " +
 				"no set of running pods found to reclaim resources: [(res: cpu, q: 3100), ]"},
+		// Upstream's preemption counts only pod-level requests for a pod that
+		// sets pod-level resources (here limits only: nothing to free).
+		{name: "critical pod cannot take from a pod with pod-level limits only", pod: testPod("p", list("cpu", "1"), static),
+			active: []*v1.Pod{testPod("o", list("cpu", "1500m"), func(p *v1.Pod) {
+				p.Spec.Resources = &v1.ResourceRequirements{Limits: list("memory", "1Gi")}
+			})},
+			reason: "UnexpectedAdmissionError",
+			message: "Unexpected error while attempting to recover from admission failure: preemption: error finding a set of pods to preempt: " +
+				"no set of running pods found to reclaim resources: [(res: cpu, q: 500), ]"},
 		{name: "no node", pod: testPod("p", nil), node: (*v1.Node)(nil),
 			reason: "InvalidNodeInfo", message: "Kubelet cannot get node info."},
 	}
@@ -446,60 +484,6 @@ func TestAdmitCriticalPreempts(t *testing.T) {
 			}
 			if g := names(got.Preempt); !slices.Equal(g, tt.preempt) {
 				t.Errorf("Preempt = %v, want %v", g, tt.preempt)
-			}
-		})
-	}
-}
-
-func TestPodRequests(t *testing.T) {
-	tests := []struct {
-		name string
-		pod  *v1.Pod
-		want v1.ResourceList
-	}{{
-		name: "containers add up",
-		pod: testPod("p", list("cpu", "100m"), func(p *v1.Pod) {
-			p.Spec.Containers = append(p.Spec.Containers, v1.Container{Name: "d", Resources: v1.ResourceRequirements{Requests: list("cpu", "200m", "memory", "1Mi")}})
-		}),
-		want: list("cpu", "300m", "memory", "1Mi"),
-	}, {
-		name: "the largest init container per resource",
-		pod: testPod("p", list("cpu", "100m", "memory", "10Mi"), func(p *v1.Pod) {
-			p.Spec.InitContainers = []v1.Container{
-				{Name: "i1", Resources: v1.ResourceRequirements{Requests: list("cpu", "1")}},
-				{Name: "i2", Resources: v1.ResourceRequirements{Requests: list("memory", "1Gi")}},
-			}
-		}),
-		want: list("cpu", "1", "memory", "1Gi"),
-	}, {
-		name: "sidecars run with everything after them",
-		pod: testPod("p", list("cpu", "100m"), func(p *v1.Pod) {
-			p.Spec.InitContainers = []v1.Container{
-				{Name: "i0", Resources: v1.ResourceRequirements{Requests: list("cpu", "1")}},
-				{Name: "s", RestartPolicy: ptr(v1.ContainerRestartPolicyAlways), Resources: v1.ResourceRequirements{Requests: list("cpu", "200m")}},
-				{Name: "i1", Resources: v1.ResourceRequirements{Requests: list("cpu", "500m")}},
-			}
-		}),
-		// max(100+200, 1000, 200, 500+200)
-		want: list("cpu", "1"),
-	}, {
-		name: "pod-level memory and overhead",
-		pod: testPod("p", list("cpu", "100m", "memory", "10Mi"), func(p *v1.Pod) {
-			p.Spec.Resources = &v1.ResourceRequirements{Requests: list("memory", "1Gi")}
-			p.Spec.Overhead = list("cpu", "10m", "memory", "1Mi")
-		}),
-		want: list("cpu", "110m", "memory", "1025Mi"),
-	}}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := podRequests(tt.pod)
-			if len(got) != len(tt.want) {
-				t.Fatalf("podRequests = %v, want %v", got, tt.want)
-			}
-			for name, q := range tt.want {
-				if g := got[name]; g.Cmp(q) != 0 {
-					t.Errorf("%s = %s, want %s", name, g.String(), q.String())
-				}
 			}
 		})
 	}

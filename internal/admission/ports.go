@@ -2,6 +2,8 @@ package admission
 
 import (
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/berth-dev/berth/internal/container"
 )
 
 // bindAll is the host IP that stands for every address.
@@ -34,7 +36,7 @@ func hostPorts(pod *v1.Pod) []hostPort {
 		}
 	}
 	for i := range pod.Spec.InitContainers {
-		if isSidecar(&pod.Spec.InitContainers[i]) {
+		if container.IsSidecar(&pod.Spec.InitContainers[i]) {
 			add(&pod.Spec.InitContainers[i])
 		}
 	}

@@ -1,14 +1,14 @@
 package admission
 
 import (
-	"github.com/berth-dev/berth/internal/container"
-
 	"fmt"
 	"math"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
 
+	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/source"
 )
 
@@ -90,17 +90,20 @@ func (rs requirements) distance(pod *v1.Pod) float64 {
 }
 
 // podRequest is the request of one resource of a pod as upstream's
-// preemption counts it: 1 for "pods"; otherwise the effective request plus
-// the overhead, if the request is not zero.
+// preemption counts it (pkg/api/v1/resource.GetResourceRequest): 1 for
+// "pods"; otherwise the pod-level requests if the pod sets pod-level
+// resources, else the containers' effective request, plus the overhead if
+// the request is not zero.
 func podRequest(pod *v1.Pod, name v1.ResourceName) int64 {
 	if name == v1.ResourcePods {
 		return 1
 	}
-	q, ok := requestsWithoutOverhead(pod)[name]
-	if ok && !q.IsZero() {
-		if o, ok := pod.Spec.Overhead[name]; ok {
-			q.Add(o)
-		}
+	q := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{
+		SkipContainerLevelResources: resourcehelper.IsPodLevelResourcesSet(pod),
+		ExcludeOverhead:             true,
+	})[name].DeepCopy() // Add below must not touch a pod-level quantity of the spec
+	if o, ok := pod.Spec.Overhead[name]; ok && !q.IsZero() {
+		q.Add(o)
 	}
 	if name == v1.ResourceCPU {
 		return q.MilliValue()

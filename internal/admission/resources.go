@@ -6,7 +6,9 @@ import (
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+	resourceapi "k8s.io/api/resource/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	resourcehelper "k8s.io/component-helpers/resource"
 )
 
 // amounts are resource quantities in the units the fit is computed in:
@@ -41,86 +43,46 @@ func (a *amounts) add(l v1.ResourceList) {
 	}
 }
 
-// podRequests is what a pod asks for, overhead included: upstream's
-// effective request (component-helpers resource.PodRequests).
-func podRequests(pod *v1.Pod) v1.ResourceList {
-	reqs := requestsWithoutOverhead(pod)
-	addList(reqs, pod.Spec.Overhead)
-	return reqs
-}
-
-// requestsWithoutOverhead sums the requests of the app containers and of
-// the sidecars (restartable init containers), which run alongside them;
-// a plain init container runs alone, next to the sidecars started before
-// it, so the pod needs the larger of the two. Pod-level requests of cpu,
-// memory and hugepages, where given, replace the containers' sum.
-func requestsWithoutOverhead(pod *v1.Pod) v1.ResourceList {
-	reqs := v1.ResourceList{}
-	for i := range pod.Spec.Containers {
-		addList(reqs, pod.Spec.Containers[i].Resources.Requests)
-	}
-	sidecars := v1.ResourceList{}
-	initPeak := v1.ResourceList{}
-	for i := range pod.Spec.InitContainers {
-		c := &pod.Spec.InitContainers[i]
-		running := v1.ResourceList{}
-		if isSidecar(c) {
-			addList(reqs, c.Resources.Requests)
-			addList(sidecars, c.Resources.Requests)
-			addList(running, sidecars)
-		} else {
-			addList(running, c.Resources.Requests)
-			addList(running, sidecars)
+// withoutUnjudgeableRequests returns pod with the container requests for
+// extended resources that the node cannot judge removed, as upstream's
+// removeMissingExtendedResources: those the node does not advertise (left
+// to a cluster-level allocator) and those a DRA claim provides. Overhead
+// and pod-level requests stay. pod is not modified.
+func withoutUnjudgeableRequests(pod *v1.Pod, allocatable amounts) *v1.Pod {
+	backedByDRA := func(name v1.ResourceName, container string) bool {
+		st := pod.Status.ExtendedResourceClaimStatus
+		if st == nil {
+			return false
 		}
-		maxList(initPeak, running)
-	}
-	maxList(reqs, initPeak)
-
-	if r := pod.Spec.Resources; r != nil && hasPodLevelRequests(r.Requests) {
-		for name, q := range r.Requests {
-			if isPodLevelResource(name) {
-				reqs[name] = q.DeepCopy()
+		for _, m := range st.RequestMappings {
+			if v1.ResourceName(m.ResourceName) == name && m.ContainerName == container {
+				return true
 			}
 		}
+		return false
 	}
-	return reqs
-}
-
-func isSidecar(c *v1.Container) bool {
-	return c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways
-}
-
-// isPodLevelResource: the resources a pod may request as a whole.
-func isPodLevelResource(name v1.ResourceName) bool {
-	return name == v1.ResourceCPU || name == v1.ResourceMemory || strings.HasPrefix(string(name), v1.ResourceHugePagesPrefix)
-}
-
-func hasPodLevelRequests(l v1.ResourceList) bool {
-	for name := range l {
-		if isPodLevelResource(name) {
-			return true
+	filter := func(cs []v1.Container) []v1.Container {
+		out := make([]v1.Container, len(cs))
+		for i := range cs {
+			out[i] = cs[i]
+			reqs := make(v1.ResourceList, len(cs[i].Resources.Requests))
+			for name, q := range cs[i].Resources.Requests {
+				if isDRAExtendedResource(name) && backedByDRA(name, cs[i].Name) {
+					continue
+				}
+				if _, ok := allocatable.scalar[name]; isExtendedResource(name) && !ok {
+					continue
+				}
+				reqs[name] = q
+			}
+			out[i].Resources.Requests = reqs
 		}
+		return out
 	}
-	return false
-}
-
-func addList(into, l v1.ResourceList) {
-	for name, q := range l {
-		if cur, ok := into[name]; ok {
-			cur.Add(q)
-			into[name] = cur
-		} else {
-			into[name] = q.DeepCopy()
-		}
-	}
-}
-
-func maxList(into, l v1.ResourceList) {
-	for name, q := range l {
-		if cur, ok := into[name]; !ok || q.Cmp(cur) > 0 {
-			into[name] = q.DeepCopy()
-		}
-	}
+	p := *pod
+	p.Spec.Containers = filter(pod.Spec.Containers)
+	p.Spec.InitContainers = filter(pod.Spec.InitContainers)
+	return &p
 }
 
 // fitResources checks that the node's allocatable resources hold the
@@ -132,17 +94,15 @@ func fitResources(pod *v1.Pod, node *v1.Node, others []*v1.Pod) []failure {
 	allocatable.add(node.Status.Allocatable)
 	var used amounts
 	for _, p := range others {
-		used.add(podRequests(p))
+		// As upstream's scheduler NodeInfo counts an admitted pod: the
+		// larger of spec and status (the allocated or actuated resources
+		// of an in-place resize), pod-level requests, overhead.
+		used.add(resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{
+			UseStatusResources: true, InPlacePodLevelResourcesVerticalScalingEnabled: true,
+		}))
 	}
 	var want amounts
-	want.add(podRequests(pod))
-	// An extended resource the node does not advertise is left to a
-	// cluster-level allocator (or DRA); the node cannot judge it.
-	for name := range want.scalar {
-		if _, ok := allocatable.scalar[name]; isExtendedResource(name) && !ok {
-			delete(want.scalar, name)
-		}
-	}
+	want.add(resourcehelper.PodRequests(withoutUnjudgeableRequests(pod, allocatable), resourcehelper.PodResourcesOptions{}))
 
 	var failures []failure
 	short := func(name v1.ResourceName, requested, used, capacity int64) {
@@ -193,6 +153,12 @@ func isScalarResource(name v1.ResourceName) bool {
 		strings.HasPrefix(s, v1.ResourceHugePagesPrefix) ||
 		strings.Contains(s, v1.ResourceDefaultNamespacePrefix) ||
 		strings.HasPrefix(s, v1.ResourceAttachableVolumesPrefix)
+}
+
+// isDRAExtendedResource: an extended resource, or the implicit one a
+// device class stands for (upstream's schedutil.IsDRAExtendedResourceName).
+func isDRAExtendedResource(name v1.ResourceName) bool {
+	return isExtendedResource(name) || strings.HasPrefix(string(name), resourceapi.ResourceDeviceClassPrefix)
 }
 
 // isExtendedResource: a resource outside the kubernetes.io namespace, such

@@ -14,21 +14,6 @@ import (
 	"github.com/berth-dev/berth/internal/status"
 )
 
-// kubeletConditions are the condition types the kubelet owns (upstream's
-// PodConditionsByKubelet plus PodReadyToStartContainers): berth's value
-// replaces the API's. Every other condition (readiness gates, conditions set
-// by controllers) is kept as the API has it, since berth's copy of those may
-// be stale. DisruptionTarget is shared: see merge.
-var kubeletConditions = map[v1.PodConditionType]bool{
-	v1.PodScheduled:              true,
-	v1.PodReady:                  true,
-	v1.PodInitialized:            true,
-	v1.ContainersReady:           true,
-	v1.PodReadyToStartContainers: true,
-	v1.PodResizeInProgress:       true,
-	v1.PodResizePending:          true,
-}
-
 // merge returns the status to write to the API object api, given berth's
 // latest status for it (upstream's mergePodStatus and the parts of
 // updateStatusInternal that compare against the API). ok is false when
@@ -49,15 +34,19 @@ func merge(api *v1.Pod, ours v1.PodStatus, now metav1.Time) (merged v1.PodStatus
 		out.Phase, out.Reason, out.Message = old.Phase, old.Reason, old.Message
 	}
 
+	// The kubelet's conditions (status.KubeletOwnsCondition) are berth's;
+	// every other one (readiness gates, conditions set by controllers) is
+	// kept as the API has it, since berth's copy of those may be stale.
+	// DisruptionTarget is shared: see below.
 	conds := make([]v1.PodCondition, 0, len(old.Conditions)+len(out.Conditions))
 	for _, c := range old.Conditions {
-		if !kubeletConditions[c.Type] {
+		if !status.KubeletOwnsCondition(c.Type) {
 			conds = append(conds, c)
 		}
 	}
 	for _, c := range out.Conditions {
 		switch {
-		case kubeletConditions[c.Type]:
+		case status.KubeletOwnsCondition(c.Type):
 			// Keep the API's transition time while the status is the same,
 			// so a berth restart (which forgets the times of static pods)
 			// does not rewrite every condition.

@@ -1,15 +1,16 @@
 package runtime
 
 import (
-	"github.com/berth-dev/berth/internal/container"
-
 	"path"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
+	resourcehelper "k8s.io/component-helpers/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/internal/container"
 )
 
 // CPU and OOM constants of the upstream kubelet (cm/helpers_linux.go,
@@ -143,8 +144,11 @@ func oomScoreAdj(pod *v1.Pod, c *v1.Container, memoryCapacity int64) int64 {
 		return besteffortOOMScoreAdj - 1
 	}
 	adj := 1000 - 1000*c.Resources.Requests.Memory().Value()/memoryCapacity
-	if isSidecar(pod, c) {
+	if container.IsSidecar(c) {
 		// A sidecar must not be killed before the containers it serves.
+		// (An app container with restartPolicy Always, under container
+		// restart rules, changes nothing here: its own request is never
+		// below the smallest.)
 		if minReq := minRegularMemoryRequest(pod); minReq >= 0 {
 			adj = min(adj, 1000-1000*minReq/memoryCapacity)
 		}
@@ -175,18 +179,6 @@ const (
 	systemCriticalPriority = 2000000000
 )
 
-func isSidecar(pod *v1.Pod, c *v1.Container) bool {
-	if c.RestartPolicy == nil || *c.RestartPolicy != v1.ContainerRestartPolicyAlways {
-		return false
-	}
-	for _, ic := range pod.Spec.InitContainers {
-		if ic.Name == c.Name {
-			return true
-		}
-	}
-	return false
-}
-
 // minRegularMemoryRequest is the smallest memory request among the regular
 // containers, or -1 when there are none.
 func minRegularMemoryRequest(pod *v1.Pod) int64 {
@@ -201,60 +193,21 @@ func minRegularMemoryRequest(pod *v1.Pod) int64 {
 }
 
 // sandboxResources are the pod-level cgroup settings the runtime may apply
-// to the sandbox (upstream resourcehelper.PodRequests/PodLimits): the sum
-// of the regular containers and sidecars, or what the largest init
-// container needs alongside the sidecars started before it, whichever is
-// more. A limit is set only when every container has one.
+// to the sandbox, as upstream's calculateSandboxResources: the pod's
+// effective requests and limits without overhead (component-helpers
+// PodRequests and PodLimits: regular containers and sidecars together, or
+// the largest init container alongside the sidecars started before it,
+// whichever is more; pod-level resources where set). A limit is the sum of
+// the limits that are set, as upstream.
 func sandboxResources(pod *v1.Pod) *runtimeapi.LinuxContainerResources {
-	cpuReq, _ := podTotal(pod, v1.ResourceCPU, false)
-	cpuLim, cpuAll := podTotal(pod, v1.ResourceCPU, true)
-	memLim, memAll := podTotal(pod, v1.ResourceMemory, true)
-	if !cpuAll {
-		cpuLim = resource.Quantity{}
+	opts := resourcehelper.PodResourcesOptions{ExcludeOverhead: true}
+	req := resourcehelper.PodRequests(pod, opts)
+	lim := resourcehelper.PodLimits(pod, opts)
+	var cpuRequest *resource.Quantity
+	if _, ok := req[v1.ResourceCPU]; ok {
+		cpuRequest = req.Cpu()
 	}
-	if !memAll {
-		memLim = resource.Quantity{}
-	}
-	return linuxResources(&cpuReq, &cpuLim, &memLim)
-}
-
-// podTotal adds up one resource's requests (or limits) over the pod; all
-// reports whether every container set it.
-func podTotal(pod *v1.Pod, name v1.ResourceName, limits bool) (total resource.Quantity, all bool) {
-	all = true
-	get := func(c *v1.Container) resource.Quantity {
-		list := c.Resources.Requests
-		if limits {
-			list = c.Resources.Limits
-		}
-		q, ok := list[name]
-		if !ok {
-			all = false
-		}
-		return q.DeepCopy() // Add mutates: never touch the spec's value
-	}
-	var regular, sidecars, initMax resource.Quantity
-	for i := range pod.Spec.Containers {
-		regular.Add(get(&pod.Spec.Containers[i]))
-	}
-	for i := range pod.Spec.InitContainers {
-		ic := &pod.Spec.InitContainers[i]
-		q := get(ic)
-		if isSidecar(pod, ic) {
-			sidecars.Add(q)
-			continue
-		}
-		// An init container runs alongside the sidecars started before it.
-		q.Add(sidecars)
-		if q.Cmp(initMax) > 0 {
-			initMax = q
-		}
-	}
-	regular.Add(sidecars)
-	if initMax.Cmp(regular) > 0 {
-		return initMax, all
-	}
-	return regular, all
+	return linuxResources(cpuRequest, lim.Cpu(), lim.Memory())
 }
 
 // overheadResources turns the pod's RuntimeClass overhead into cgroup

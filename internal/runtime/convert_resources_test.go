@@ -151,6 +151,40 @@ func TestOOMScoreAdjNodeCritical(t *testing.T) {
 	}
 }
 
+func TestOOMScoreAdjSidecar(t *testing.T) {
+	always := v1.ContainerRestartPolicyAlways
+	mem := func(q string) v1.ResourceRequirements {
+		return v1.ResourceRequirements{Requests: v1.ResourceList{v1.ResourceMemory: resource.MustParse(q)}}
+	}
+	// 1 GiB of node memory: 1000 - 1000*request/capacity.
+	pod := &v1.Pod{Spec: v1.PodSpec{
+		InitContainers: []v1.Container{
+			{Name: "sidecar", RestartPolicy: &always, Resources: mem("64Mi")},
+			{Name: "init", Resources: mem("64Mi")},
+		},
+		Containers: []v1.Container{
+			{Name: "app", Resources: mem("512Mi")},
+			{Name: "small", Resources: mem("256Mi")},
+		},
+	}}
+	tests := []struct {
+		c    *v1.Container
+		want int64
+	}{
+		// A sidecar is killed no sooner than the app container with the
+		// smallest request: min(1000-62, 1000-250).
+		{&pod.Spec.InitContainers[0], 750},
+		{&pod.Spec.InitContainers[1], 938},
+		{&pod.Spec.Containers[0], 500},
+		{&pod.Spec.Containers[1], 750},
+	}
+	for _, tt := range tests {
+		if got := oomScoreAdj(pod, tt.c, 1<<30); got != tt.want {
+			t.Errorf("oomScoreAdj(%s) = %d, want %d", tt.c.Name, got, tt.want)
+		}
+	}
+}
+
 func TestMilliCPUConversions(t *testing.T) {
 	shares := map[int64]int64{0: 2, 1: 2, 2: 2, 10: 10, 100: 102, 1000: 1024, 300000: 262144}
 	for in, want := range shares {
@@ -181,10 +215,24 @@ func TestSandboxResources(t *testing.T) {
 	want := &runtimeapi.LinuxContainerResources{CpuShares: 1024, CpuPeriod: 100000, CpuQuota: 100000, MemoryLimitInBytes: 1 << 30}
 	checkProto(t, "sandboxResources", want, got)
 
+	// Upstream sums the limits that are set, even beside an unlimited
+	// container: 200m+50m and 200Mi+10Mi, still beaten by the init container.
 	pod.Spec.Containers[1].Resources.Limits = nil
 	got = sandboxResources(pod)
-	want = &runtimeapi.LinuxContainerResources{CpuShares: 1024, CpuPeriod: 100000}
 	checkProto(t, "sandboxResources with an unlimited container", want, got)
+
+	// Pod-level resources replace the containers' (cpu and memory).
+	pod.Spec.Resources = &v1.ResourceRequirements{Requests: rl("2", "2Gi"), Limits: rl("3", "3Gi")}
+	got = sandboxResources(pod)
+	want = &runtimeapi.LinuxContainerResources{CpuShares: 2048, CpuPeriod: 100000, CpuQuota: 300000, MemoryLimitInBytes: 3 << 30}
+	checkProto(t, "sandboxResources with pod-level resources", want, got)
+	pod.Spec.Resources = nil
+
+	// No cpu request anywhere: the shares follow the limit.
+	noReq := podWith(v1.ResourceRequirements{Limits: rl("500m", "100Mi")})
+	noReq.Spec.Containers[0].Resources.Requests = nil
+	want = &runtimeapi.LinuxContainerResources{CpuShares: 512, CpuPeriod: 100000, CpuQuota: 50000, MemoryLimitInBytes: 100 << 20}
+	checkProto(t, "sandboxResources without requests", want, sandboxResources(noReq))
 
 	pod.Spec.Overhead = rl("100m", "50Mi")
 	checkProto(t, "overheadResources", &runtimeapi.LinuxContainerResources{CpuShares: 102, CpuPeriod: 100000, CpuQuota: 10000, MemoryLimitInBytes: 50 << 20}, overheadResources(pod))

@@ -747,3 +747,28 @@ func TestReadinessKeptUntilProbed(t *testing.T) {
 		})
 	}
 }
+
+func TestKubeletOwnsCondition(t *testing.T) {
+	tests := []struct {
+		t    v1.PodConditionType
+		want bool
+	}{
+		{v1.PodScheduled, true},
+		{v1.PodReady, true},
+		{v1.PodInitialized, true},
+		{v1.ContainersReady, true},
+		{v1.PodReadyToStartContainers, true},
+		{v1.PodResizeInProgress, true},
+		{v1.PodResizePending, true},
+		{v1.AllContainersRestarting, true},
+		// Shared: the kubelet sets it when it evicts, controllers too.
+		{v1.DisruptionTarget, false},
+		{"example.com/gate", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := KubeletOwnsCondition(tt.t); got != tt.want {
+			t.Errorf("KubeletOwnsCondition(%q) = %v, want %v", tt.t, got, tt.want)
+		}
+	}
+}

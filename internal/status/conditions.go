@@ -9,16 +9,22 @@ import (
 	"github.com/berth-dev/berth/internal/container"
 )
 
-// kubeletConditions are the condition types the kubelet owns and computes;
-// all others on the pod (set by controllers) are carried over as they are.
-var kubeletConditions = map[v1.PodConditionType]bool{
-	v1.PodScheduled:              true,
-	v1.PodReady:                  true,
-	v1.PodInitialized:            true,
-	v1.ContainersReady:           true,
-	v1.PodReadyToStartContainers: true,
-	v1.PodResizeInProgress:       true,
-	v1.PodResizePending:          true,
+// KubeletOwnsCondition reports whether the kubelet owns condition type t:
+// it computes the condition, and its value replaces any other; every other
+// condition on the pod (set by controllers, readiness gates) is carried over
+// as it is. This is upstream's kubetypes.PodConditionByKubelet with the
+// v1.37 feature defaults. berth never sets AllContainersRestarting (it does
+// not implement container restart rules), so that one is never reported, as
+// upstream for a pod without such rules. DisruptionTarget is shared, not
+// owned: see conditions and apistatus.
+func KubeletOwnsCondition(t v1.PodConditionType) bool {
+	switch t {
+	case v1.PodScheduled, v1.PodReady, v1.PodInitialized, v1.ContainersReady,
+		v1.PodResizeInProgress, v1.PodResizePending,
+		v1.PodReadyToStartContainers, v1.AllContainersRestarting:
+		return true
+	}
+	return false
 }
 
 // conditions returns the pod's conditions: the ones berth doesn't own, then
@@ -29,7 +35,7 @@ func conditions(in Input, s *v1.PodStatus) []v1.PodCondition {
 	pod := in.Pod
 	out := make([]v1.PodCondition, 0, len(pod.Status.Conditions)+5)
 	for _, c := range pod.Status.Conditions {
-		if !kubeletConditions[c.Type] && c.Type != v1.DisruptionTarget {
+		if !KubeletOwnsCondition(c.Type) && c.Type != v1.DisruptionTarget {
 			out = append(out, c)
 		}
 	}
