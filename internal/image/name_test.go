@@ -1,6 +1,11 @@
 package image
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+)
 
 func TestParseReference(t *testing.T) {
 	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -25,6 +30,10 @@ func TestParseReference(t *testing.T) {
 		{in: "busybox@" + digest, want: "docker.io/library/busybox@" + digest},
 		{in: "busybox:1.0@" + digest, want: "docker.io/library/busybox:1.0@" + digest},
 		{in: "my_app/x-y__z.w", want: "docker.io/my_app/x-y__z.w:latest"},
+		{in: "Registry.Example:5000/app", want: "Registry.Example:5000/app:latest", repo: "Registry.Example:5000/app"},
+		{in: "docker.io/library/busybox:latest", want: "docker.io/library/busybox:latest"},
+		{in: "busybox:latest@" + digest, want: "docker.io/library/busybox:latest@" + digest},
+		{in: "example.com/" + strings.Repeat("a", 255), want: "example.com/" + strings.Repeat("a", 255) + ":latest"},
 		{in: "", wantErr: true},
 		{in: "BusyBox", wantErr: true},
 		{in: "busybox:", wantErr: true},
@@ -33,6 +42,11 @@ func TestParseReference(t *testing.T) {
 		{in: "a//b", wantErr: true},
 		{in: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", wantErr: true},
 		{in: "-bad.example/app", wantErr: true},
+		{in: "busybox:" + strings.Repeat("x", 129), wantErr: true},
+		// The limit of 255 is on the path, without the registry.
+		{in: "example.com/" + strings.Repeat("a", 256), wantErr: true},
+		{in: "busybox@sha256:" + strings.Repeat("g", 64), wantErr: true},
+		{in: "https://example.com/app", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -73,5 +87,29 @@ func TestWithDefaultTag(t *testing.T) {
 	}
 	if _, err := WithDefaultTag("Bad"); err == nil {
 		t.Error("WithDefaultTag(\"Bad\") succeeded, want an error")
+	}
+}
+
+func TestPullPolicy(t *testing.T) {
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		image  string
+		policy v1.PullPolicy // as given
+		want   v1.PullPolicy
+	}{
+		{image: "busybox", want: v1.PullAlways},
+		{image: "busybox:latest", want: v1.PullAlways},
+		{image: "busybox:1.36", want: v1.PullIfNotPresent},
+		{image: "busybox@" + digest, want: v1.PullIfNotPresent},
+		// The API server defaults by the tag alone (SetDefaults_Container).
+		{image: "busybox:latest@" + digest, want: v1.PullAlways},
+		{image: "Bad Name", want: v1.PullIfNotPresent},
+		{image: "busybox", policy: v1.PullNever, want: v1.PullNever},
+	}
+	for _, tt := range tests {
+		c := &v1.Container{Image: tt.image, ImagePullPolicy: tt.policy}
+		if got := pullPolicy(c); got != tt.want {
+			t.Errorf("pullPolicy(%q, %q) = %s, want %s", tt.image, tt.policy, got, tt.want)
+		}
 	}
 }

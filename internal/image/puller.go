@@ -314,14 +314,15 @@ func fail(reason, msg string, retry time.Duration, err error) (string, *containe
 }
 
 // pullPolicy is the container's policy, defaulted as the API server would
-// (a static pod may reach berth undefaulted): Always for :latest or no
-// tag, IfNotPresent otherwise.
+// (a static pod may reach berth undefaulted): Always for the tag "latest"
+// (given, or implied by neither tag nor digest; with a digest too), else
+// IfNotPresent.
 func pullPolicy(c *v1.Container) v1.PullPolicy {
 	if c.ImagePullPolicy != "" {
 		return c.ImagePullPolicy
 	}
 	ref, err := ParseReference(c.Image)
-	if err == nil && ref.Digest == "" && ref.Tag == defaultTag {
+	if err == nil && ref.Tag == defaultTag {
 		return v1.PullAlways
 	}
 	return v1.PullIfNotPresent

@@ -109,8 +109,8 @@ func TestEnsureImagePolicy(t *testing.T) {
 		{
 			name: "invalid name", image: "Busy Box", policy: v1.PullIfNotPresent,
 			wantReason: ReasonInvalidImageName,
-			wantMsg:    `Failed to apply default image tag "Busy Box": invalid image name "Busy Box"`,
-			wantEvents: []string{`Warning InspectFailed Failed to apply default image tag "Busy Box": invalid image name "Busy Box"`},
+			wantMsg:    `Failed to apply default image tag "Busy Box": couldn't parse image name "Busy Box": invalid reference format: repository name (library/Busy Box) must be lowercase`,
+			wantEvents: []string{`Warning InspectFailed Failed to apply default image tag "Busy Box": couldn't parse image name "Busy Box": invalid reference format: repository name (library/Busy Box) must be lowercase`},
 		},
 		{
 			name: "status error", image: "busybox:1.0", policy: v1.PullIfNotPresent,

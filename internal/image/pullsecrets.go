@@ -227,7 +227,7 @@ func isDefaultRegistry(repo string) bool {
 	if first == "" {
 		return false
 	}
-	if !found || first == defaultDomain || first == legacyDomain {
+	if !found || first == "docker.io" || first == defaultRegistryKey {
 		return true
 	}
 	return !strings.ContainsAny(first, ".:")
