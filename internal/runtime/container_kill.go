@@ -89,7 +89,7 @@ func (m *Manager) killContainer(ctx context.Context, rs internalapi.RuntimeServi
 	if k.start.IsZero() {
 		k.start = m.clock.Now()
 	}
-	pod, spec := k.pod, findContainer(k.pod, k.name)
+	pod, spec := k.pod, container.FindContainer(k.pod, k.name)
 	var stored annotatedInfo
 	if pod == nil {
 		resp, err := rs.ContainerStatus(ctx, k.containerID, false)

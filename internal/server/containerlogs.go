@@ -191,7 +191,7 @@ func statusContainerID(pod *v1.Pod, name string, previous bool) (string, error) 
 }
 
 // hasContainer reports whether the pod's spec has a container by that name.
-func hasContainer(pod *v1.Pod, name string) bool { return containerSpec(pod, name) != nil }
+func hasContainer(pod *v1.Pod, name string) bool { return container.FindContainer(pod, name) != nil }
 
 // logQuery is a parsed /containerLogs query.
 type logQuery struct {

@@ -133,7 +133,7 @@ func (s *streaming) attach(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("container")
 	// Whether the process has a terminal was fixed when it started: the
 	// spec says, not the client.
-	spec := containerSpec(pod, name)
+	spec := container.FindContainer(pod, name)
 	if spec == nil {
 		http.Error(w, fmt.Sprintf("container %s not found in pod %s", name, pod.Name), http.StatusNotFound)
 		return
@@ -289,26 +289,4 @@ func writeRuntimeError(w http.ResponseWriter, err error) {
 		code = http.StatusTooManyRequests
 	}
 	http.Error(w, err.Error(), code)
-}
-
-// containerSpec returns the pod's container, init or ephemeral container
-// by that name.
-func containerSpec(pod *v1.Pod, name string) *v1.Container {
-	for i := range pod.Spec.Containers {
-		if pod.Spec.Containers[i].Name == name {
-			return &pod.Spec.Containers[i]
-		}
-	}
-	for i := range pod.Spec.InitContainers {
-		if pod.Spec.InitContainers[i].Name == name {
-			return &pod.Spec.InitContainers[i]
-		}
-	}
-	for i := range pod.Spec.EphemeralContainers {
-		if pod.Spec.EphemeralContainers[i].Name == name {
-			c := v1.Container(pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
-			return &c
-		}
-	}
-	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/berth-dev/berth/internal/container"
 )
 
 // setUpDownwardAPI writes pod fields and container resources as files, on
@@ -33,13 +35,13 @@ func (m *Manager) downwardAPIPayload(pod *v1.Pod, items []v1.DownwardAPIVolumeFi
 		f := fileProjection{mode: itemMode(item.Mode, defaultMode)}
 		switch {
 		case item.FieldRef != nil:
-			v, err := fieldValue(pod, item.FieldRef.FieldPath)
+			v, err := container.FieldValue(pod, item.FieldRef.FieldPath, container.PodIPs{})
 			if err != nil {
 				errs = append(errs, err)
 			}
 			f.data = []byte(v)
 		case item.ResourceFieldRef != nil:
-			v, err := resourceValue(pod, item.ResourceFieldRef, allocatable)
+			v, err := container.ResourceValue(pod, nil, item.ResourceFieldRef, allocatable)
 			if err != nil {
 				errs = append(errs, err)
 			}
