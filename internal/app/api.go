@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/apistatus"
 	"github.com/berth-dev/berth/internal/mirror"
 	"github.com/berth-dev/berth/internal/nodestatus"
+	"github.com/berth-dev/berth/internal/objects"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/source"
 	"github.com/berth-dev/berth/internal/source/apiserver"
@@ -47,6 +48,7 @@ type apiComponents struct {
 	statusSyncer *apistatus.Syncer
 	mirrors      *mirror.Manager
 	mirrorSync   chan struct{}
+	services     *objects.Services
 }
 
 func newAPIClient(opts Options) (*apiComponents, error) {
@@ -86,7 +88,17 @@ func newAPIClient(opts Options) (*apiComponents, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build heartbeat client from %q: %w", opts.Kubeconfig, err)
 	}
-	return &apiComponents{client: client, events: events, heartbeat: heartbeat, mirrorSync: make(chan struct{}, 1)}, nil
+	return &apiComponents{client: client, events: events, heartbeat: heartbeat, mirrorSync: make(chan struct{}, 1),
+		services: objects.NewServices(client)}, nil
+}
+
+// serviceLister gives containers the service link variables; standalone
+// (a nil a) there are none.
+func (a *apiComponents) serviceLister() runtime.ServiceLister {
+	if a == nil {
+		return nil
+	}
+	return a.services
 }
 
 // recordEventsToAPI posts events as Event objects; client-go's correlator
@@ -137,6 +149,7 @@ func (a *apiComponents) start(ctx context.Context, run func(func()), d apiDeps) 
 	})
 	a.mirrors = mirror.New(mirror.Options{Client: a.client, NodeName: o.NodeName, Node: a.node.Node})
 
+	run(func() { a.services.Run(ctx) })
 	run(func() { a.node.Run(ctx) })
 	run(func() { a.statusSyncer.Run(ctx) })
 	run(func() { a.runMirrors(ctx, d.merger) })

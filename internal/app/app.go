@@ -114,6 +114,7 @@ func Run(ctx context.Context, opts Options) error {
 		OnContainerStopping:   func(id string) { generator.Unwatch(id) },
 		Volumes:               vols,
 		Objects:               envObjects,
+		Services:              api.serviceLister(),
 		RuntimeEndpoint:       opts.RuntimeEndpoint,
 		ImageEndpoint:         opts.ImageEndpoint,
 		RequestTimeout:        opts.RuntimeRequestTimeout,

@@ -1,20 +1,17 @@
 package runtime
 
 import (
-	"github.com/berth-dev/berth/internal/container"
-
 	"fmt"
 	"maps"
-	"math"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/berth-dev/berth/internal/container"
 )
 
 // envVar is one resolved environment variable.
@@ -33,15 +30,18 @@ func (e errNotSupported) Error() string { return e.what + " is not supported yet
 // makeEnvironmentVariables): first the variables of envFrom, in the order
 // of its sources and by key within one, then env in declaration order,
 // which overrides them. Each env value may refer to variables declared
-// before it with $(NAME); valueFrom is resolved from the pod, its IPs, the
-// node and the ConfigMaps and Secrets in objs.
+// before it with $(NAME), and to the service variables; valueFrom is
+// resolved from the pod, its IPs, the node and the ConfigMaps and Secrets
+// in objs. The service variables in objs (enableServiceLinks) come last,
+// those the container does not set itself.
 //
 // The order is kept stable (upstream's comes from a map) so that the same
 // spec always gives the same config. envFrom keys that cannot be variable
-// names are skipped with an InvalidEnvironmentVariableNames event; service
-// links are not injected (berth has no Service informer yet), as for an
-// upstream standalone kubelet.
+// names are skipped with an InvalidEnvironmentVariableNames event.
 func containerEnv(pod *v1.Pod, c *v1.Container, podIPs []string, node *nodeConfig, objs envObjects) ([]envVar, []eventNote, error) {
+	if objs.servicesErr != nil {
+		return nil, nil, objs.servicesErr
+	}
 	var (
 		out    []envVar
 		notes  []eventNote
@@ -113,7 +113,13 @@ func containerEnv(pod *v1.Pod, c *v1.Container, podIPs []string, node *nodeConfi
 		var value string
 		switch {
 		case e.Value != "":
-			value = container.Expand(e.Value, container.MapLookup(values))
+			value = container.Expand(e.Value, func(name string) (string, bool) {
+				if v, ok := values[name]; ok {
+					return v, true
+				}
+				v, ok := objs.services[name]
+				return v, ok
+			})
 		case e.ValueFrom != nil:
 			v, ok, err := envValueFrom(pod, c, e, podIPs, node, objs)
 			if err != nil {
@@ -126,6 +132,11 @@ func containerEnv(pod *v1.Pod, c *v1.Container, podIPs []string, node *nodeConfi
 		}
 		set(e.Name, value)
 	}
+	for _, name := range slices.Sorted(maps.Keys(objs.services)) {
+		if _, ok := values[name]; !ok {
+			out = append(out, envVar{Name: name, Value: objs.services[name]})
+		}
+	}
 	return out, notes, nil
 }
 
@@ -136,13 +147,16 @@ func envValueFrom(pod *v1.Pod, c *v1.Container, e v1.EnvVar, podIPs []string, no
 	from := e.ValueFrom
 	switch {
 	case from.FieldRef != nil:
-		v, err := podFieldValue(pod, from.FieldRef, podIPs, node)
+		if v := from.FieldRef.APIVersion; v != "" && v != "v1" {
+			return "", false, fmt.Errorf("env var %q: unsupported pod version: %s", e.Name, v)
+		}
+		v, err := container.FieldValue(pod, from.FieldRef.FieldPath, container.PodIPs{Pod: podIPs, Host: node.nodeIPs})
 		if err != nil {
 			return "", false, fmt.Errorf("env var %q: %w", e.Name, err)
 		}
 		return v, true, nil
 	case from.ResourceFieldRef != nil:
-		v, err := resourceFieldValue(pod, c, from.ResourceFieldRef, node)
+		v, err := container.ResourceValue(pod, c, from.ResourceFieldRef, node.allocatable())
 		if err != nil {
 			return "", false, fmt.Errorf("env var %q: %w", e.Name, err)
 		}
@@ -191,151 +205,12 @@ func envValueFrom(pod *v1.Pod, c *v1.Container, e v1.EnvVar, podIPs []string, no
 
 func isTrue(b *bool) bool { return b != nil && *b }
 
-// podFieldValue is the downward API for env vars (upstream:
-// podFieldSelectorRuntimeValue and fieldpath.ExtractFieldPathAsString).
-func podFieldValue(pod *v1.Pod, fs *v1.ObjectFieldSelector, podIPs []string, node *nodeConfig) (string, error) {
-	if fs.APIVersion != "" && fs.APIVersion != "v1" {
-		return "", fmt.Errorf("unsupported fieldRef apiVersion %q", fs.APIVersion)
+// allocatable is what a container's unset limits read as in the downward
+// API: the node's capacity (upstream: its allocatable, which is the same
+// while berth reserves nothing for the system).
+func (n *nodeConfig) allocatable() v1.ResourceList {
+	return v1.ResourceList{
+		v1.ResourceCPU:    *resource.NewMilliQuantity(n.cpuCapacityMilli, resource.DecimalSI),
+		v1.ResourceMemory: *resource.NewQuantity(n.memoryCapacity, resource.BinarySI),
 	}
-	path := fs.FieldPath
-	if base, key, ok := splitSubscript(path); ok {
-		switch base {
-		case "metadata.labels":
-			if errs := validation.IsQualifiedName(key); len(errs) > 0 {
-				return "", fmt.Errorf("invalid key subscript in %s: %s", path, strings.Join(errs, ";"))
-			}
-			return pod.Labels[key], nil
-		case "metadata.annotations":
-			if errs := validation.IsQualifiedName(strings.ToLower(key)); len(errs) > 0 {
-				return "", fmt.Errorf("invalid key subscript in %s: %s", path, strings.Join(errs, ";"))
-			}
-			return pod.Annotations[key], nil
-		}
-		return "", fmt.Errorf("fieldPath %q does not support subscript", path)
-	}
-	switch path {
-	case "metadata.name":
-		return pod.Name, nil
-	case "metadata.namespace":
-		return pod.Namespace, nil
-	case "metadata.uid":
-		return string(pod.UID), nil
-	case "metadata.labels":
-		return formatMap(pod.Labels), nil
-	case "metadata.annotations":
-		return formatMap(pod.Annotations), nil
-	case "spec.nodeName":
-		return pod.Spec.NodeName, nil
-	case "spec.serviceAccountName":
-		return pod.Spec.ServiceAccountName, nil
-	case "status.hostIP":
-		if len(node.nodeIPs) == 0 {
-			return "", nil
-		}
-		return node.nodeIPs[0], nil
-	case "status.hostIPs":
-		return strings.Join(node.nodeIPs, ","), nil
-	case "status.podIP":
-		if len(podIPs) == 0 {
-			return "", nil
-		}
-		return podIPs[0], nil
-	case "status.podIPs":
-		return strings.Join(podIPs, ","), nil
-	}
-	return "", fmt.Errorf("unsupported fieldPath: %v", path)
-}
-
-// splitSubscript splits "metadata.labels['key']" into its parts.
-func splitSubscript(path string) (base, key string, ok bool) {
-	if !strings.HasSuffix(path, "']") {
-		return path, "", false
-	}
-	base, key, found := strings.Cut(strings.TrimSuffix(path, "']"), "['")
-	if !found || base == "" {
-		return path, "", false
-	}
-	return base, key, true
-}
-
-// formatMap renders labels or annotations one key="value" per line, sorted.
-func formatMap(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	lines := make([]string, 0, len(keys))
-	for _, k := range keys {
-		lines = append(lines, k+"="+strconv.Quote(m[k]))
-	}
-	return strings.Join(lines, "\n")
-}
-
-// resourceFieldValue is the downward API for container resources. An unset
-// limit reads as the node's capacity (upstream: its allocatable, which is
-// the same while berth reserves nothing for the system).
-func resourceFieldValue(pod *v1.Pod, c *v1.Container, fs *v1.ResourceFieldSelector, node *nodeConfig) (string, error) {
-	target := c
-	if fs.ContainerName != "" {
-		target = findContainer(pod, fs.ContainerName)
-		if target == nil {
-			return "", fmt.Errorf("container %q not found in pod", fs.ContainerName)
-		}
-	}
-	divisor := fs.Divisor
-	if divisor.IsZero() {
-		divisor = resource.MustParse("1")
-	}
-	limits := target.Resources.Limits
-	requests := target.Resources.Requests
-	cpuLimit, memLimit := limits.Cpu(), limits.Memory()
-	if cpuLimit.IsZero() {
-		cpuLimit = resource.NewMilliQuantity(node.cpuCapacityMilli, resource.DecimalSI)
-	}
-	if memLimit.IsZero() {
-		memLimit = resource.NewQuantity(node.memoryCapacity, resource.BinarySI)
-	}
-	switch fs.Resource {
-	case "limits.cpu":
-		return cpuString(cpuLimit, divisor), nil
-	case "requests.cpu":
-		return cpuString(requests.Cpu(), divisor), nil
-	case "limits.memory":
-		return bytesString(memLimit, divisor), nil
-	case "requests.memory":
-		return bytesString(requests.Memory(), divisor), nil
-	case "limits.ephemeral-storage":
-		return bytesString(limits.StorageEphemeral(), divisor), nil
-	case "requests.ephemeral-storage":
-		return bytesString(requests.StorageEphemeral(), divisor), nil
-	}
-	return "", fmt.Errorf("unsupported container resource: %v", fs.Resource)
-}
-
-// cpuString and bytesString round up, as the upstream downward API does.
-func cpuString(q *resource.Quantity, divisor resource.Quantity) string {
-	return strconv.FormatInt(int64(math.Ceil(float64(q.MilliValue())/float64(divisor.MilliValue()))), 10)
-}
-
-func bytesString(q *resource.Quantity, divisor resource.Quantity) string {
-	return strconv.FormatInt(int64(math.Ceil(float64(q.Value())/float64(divisor.Value()))), 10)
-}
-
-// findContainer returns the init or regular container with name, or nil.
-func findContainer(pod *v1.Pod, name string) *v1.Container {
-	if pod == nil {
-		return nil
-	}
-	for i := range pod.Spec.InitContainers {
-		if pod.Spec.InitContainers[i].Name == name {
-			return &pod.Spec.InitContainers[i]
-		}
-	}
-	for i := range pod.Spec.Containers {
-		if pod.Spec.Containers[i].Name == name {
-			return &pod.Spec.Containers[i]
-		}
-	}
-	return nil
 }

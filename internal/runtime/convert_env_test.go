@@ -166,6 +166,11 @@ func TestContainerEnvErrors(t *testing.T) {
 			wantErr: `env var "X": fileKeyRef v/p is not supported yet`,
 		},
 		{
+			name:    "unsupported apiVersion",
+			env:     []v1.EnvVar{{Name: "X", ValueFrom: &v1.EnvVarSource{FieldRef: &v1.ObjectFieldSelector{APIVersion: "v2", FieldPath: "metadata.name"}}}},
+			wantErr: `env var "X": unsupported pod version: v2`,
+		},
+		{
 			name:    "unknown field",
 			env:     []v1.EnvVar{{Name: "X", ValueFrom: fieldRef("spec.hostname")}},
 			wantErr: `env var "X": unsupported fieldPath: spec.hostname`,
@@ -183,12 +188,12 @@ func TestContainerEnvErrors(t *testing.T) {
 		{
 			name:    "unknown resource",
 			env:     []v1.EnvVar{{Name: "X", ValueFrom: resourceRef("", "limits.gpu", "")}},
-			wantErr: `env var "X": unsupported container resource: limits.gpu`,
+			wantErr: `env var "X": unsupported container resource : limits.gpu`,
 		},
 		{
 			name:    "unknown container",
 			env:     []v1.EnvVar{{Name: "X", ValueFrom: resourceRef("nope", "limits.cpu", "")}},
-			wantErr: `env var "X": container "nope" not found in pod`,
+			wantErr: `env var "X": container nope not found`,
 		},
 	}
 	for _, tt := range tests {

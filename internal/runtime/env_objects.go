@@ -2,10 +2,14 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/berth-dev/berth/internal/source"
 )
 
 // envObjects are the ConfigMaps and Secrets a container's environment
@@ -16,6 +20,10 @@ import (
 type envObjects struct {
 	configMaps map[string]fetched[*v1.ConfigMap]
 	secrets    map[string]fetched[*v1.Secret]
+	// services are the service link variables (enableServiceLinks);
+	// servicesErr says why they could not be read.
+	services    map[string]string
+	servicesErr error
 }
 
 type fetched[T any] struct {
@@ -37,13 +45,17 @@ func (o envObjects) secret(namespace, name string) (*v1.Secret, error) {
 	return nil, fmt.Errorf("couldn't get secret %v/%v, no kubeClient defined", namespace, name)
 }
 
-// fetchEnvObjects reads every ConfigMap and Secret container c's
-// environment refers to, each once. Without an object source (standalone)
-// it reads nothing.
+// fetchEnvObjects reads the Services and every ConfigMap and Secret
+// container c's environment refers to, each once. Without an object source
+// (standalone) it reads no ConfigMap or Secret.
 func (m *Manager) fetchEnvObjects(ctx context.Context, pod *v1.Pod, c *v1.Container) envObjects {
-	objs := envObjects{configMaps: map[string]fetched[*v1.ConfigMap]{}, secrets: map[string]fetched[*v1.Secret]{}}
+	services, servicesErr := m.fetchServiceEnv(pod)
 	if m.opts.Objects == nil {
-		return envObjects{}
+		return envObjects{services: services, servicesErr: servicesErr}
+	}
+	objs := envObjects{
+		configMaps: map[string]fetched[*v1.ConfigMap]{}, secrets: map[string]fetched[*v1.Secret]{},
+		services: services, servicesErr: servicesErr,
 	}
 	configMap := func(name string) {
 		if _, ok := objs.configMaps[name]; !ok {
@@ -81,4 +93,35 @@ func (m *Manager) fetchEnvObjects(ctx context.Context, pod *v1.Pod, c *v1.Contai
 		}
 	}
 	return objs
+}
+
+// errServicesNotRead keeps API pods from starting with an environment that
+// lacks KUBERNETES_SERVICE_HOST because berth has just started (upstream's
+// message).
+var errServicesNotRead = errors.New("services have not yet been read at least once, cannot construct envvars")
+
+// fetchServiceEnv reads the Services a pod's environment comes from.
+// Without a Service lister (standalone) there are none. A static pod does
+// not wait for the Services to be read: it may be what serves the API.
+func (m *Manager) fetchServiceEnv(pod *v1.Pod) (map[string]string, error) {
+	l := m.opts.Services
+	if l == nil {
+		return nil, nil
+	}
+	if !source.IsStatic(pod) && !l.HasSynced() {
+		return nil, errServicesNotRead
+	}
+	services, err := l.List(metav1.NamespaceDefault)
+	if err == nil && pod.Namespace != metav1.NamespaceDefault {
+		var own []*v1.Service
+		own, err = l.List(pod.Namespace)
+		services = append(services, own...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to list services when setting up env vars: %w", err)
+	}
+	// A pod that leaves enableServiceLinks unset (only a static pod berth
+	// did not default) gets the links, as the API's default.
+	links := pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks
+	return serviceEnv(services, pod.Namespace, links), nil
 }

@@ -60,6 +60,10 @@ type Options struct {
 	// Objects reads the ConfigMaps and Secrets that env vars and image pull
 	// secrets refer to. nil (standalone) makes such references fail.
 	Objects ObjectGetter
+	// Services lists the Services whose addresses containers get as
+	// environment variables (enableServiceLinks). nil (standalone) gives
+	// them none.
+	Services ServiceLister
 	// OnContainerStarted, if set, is told of every container the Manager
 	// started (the PLEG watches its process for exits from then on).
 	OnContainerStarted func(podUID types.UID, containerID string)
@@ -84,6 +88,14 @@ type VolumeHostPaths interface {
 type ObjectGetter interface {
 	GetConfigMap(ctx context.Context, namespace, name string) (*v1.ConfigMap, error)
 	GetSecret(ctx context.Context, namespace, name string) (*v1.Secret, error)
+}
+
+// ServiceLister reads Services from a cache of all of them.
+type ServiceLister interface {
+	// HasSynced reports whether every Service has been read at least once.
+	HasSynced() bool
+	// List returns the Services of a namespace.
+	List(namespace string) ([]*v1.Service, error)
 }
 
 // Crash loop back-off of the upstream kubelet (kubelet.go): a container
