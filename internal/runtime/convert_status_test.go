@@ -140,9 +140,10 @@ func TestTerminationMessage(t *testing.T) {
 	if got := terminationMessage(status("FallbackToLogsOnError", emptyFile, 0)); got != "" {
 		t.Errorf("success does not fall back: %q", got)
 	}
+	// The last 80 records: the partial one and its end are two of them.
 	got := terminationMessage(status("FallbackToLogsOnError", emptyFile, 2))
-	if lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n"); len(lines) != 80 || lines[79] != "part one and two" || lines[78] != "line 9" {
-		t.Errorf("fallback to logs: %d lines, last %q", len(lines), lines[len(lines)-1])
+	if lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n"); len(lines) != 79 || lines[78] != "part one and two" || lines[77] != "line 9" || lines[0] != "line 2" {
+		t.Errorf("fallback to logs: %d lines, first %q, last %q", len(lines), lines[0], lines[len(lines)-1])
 	}
 	if got := terminationMessage(status("FallbackToLogsOnError", filepath.Join(dir, "missing"), 2)); !strings.HasSuffix(got, "part one and two\n") {
 		t.Errorf("missing file falls back too: %q", got)
@@ -150,6 +151,22 @@ func TestTerminationMessage(t *testing.T) {
 	if got := terminationMessage(status("File", "", 1)); got != "" {
 		t.Errorf("no mount: %q", got)
 	}
+
+	// Output without a final newline stays so ("echo -n DONE; false").
+	_ = os.WriteFile(logFile, []byte("2024-01-01T00:00:00Z stdout P DONE\n"), 0o644)
+	if got := terminationMessage(status("FallbackToLogsOnError", emptyFile, 1)); got != "DONE" {
+		t.Errorf("partial last line: %q, want DONE", got)
+	}
+	// Rotated files count too.
+	_ = os.WriteFile(logFile+".20240101-000000", []byte("2024-01-01T00:00:00Z stdout F older\n"), 0o644)
+	if got := terminationMessage(status("FallbackToLogsOnError", emptyFile, 1)); got != "older\nDONE" {
+		t.Errorf("rotated log: %q, want %q", got, "older\nDONE")
+	}
+	if got := terminationMessage(&runtimeapi.ContainerStatus{ExitCode: 1, LogPath: filepath.Join(dir, "gone", "0.log"),
+		Annotations: map[string]string{container.AnnotationTerminationMsgPolicy: "FallbackToLogsOnError"}}); !strings.HasPrefix(got, "Error on reading termination message from logs: ") {
+		t.Errorf("missing log: %q", got)
+	}
+	_ = os.Remove(logFile + ".20240101-000000")
 
 	// The message keeps the last 2 KiB.
 	long := strings.Repeat("x", 3000)

@@ -1,14 +1,15 @@
 package runtime
 
 import (
-	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/internal/logs"
 )
 
 // Upstream limits on what a termination message may carry.
@@ -16,9 +17,6 @@ const (
 	maxTerminationMessageLength    = 4096 // from the file
 	maxTerminationMessageLogLength = 2048 // from the log, FallbackToLogsOnError
 	maxTerminationMessageLogLines  = 80
-	// logTailWindow is how much of the log end is read to find the last
-	// lines; the message keeps only the last 2 KiB of them anyway.
-	logTailWindow = 64 << 10
 )
 
 // terminationMessage is what an exited container left behind to explain
@@ -62,69 +60,49 @@ func readTerminationFile(s *runtimeapi.ContainerStatus, path string, fallback bo
 	return "", fallback
 }
 
-// readTail reads at most n bytes from the end of a file. It reports
-// whether it started mid-file through a nil error and offset > 0.
+// readTail reads at most n bytes from the end of a file.
 func readTail(path string, n int64) ([]byte, error) {
-	data, _, err := readTailOffset(path, n)
-	return data, err
-}
-
-func readTailOffset(path string, n int64) ([]byte, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	offset := max(fi.Size()-n, 0)
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return nil, 0, err
+	if _, err := f.Seek(max(fi.Size()-n, 0), io.SeekStart); err != nil {
+		return nil, err
 	}
-	data, err := io.ReadAll(io.LimitReader(f, n))
-	return data, offset, err
+	return io.ReadAll(io.LimitReader(f, n))
 }
 
-// tailCRILog returns the content of the last maxLines lines of a log in
-// the CRI format ("<time> <stream> <P|F> <content>"), at most maxBytes of
-// it, the end kept.
+// tailCRILog returns the end of a container's log as upstream's
+// readLastStringFromContainerLogs does: the last maxLines records (across
+// rotated files), at most the last maxBytes of their content. A partial
+// record keeps its missing newline: "echo -n DONE" gives "DONE".
 func tailCRILog(path string, maxLines, maxBytes int) (string, error) {
-	data, offset, err := readTailOffset(path, logTailWindow)
-	if err != nil {
+	lines := int64(maxLines)
+	w := &lastBytes{n: maxBytes}
+	if err := logs.Read(context.Background(), path, logs.ReadOptions{TailLines: &lines}, w, w); err != nil {
 		return "", err
 	}
-	if offset > 0 {
-		// The window starts mid-line: drop that fragment.
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			data = data[i+1:]
-		}
+	return string(w.b), nil
+}
+
+// lastBytes keeps the last n bytes written to it.
+type lastBytes struct {
+	n int
+	b []byte
+}
+
+func (l *lastBytes) Write(p []byte) (int, error) {
+	l.b = append(l.b, p...)
+	if len(l.b) > 2*l.n {
+		l.b = append([]byte(nil), l.b[len(l.b)-l.n:]...)
 	}
-	var lines []string
-	var partial strings.Builder
-	for _, raw := range strings.Split(string(data), "\n") {
-		fields := strings.SplitN(raw, " ", 4)
-		if len(fields) < 3 {
-			continue
-		}
-		content := ""
-		if len(fields) == 4 {
-			content = fields[3]
-		}
-		partial.WriteString(content)
-		if fields[2] == "P" {
-			continue
-		}
-		lines = append(lines, partial.String()+"\n")
-		partial.Reset()
+	if len(l.b) > l.n {
+		l.b = l.b[len(l.b)-l.n:]
 	}
-	if len(lines) > maxLines {
-		lines = lines[len(lines)-maxLines:]
-	}
-	out := strings.Join(lines, "")
-	if len(out) > maxBytes {
-		out = out[len(out)-maxBytes:]
-	}
-	return out, nil
+	return len(p), nil
 }
