@@ -15,7 +15,11 @@ import (
 
 const etcHostsPath = "/etc/hosts"
 
-const managedHostsHeader = "# Kubernetes-managed hosts file.\n"
+// Headers of the hosts files berth writes (upstream's).
+const (
+	managedHostsHeader                = "# Kubernetes-managed hosts file.\n"
+	managedHostsHeaderWithHostNetwork = "# Kubernetes-managed hosts file (host network).\n"
+)
 
 // podDir is where berth keeps a pod's files: RootDir/pods/<uid>.
 func podDir(rootDir string, uid types.UID) string {
@@ -41,25 +45,40 @@ func hostsFileContent(podIPs []string, hostname, domain string, aliases []v1.Hos
 			fmt.Fprintf(&b, "%s\t%s\n", ip, hostname)
 		}
 	}
-	if len(aliases) > 0 {
-		b.WriteString("\n# Entries added by HostAliases.\n")
-		for _, a := range aliases {
-			fmt.Fprintf(&b, "%s\t%s\n", a.IP, strings.Join(a.Hostnames, "\t"))
-		}
-	}
+	writeHostAliases(&b, aliases)
 	return []byte(b.String())
 }
 
+// hostNetworkHostsFileContent is the /etc/hosts of a pod on the host
+// network: the node's own, then the pod's hostAliases.
+func hostNetworkHostsFileContent(nodeHosts []byte, aliases []v1.HostAlias) []byte {
+	var b strings.Builder
+	b.WriteString(managedHostsHeaderWithHostNetwork)
+	b.Write(nodeHosts)
+	writeHostAliases(&b, aliases)
+	return []byte(b.String())
+}
+
+func writeHostAliases(b *strings.Builder, aliases []v1.HostAlias) {
+	if len(aliases) == 0 {
+		return
+	}
+	b.WriteString("\n# Entries added by HostAliases.\n")
+	for _, a := range aliases {
+		fmt.Fprintf(b, "%s\t%s\n", a.IP, strings.Join(a.Hostnames, "\t"))
+	}
+}
+
 // managedMounts writes the files berth mounts into a container and returns
-// their mounts: the pod's /etc/hosts (pods on the pod network that have an
-// IP, unless the container mounts a volume there; the runtime gives
-// host-network pods the node's) and a fresh file for the termination
-// message, which each instance of the container gets anew.
+// their mounts: the pod's /etc/hosts (pods on the host network, and pods on
+// the pod network that have an IP, unless the container mounts a volume
+// there) and a fresh file for the termination message, which each instance
+// of the container gets anew.
 func (m *Manager) managedMounts(pod *v1.Pod, c *v1.Container, podIPs []string) ([]*runtimeapi.Mount, error) {
 	dir := podDir(m.node.rootDir, pod.UID)
 	var mounts []*runtimeapi.Mount
-	if !pod.Spec.HostNetwork && len(podIPs) > 0 && !mountsAt(c, etcHostsPath) {
-		hostname, domain, err := podHostnameAndDomain(pod, m.node.clusterDomain)
+	if (pod.Spec.HostNetwork || len(podIPs) > 0) && !mountsAt(c, etcHostsPath) {
+		content, err := m.hostsFile(pod, podIPs)
 		if err != nil {
 			return nil, err
 		}
@@ -67,7 +86,7 @@ func (m *Manager) managedMounts(pod *v1.Pod, c *v1.Container, podIPs []string) (
 			return nil, fmt.Errorf("create pod directory: %w", err)
 		}
 		path := filepath.Join(dir, "etc-hosts")
-		if err := writeFileMode(path, hostsFileContent(podIPs, hostname, domain, pod.Spec.HostAliases), 0o644); err != nil {
+		if err := writeFileMode(path, content, 0o644); err != nil {
 			return nil, fmt.Errorf("write hosts file: %w", err)
 		}
 		mounts = append(mounts, &runtimeapi.Mount{HostPath: path, ContainerPath: etcHostsPath, SelinuxRelabel: true})
@@ -85,6 +104,23 @@ func (m *Manager) managedMounts(pod *v1.Pod, c *v1.Container, podIPs []string) (
 		mounts = append(mounts, &runtimeapi.Mount{HostPath: path, ContainerPath: c.TerminationMessagePath, SelinuxRelabel: true})
 	}
 	return mounts, nil
+}
+
+// hostsFile is the content of the pod's /etc/hosts. A host-network pod's
+// starts from the node's, read anew for every container as upstream does.
+func (m *Manager) hostsFile(pod *v1.Pod, podIPs []string) ([]byte, error) {
+	if pod.Spec.HostNetwork {
+		node, err := os.ReadFile(m.node.etcHosts())
+		if err != nil {
+			return nil, fmt.Errorf("read the node's hosts file: %w", err)
+		}
+		return hostNetworkHostsFileContent(node, pod.Spec.HostAliases), nil
+	}
+	hostname, domain, err := podHostnameAndDomain(pod, m.node.clusterDomain)
+	if err != nil {
+		return nil, err
+	}
+	return hostsFileContent(podIPs, hostname, domain, pod.Spec.HostAliases), nil
 }
 
 // writeFileMode writes a file and sets its mode regardless of the umask.

@@ -21,6 +21,9 @@ type nodeConfig struct {
 	clusterDomain string
 	resolvConf    string // "" means the pod gets no host DNS settings
 	cgroupDriver  string // "cgroupfs" or "systemd"
+	// nodeHosts is the node's hosts file, which host-network pods start
+	// from; "" is /etc/hosts (tests set another).
+	nodeHosts string
 
 	cpuCapacityMilli int64
 	memoryCapacity   int64
@@ -31,6 +34,13 @@ type nodeConfig struct {
 	minOOMScoreAdj int64
 	// cgroupV2 is set on a unified cgroup v2 host.
 	cgroupV2 bool
+}
+
+func (n *nodeConfig) etcHosts() string {
+	if n.nodeHosts == "" {
+		return etcHostsPath
+	}
+	return n.nodeHosts
 }
 
 // readNodeResources fills in what the node has, from /proc. Failures leave

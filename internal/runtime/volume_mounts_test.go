@@ -313,3 +313,41 @@ func TestManagedMountsSkipHosts(t *testing.T) {
 		t.Errorf("with a volume at /etc/hosts: %v, %v", mounts, err)
 	}
 }
+
+func TestManagedMountsHostNetworkHosts(t *testing.T) {
+	e := newEnv(t)
+	e.m.node.nodeHosts = filepath.Join(t.TempDir(), "hosts")
+	if err := os.WriteFile(e.m.node.nodeHosts, []byte("127.0.0.1\tlocalhost\n192.168.1.10\tnode-a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pod := fakePod()
+	pod.Spec.HostNetwork = true
+	pod.Spec.HostAliases = []v1.HostAlias{{IP: "123.45.67.89", Hostnames: []string{"foo", "bar"}}}
+	c := &pod.Spec.Containers[0]
+	// A host-network pod has no IP of its own from the runtime.
+	mounts, err := e.m.managedMounts(pod, c, nil)
+	if err != nil || len(mounts) == 0 || mounts[0].ContainerPath != "/etc/hosts" {
+		t.Fatalf("managedMounts = %v, %v", mounts, err)
+	}
+	got, err := os.ReadFile(mounts[0].HostPath)
+	want := "# Kubernetes-managed hosts file (host network).\n" +
+		"127.0.0.1\tlocalhost\n192.168.1.10\tnode-a\n" +
+		"\n# Entries added by HostAliases.\n" +
+		"123.45.67.89\tfoo\tbar\n"
+	if err != nil || string(got) != want {
+		t.Errorf("hosts file = %q, %v; want %q", got, err, want)
+	}
+
+	// Without the node's file the container cannot be configured.
+	e.m.node.nodeHosts = filepath.Join(t.TempDir(), "missing")
+	if _, err := e.m.managedMounts(pod, c, nil); err == nil || !strings.Contains(err.Error(), "read the node's hosts file") {
+		t.Errorf("missing node hosts file: %v", err)
+	}
+
+	// A pod on the pod network without an IP yet gets none.
+	pod.Spec.HostNetwork = false
+	mounts, err = e.m.managedMounts(pod, c, nil)
+	if err != nil || len(mounts) != 1 || mounts[0].ContainerPath == "/etc/hosts" {
+		t.Errorf("pod network without IP: %v, %v", mounts, err)
+	}
+}
