@@ -26,9 +26,10 @@
 // resources alone: Admit then names, in Result.Preempt, the admitted pods the
 // caller must stop to make room, chosen by upstream's rules.
 //
-// Upstream's other admit handlers are not here: eviction (node pressure),
-// sysctls, AppArmor, device/topology managers, node shutdown, and pod
-// features.
+// The sysctl allowlist (sysctls.go, upstream's sysctl admit handler) is a
+// check of its own, run before Admit and for static pods too. Upstream's
+// other admit handlers are not here: eviction (node pressure), AppArmor,
+// device/topology managers, node shutdown, and pod features.
 package admission
 
 import (

@@ -230,7 +230,11 @@ func Run(ctx context.Context, opts Options) error {
 		return nil
 	}
 
-	d := &dispatcher{workers: workers, statuses: store, recorder: recorder, now: clk.Now}
+	admit, err := podAdmission(logger, opts, api)
+	if err != nil {
+		return err
+	}
+	d := &dispatcher{workers: workers, statuses: store, recorder: recorder, now: clk.Now, admit: admit}
 	d.seen = func(pod *v1.Pod) {
 		starts.Seen(pod)
 		if api != nil {
@@ -252,7 +256,6 @@ func Run(ctx context.Context, opts Options) error {
 				api.statusSyncer.PodTerminated(pod)
 			}
 		}
-		d.admit = api.admit
 		d.deletedWithoutWorker = api.statusSyncer.PodTerminated
 		feeds = append(feeds, feed{name: source.SourceAPI, run: api.pods.Run})
 	}

@@ -30,6 +30,10 @@ type Options struct {
 
 	MaxParallelImagePulls int // 1 when serializeImagePulls is true
 
+	// AllowedUnsafeSysctls are the sysctls (or patterns ending in *) pods
+	// may set beside the safe ones (allowedUnsafeSysctls).
+	AllowedUnsafeSysctls []string
+
 	ClusterDNS    []string
 	ClusterDomain string
 	ResolvConf    string // resolvConf, "" disables host DNS inheritance

@@ -52,6 +52,7 @@ type flagValues struct {
 	eventRecordQPS            int32
 	eventBurst                int32
 	registerWithTaints        []v1.Taint
+	allowedUnsafeSysctls      []string
 	kubeReserved              map[string]string
 	systemReserved            map[string]string
 	evictionHard              map[string]string
@@ -122,6 +123,7 @@ func newFlagSet(out io.Writer) (*pflag.FlagSet, *flagValues) {
 	fs.Int32Var(&v.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the API server, >= 0 (kubeAPIBurst).")
 	fs.Int32Var(&v.eventRecordQPS, "event-qps", 50, "Events posted per second, >= 0; 0 means no limit (eventRecordQPS).")
 	fs.Int32Var(&v.eventBurst, "event-burst", 100, "Burst of events posted, >= 0 (eventBurst).")
+	fs.StringSliceVar(&v.allowedUnsafeSysctls, "allowed-unsafe-sysctls", nil, "Comma-separated unsafe sysctls or sysctl patterns (ending in *) pods may set, beside the safe ones (allowedUnsafeSysctls).")
 	fs.Var(taintsValue{&v.registerWithTaints}, "register-with-taints", `Taints the node registers with, comma-separated "<key>=<value>:<effect>" (registerWithTaints).`)
 	fs.Var(cliflag.NewMapStringString(&v.kubeReserved), "kube-reserved", "Resources reserved for Kubernetes components, e.g. cpu=200m,memory=500Mi,ephemeral-storage=1Gi,pid=1000 (kubeReserved).")
 	fs.Var(cliflag.NewMapStringString(&v.systemReserved), "system-reserved", "Resources reserved for the operating system, e.g. cpu=200m,memory=500Mi (systemReserved).")
@@ -191,6 +193,9 @@ func (v *flagValues) configFlags() []configFlag {
 		{"kube-api-burst", "kubeAPIBurst", func(c *kubeletconfig.KubeletConfiguration) { c.KubeAPIBurst = v.kubeAPIBurst }},
 		{"event-qps", "eventRecordQPS", func(c *kubeletconfig.KubeletConfiguration) { c.EventRecordQPS = ptr.To(v.eventRecordQPS) }},
 		{"event-burst", "eventBurst", func(c *kubeletconfig.KubeletConfiguration) { c.EventBurst = v.eventBurst }},
+		{"allowed-unsafe-sysctls", "allowedUnsafeSysctls", func(c *kubeletconfig.KubeletConfiguration) {
+			c.AllowedUnsafeSysctls = slices.Clone(v.allowedUnsafeSysctls)
+		}},
 		{"register-with-taints", "registerWithTaints", func(c *kubeletconfig.KubeletConfiguration) {
 			c.RegisterWithTaints = slices.Clone(v.registerWithTaints)
 		}},

@@ -317,6 +317,7 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 
 		NodeLabels:                nodeLabels,
 		RegisterWithTaints:        slices.Clone(cfg.RegisterWithTaints),
+		AllowedUnsafeSysctls:      slices.Clone(cfg.AllowedUnsafeSysctls),
 		MaxPods:                   int(cfg.MaxPods),
 		KubeReserved:              kubeReserved,
 		SystemReserved:            systemReserved,

@@ -158,8 +158,10 @@ func TestParse(t *testing.T) {
 				"--read-only-port", "0",
 				"--address", "::1",
 				"--max-pods", "7",
+				"--allowed-unsafe-sysctls", "kernel.msg*,net.core.somaxconn",
 			},
 			want: func(o *app.Options) {
+				o.AllowedUnsafeSysctls = []string{"kernel.msg*", "net.core.somaxconn"}
 				o.StaticPodPath = manifests
 				o.SyncFrequency = 10 * time.Second
 				o.FileCheckFrequency = time.Second

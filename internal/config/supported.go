@@ -32,6 +32,7 @@ func supportedFields() []string {
 		"clusterDomain",
 		"resolvConf",
 		"maxPods",
+		"allowedUnsafeSysctls",
 
 		"readOnlyPort",
 		"address",

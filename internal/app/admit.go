@@ -1,0 +1,42 @@
+package app
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/version"
+	"k8s.io/klog/v2"
+
+	"github.com/berth-dev/berth/internal/admission"
+)
+
+// podAdmission is what every new pod goes through, in upstream's order:
+// the sysctl allowlist first, for every pod (static ones too, also
+// standalone and before the Node exists, since it needs nothing from the
+// API), then with an API server the checks against the Node.
+func podAdmission(logger klog.Logger, opts Options, api *apiComponents) (func(pod *v1.Pod, active []*v1.Pod) admission.Result, error) {
+	kernel, err := kernelVersion()
+	if err != nil {
+		logger.Error(err, "Cannot tell the kernel version; only sysctls namespaced in every kernel count as safe")
+	}
+	sysctls, err := admission.NewSysctls(append(admission.SafeSysctls(kernel), opts.AllowedUnsafeSysctls...))
+	if err != nil {
+		return nil, fmt.Errorf("allowedUnsafeSysctls: %w", err)
+	}
+	return func(pod *v1.Pod, active []*v1.Pod) admission.Result {
+		if r := sysctls.Admit(pod); !r.Admit || api == nil {
+			return r
+		}
+		return api.admit(pod, active)
+	}, nil
+}
+
+func kernelVersion() (*version.Version, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return nil, err
+	}
+	return version.ParseGeneric(strings.TrimSpace(string(b)))
+}
