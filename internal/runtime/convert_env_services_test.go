@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"reflect"
+	"sync/atomic"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -180,7 +182,10 @@ func TestFetchServiceEnv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := &Manager{opts: Options{Services: tt.lister}}
-			env, err := m.fetchServiceEnv(tt.pod)
+			// A cancelled context: no waiting for a list that never comes.
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			env, err := m.fetchServiceEnv(ctx, tt.pod)
 			if (err == nil) != (tt.wantErr == "") || (err != nil && err.Error() != tt.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}
@@ -197,5 +202,22 @@ func TestFetchServiceEnv(t *testing.T) {
 				t.Errorf("service hosts %v, want %v", hosts, tt.wantHost)
 			}
 		})
+	}
+}
+
+// listedLater reports synced from its third question on.
+type listedLater struct {
+	fakeServices
+	asked atomic.Int32
+}
+
+func (l *listedLater) HasSynced() bool { return l.asked.Add(1) > 2 }
+
+func TestFetchServiceEnvWaitsForFirstList(t *testing.T) {
+	l := &listedLater{fakeServices: fakeServices{services: []*v1.Service{service("default", "kubernetes", "10.96.0.1", v1.ServicePort{Port: 443})}}}
+	m := &Manager{opts: Options{Services: l}}
+	env, err := m.fetchServiceEnv(context.Background(), envPod())
+	if err != nil || env["KUBERNETES_SERVICE_HOST"] != "10.96.0.1" {
+		t.Errorf("fetchServiceEnv = %v, %v; want the kubernetes Service's variables once listed", env, err)
 	}
 }

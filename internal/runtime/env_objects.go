@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/berth-dev/berth/internal/source"
 )
@@ -49,7 +51,7 @@ func (o envObjects) secret(namespace, name string) (*v1.Secret, error) {
 // container c's environment refers to, each once. Without an object source
 // (standalone) it reads no ConfigMap or Secret.
 func (m *Manager) fetchEnvObjects(ctx context.Context, pod *v1.Pod, c *v1.Container) envObjects {
-	services, servicesErr := m.fetchServiceEnv(pod)
+	services, servicesErr := m.fetchServiceEnv(ctx, pod)
 	if m.opts.Objects == nil {
 		return envObjects{services: services, servicesErr: servicesErr}
 	}
@@ -100,16 +102,25 @@ func (m *Manager) fetchEnvObjects(ctx context.Context, pod *v1.Pod, c *v1.Contai
 // message).
 var errServicesNotRead = errors.New("services have not yet been read at least once, cannot construct envvars")
 
+// servicesFirstListWait is how long a container start waits for the first
+// list of Services, which berth starts together with the pod source: long
+// enough that the first pods after a restart do not fail (and wait out the
+// start retry) for a list that is a moment away.
+const servicesFirstListWait = 5 * time.Second
+
 // fetchServiceEnv reads the Services a pod's environment comes from.
 // Without a Service lister (standalone) there are none. A static pod does
 // not wait for the Services to be read: it may be what serves the API.
-func (m *Manager) fetchServiceEnv(pod *v1.Pod) (map[string]string, error) {
+func (m *Manager) fetchServiceEnv(ctx context.Context, pod *v1.Pod) (map[string]string, error) {
 	l := m.opts.Services
 	if l == nil {
 		return nil, nil
 	}
 	if !source.IsStatic(pod) && !l.HasSynced() {
-		return nil, errServicesNotRead
+		synced := func(context.Context) (bool, error) { return l.HasSynced(), nil }
+		if wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, servicesFirstListWait, true, synced) != nil {
+			return nil, errServicesNotRead
+		}
 	}
 	services, err := l.List(metav1.NamespaceDefault)
 	if err == nil && pod.Namespace != metav1.NamespaceDefault {
