@@ -8,6 +8,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	utilsysctl "k8s.io/component-helpers/node/util/sysctl"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/internal/container"
@@ -64,7 +65,7 @@ func sandboxLinuxConfig(pod *v1.Pod, node *nodeConfig) (*runtimeapi.LinuxPodSand
 	sysctls := map[string]string{}
 	if psc := pod.Spec.SecurityContext; psc != nil {
 		for _, s := range psc.Sysctls {
-			sysctls[normalizeSysctl(s.Name)] = s.Value
+			sysctls[utilsysctl.NormalizeName(s.Name)] = s.Value
 		}
 		if psc.RunAsUser != nil {
 			sc.RunAsUser = &runtimeapi.Int64Value{Value: *psc.RunAsUser}
@@ -245,25 +246,6 @@ func hasPrivilegedContainer(pod *v1.Pod) bool {
 		}
 	}
 	return false
-}
-
-// normalizeSysctl turns the slash form "net/ipv4/ip_forward" into the dot
-// form runc accepts; a name whose first separator is a dot is already in
-// it ("net.ipv4.conf.eth0/100.rp_filter").
-func normalizeSysctl(name string) string {
-	i := strings.IndexAny(name, "./")
-	if i < 0 || name[i] == '.' {
-		return name
-	}
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case '.':
-			return '/'
-		case '/':
-			return '.'
-		}
-		return r
-	}, name)
 }
 
 // supplementalGroups lists fsGroup first, then supplementalGroups.

@@ -176,18 +176,3 @@ func TestPodHostname(t *testing.T) {
 		})
 	}
 }
-
-func TestNormalizeSysctl(t *testing.T) {
-	tests := map[string]string{
-		"kernel.shm_rmid_forced":           "kernel.shm_rmid_forced",
-		"net/ipv4/ip_forward":              "net.ipv4.ip_forward",
-		"net/ipv4/conf/eno2.100/rp_filter": "net.ipv4.conf.eno2/100.rp_filter",
-		"net.ipv4.conf.eno2/100.rp_filter": "net.ipv4.conf.eno2/100.rp_filter",
-		"noseparator":                      "noseparator",
-	}
-	for in, want := range tests {
-		if got := normalizeSysctl(in); got != want {
-			t.Errorf("normalizeSysctl(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
