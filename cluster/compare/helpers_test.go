@@ -1,6 +1,9 @@
 package compare
 
 import (
+	"fmt"
+	"strings"
+
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -30,4 +33,32 @@ func withInit(p *v1.Pod, cs ...v1.Container) *v1.Pod {
 func withPodLevel(p *v1.Pod, requests, limits v1.ResourceList) *v1.Pod {
 	p.Spec.Resources = &v1.ResourceRequirements{Requests: requests, Limits: limits}
 	return p
+}
+
+// diffLines lists the lines of got and want that the other lacks: enough
+// to name the fields that differ in two indented JSON documents.
+func diffLines(got, want string) string {
+	count := func(s string) map[string]int {
+		m := map[string]int{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l]++
+		}
+		return m
+	}
+	g, w := count(got), count(want)
+	var b strings.Builder
+	for _, l := range strings.Split(got, "\n") {
+		if g[l] > w[l] {
+			fmt.Fprintf(&b, "berth:    %s\n", l)
+			g[l]--
+		}
+	}
+	g = count(got)
+	for _, l := range strings.Split(want, "\n") {
+		if w[l] > g[l] {
+			fmt.Fprintf(&b, "upstream: %s\n", l)
+			w[l]--
+		}
+	}
+	return b.String()
 }

@@ -102,7 +102,8 @@ func (p *parser) parse(data []byte, path, nodeName string) (*v1.Pod, error) {
 //   - namespace "default", spec.nodeName, the hash and source annotations,
 //     and a toleration of every NoExecute taint, so node problems never
 //     evict a static pod;
-//   - the status is the kubelet's to write: it starts Pending.
+//   - the status is the kubelet's to write: it starts Pending;
+//   - no kind and apiVersion, as a pod read from the API.
 func makeStatic(pod *v1.Pod, path, nodeName string) {
 	if pod.UID == "" {
 		pod.UID = contentUID(pod, path, nodeName)
@@ -119,6 +120,9 @@ func makeStatic(pod *v1.Pod, path, nodeName string) {
 	pod.Annotations[source.AnnotationConfigSource] = source.SourceFile
 	tolerateNoExecute(pod)
 	pod.Status = v1.PodStatus{Phase: v1.PodPending}
+	// Upstream's pod went through the internal type and has none; the UID
+	// above was hashed with it, so UIDs stay what they were.
+	pod.TypeMeta = metav1.TypeMeta{}
 }
 
 // contentUID hashes the pod as written (after defaults, before makeStatic

@@ -293,6 +293,50 @@ func TestParseManifest(t *testing.T) {
 			}
 		},
 	}, {
+		name:    "hostPID with a shared process namespace",
+		data:    yamlPod + "  hostPID: true\n  shareProcessNamespace: true\n",
+		wantErr: "spec.shareProcessNamespace: Invalid value: true: ShareProcessNamespace and HostPID cannot both be enabled",
+	}, {
+		name:    "env value and valueFrom",
+		data:    yamlPod + "    env:\n    - name: X\n      value: a\n      valueFrom: {fieldRef: {fieldPath: metadata.name}}\n",
+		wantErr: "spec.containers[0].env[0].valueFrom: Invalid value: \"\": may not be specified when `value` is not empty",
+	}, {
+		name:    "env valueFrom with two sources",
+		data:    yamlPod + "    env:\n    - name: X\n      valueFrom: {fieldRef: {fieldPath: metadata.name}, resourceFieldRef: {resource: limits.cpu}}\n",
+		wantErr: "spec.containers[0].env[0].valueFrom: Invalid value: \"\": may not have more than one field specified at a time",
+	}, {
+		name:    "env valueFrom without a source",
+		data:    yamlPod + "    env:\n    - name: X\n      valueFrom: {}\n",
+		wantErr: "spec.containers[0].env[0].valueFrom: Invalid value: \"\": must specify one of",
+	}, {
+		name:    "probe with two actions",
+		data:    yamlPod + "    readinessProbe: {exec: {command: [\"true\"]}, tcpSocket: {port: 80}}\n",
+		wantErr: "spec.containers[0].readinessProbe.tcpSocket: Forbidden: may not specify more than 1 handler type",
+	}, {
+		name:    "probe without an action",
+		data:    yamlPod + "    livenessProbe: {periodSeconds: 3}\n",
+		wantErr: "spec.containers[0].livenessProbe: Required value: must specify a handler type",
+	}, {
+		name:    "hook sleeping beyond the grace period",
+		data:    yamlPod + "    lifecycle: {preStop: {sleep: {seconds: 40}}}\n",
+		wantErr: "spec.containers[0].lifecycle.preStop.sleep: Invalid value: 40: must be non-negative and less than terminationGracePeriodSeconds (30)",
+	}, {
+		name:  "hook sleeping the whole grace period",
+		data:  yamlPod + "    lifecycle: {preStop: {sleep: {seconds: 30}}}\n",
+		check: func(t *testing.T, pod *v1.Pod) {},
+	}, {
+		name:    "host port twice",
+		data:    strings.Replace(yamlPod, "    - containerPort: 80\n", "    - {containerPort: 80, hostPort: 8080}\n    - {containerPort: 81, hostPort: 8080}\n", 1),
+		wantErr: `spec.containers[0].ports[1].hostPort: Duplicate value: "TCP//8080"`,
+	}, {
+		name:  "one host port on two protocols",
+		data:  strings.Replace(yamlPod, "    - containerPort: 80\n", "    - {containerPort: 80, hostPort: 8080}\n    - {containerPort: 81, hostPort: 8080, protocol: UDP}\n", 1),
+		check: func(t *testing.T, pod *v1.Pod) {},
+	}, {
+		name:  "init containers may reuse a host port",
+		data:  yamlPod + "  initContainers:\n  - {name: i1, image: busybox, ports: [{containerPort: 80, hostPort: 8080}]}\n  - {name: i2, image: busybox, ports: [{containerPort: 80, hostPort: 8080}]}\n",
+		check: func(t *testing.T, pod *v1.Pod) {},
+	}, {
 		name:    "ephemeral containers",
 		data:    yamlPod + "  ephemeralContainers:\n  - name: debug\n    image: busybox\n",
 		wantErr: "spec.ephemeralContainers: Forbidden",

@@ -12,9 +12,10 @@ import (
 )
 
 // validatePod checks what is cheap and would otherwise fail later, deep in a
-// CRI call, with a worse message: names, containers, images and the enum
-// fields berth acts on. It is a subset of the API server's validation; a pod
-// it accepts may still fail to run.
+// CRI call, with a worse message: names, containers, images, the enum
+// fields berth acts on, env sources, probe and hook actions, host ports. It
+// is a subset of the API server's validation (cluster/compare holds
+// manifests both refuse); a pod it accepts may still fail to run.
 func validatePod(pod *v1.Pod) error {
 	var errs field.ErrorList
 	meta := field.NewPath("metadata")
@@ -34,6 +35,9 @@ func validatePod(pod *v1.Pod) error {
 		v1.RestartPolicyAlways, v1.RestartPolicyOnFailure, v1.RestartPolicyNever)...)
 	errs = append(errs, oneOf(sp.Child("dnsPolicy"), string(spec.DNSPolicy),
 		v1.DNSClusterFirst, v1.DNSClusterFirstWithHostNet, v1.DNSDefault, v1.DNSNone)...)
+	if spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace && spec.HostPID {
+		errs = append(errs, field.Invalid(sp.Child("shareProcessNamespace"), true, "ShareProcessNamespace and HostPID cannot both be enabled"))
+	}
 	if len(spec.EphemeralContainers) > 0 {
 		errs = append(errs, field.Forbidden(sp.Child("ephemeralContainers"), "cannot be set in a manifest"))
 	}
@@ -54,18 +58,23 @@ func validatePod(pod *v1.Pod) error {
 		errs = append(errs, field.Required(sp.Child("containers"), "a pod needs at least one container"))
 	}
 	names := sets.New[string]()
+	grace := spec.TerminationGracePeriodSeconds
 	for i := range spec.InitContainers {
 		c := &spec.InitContainers[i]
 		p := sp.Child("initContainers").Index(i)
-		errs = append(errs, validateContainer(c, p, names, volumes)...)
+		errs = append(errs, validateContainer(c, p, names, volumes, grace)...)
+		// Each init container runs apart: its host ports only need to be
+		// unique within itself.
+		errs = append(errs, hostPortConflicts(spec.InitContainers[i:i+1], sp.Child("initContainers"), i)...)
 		if c.RestartPolicy != nil && *c.RestartPolicy != v1.ContainerRestartPolicyAlways {
 			errs = append(errs, field.NotSupported(p.Child("restartPolicy"), *c.RestartPolicy,
 				[]string{string(v1.ContainerRestartPolicyAlways)}))
 		}
 	}
 	for i := range spec.Containers {
-		errs = append(errs, validateContainer(&spec.Containers[i], sp.Child("containers").Index(i), names, volumes)...)
+		errs = append(errs, validateContainer(&spec.Containers[i], sp.Child("containers").Index(i), names, volumes, grace)...)
 	}
+	errs = append(errs, hostPortConflicts(spec.Containers, sp.Child("containers"), 0)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid pod: %w", errs.ToAggregate())
 	}
@@ -73,8 +82,10 @@ func validatePod(pod *v1.Pod) error {
 }
 
 // validateContainer checks one container; names collects the container
-// names seen so far (init and regular containers share one namespace).
-func validateContainer(c *v1.Container, p *field.Path, names, volumes sets.Set[string]) field.ErrorList {
+// names seen so far (init and regular containers share one namespace);
+// grace is the pod's termination grace period, which a sleep hook may not
+// exceed.
+func validateContainer(c *v1.Container, p *field.Path, names, volumes sets.Set[string], grace *int64) field.ErrorList {
 	var errs field.ErrorList
 	for _, msg := range validation.IsDNS1123Label(c.Name) {
 		errs = append(errs, field.Invalid(p.Child("name"), c.Name, msg))
@@ -103,6 +114,28 @@ func validateContainer(c *v1.Container, p *field.Path, names, volumes sets.Set[s
 		errs = append(errs, oneOf(pp.Child("protocol"), string(port.Protocol),
 			v1.ProtocolTCP, v1.ProtocolUDP, v1.ProtocolSCTP)...)
 	}
+	for j, e := range c.Env {
+		errs = append(errs, validateEnvSource(&e, p.Child("env").Index(j))...)
+	}
+	for _, probe := range []struct {
+		name string
+		p    *v1.Probe
+	}{{"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}, {"startupProbe", c.StartupProbe}} {
+		if probe.p != nil {
+			h := &probe.p.ProbeHandler
+			errs = append(errs, validateHandler(handler{h.Exec, h.HTTPGet, h.TCPSocket, h.GRPC, nil}, grace, p.Child(probe.name))...)
+		}
+	}
+	if lc := c.Lifecycle; lc != nil {
+		for _, hook := range []struct {
+			name string
+			h    *v1.LifecycleHandler
+		}{{"postStart", lc.PostStart}, {"preStop", lc.PreStop}} {
+			if h := hook.h; h != nil {
+				errs = append(errs, validateHandler(handler{h.Exec, h.HTTPGet, h.TCPSocket, nil, h.Sleep}, grace, p.Child("lifecycle", hook.name))...)
+			}
+		}
+	}
 	for j, m := range c.VolumeMounts {
 		mp := p.Child("volumeMounts").Index(j)
 		if !volumes.Has(m.Name) {
@@ -110,6 +143,88 @@ func validateContainer(c *v1.Container, p *field.Path, names, volumes sets.Set[s
 		}
 		if m.MountPath == "" {
 			errs = append(errs, field.Required(mp.Child("mountPath"), ""))
+		}
+	}
+	return errs
+}
+
+// handler is what a probe or a lifecycle hook does: exactly one is set.
+type handler struct {
+	exec  *v1.ExecAction
+	http  *v1.HTTPGetAction
+	tcp   *v1.TCPSocketAction
+	grpc  *v1.GRPCAction
+	sleep *v1.SleepAction
+}
+
+// validateHandler: one action, and a sleep that fits in the grace period,
+// as the API server requires.
+func validateHandler(h handler, grace *int64, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	n := 0
+	for _, a := range []struct {
+		name string
+		set  bool
+	}{{"exec", h.exec != nil}, {"httpGet", h.http != nil}, {"tcpSocket", h.tcp != nil}, {"grpc", h.grpc != nil}, {"sleep", h.sleep != nil}} {
+		if !a.set {
+			continue
+		}
+		if n > 0 {
+			errs = append(errs, field.Forbidden(p.Child(a.name), "may not specify more than 1 handler type"))
+		}
+		n++
+	}
+	if n == 0 {
+		errs = append(errs, field.Required(p, "must specify a handler type"))
+	}
+	if h.sleep != nil && grace != nil && (h.sleep.Seconds < 0 || h.sleep.Seconds > *grace) {
+		errs = append(errs, field.Invalid(p.Child("sleep"), h.sleep.Seconds,
+			fmt.Sprintf("must be non-negative and less than terminationGracePeriodSeconds (%d)", *grace)))
+	}
+	return errs
+}
+
+// validateEnvSource: an env var takes its value from one place only.
+func validateEnvSource(e *v1.EnvVar, p *field.Path) field.ErrorList {
+	from := e.ValueFrom
+	if from == nil {
+		return nil
+	}
+	n := 0
+	for _, set := range []bool{from.FieldRef != nil, from.ResourceFieldRef != nil, from.ConfigMapKeyRef != nil,
+		from.SecretKeyRef != nil, from.FileKeyRef != nil} {
+		if set {
+			n++
+		}
+	}
+	vp := p.Child("valueFrom")
+	switch {
+	case n == 0:
+		return field.ErrorList{field.Invalid(vp, "", "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`")}
+	case e.Value != "":
+		return field.ErrorList{field.Invalid(vp, "", "may not be specified when `value` is not empty")}
+	case n > 1:
+		return field.ErrorList{field.Invalid(vp, "", "may not have more than one field specified at a time")}
+	}
+	return nil
+}
+
+// hostPortConflicts: containers running together may not ask for the same
+// host port (protocol, host IP and port). first is the index of
+// containers[0] in the field path.
+func hostPortConflicts(containers []v1.Container, p *field.Path, first int) field.ErrorList {
+	var errs field.ErrorList
+	seen := sets.New[string]()
+	for i := range containers {
+		for j, port := range containers[i].Ports {
+			if port.HostPort == 0 {
+				continue
+			}
+			key := fmt.Sprintf("%s/%s/%d", port.Protocol, port.HostIP, port.HostPort)
+			if seen.Has(key) {
+				errs = append(errs, field.Duplicate(p.Index(first+i).Child("ports").Index(j).Child("hostPort"), key))
+			}
+			seen.Insert(key)
 		}
 	}
 	return errs
