@@ -92,6 +92,19 @@ func newAPIClient(opts Options) (*apiComponents, error) {
 		services: objects.NewServices(client)}, nil
 }
 
+// nodeAllocatable is the Node's allocatable resources, what the downward
+// API reads for limits a container does not set; nil standalone and
+// before the Node is registered.
+func (a *apiComponents) nodeAllocatable() v1.ResourceList {
+	if a == nil || a.node == nil {
+		return nil
+	}
+	if n, ok := a.node.Node(); ok {
+		return n.Status.Allocatable
+	}
+	return nil
+}
+
 // serviceLister gives containers the service link variables; standalone
 // (a nil a) there are none.
 func (a *apiComponents) serviceLister() runtime.ServiceLister {

@@ -88,15 +88,7 @@ func Run(ctx context.Context, opts Options) error {
 		Objects:  objs,
 		RootDir:  opts.RootDir,
 		NodeName: opts.NodeName,
-		NodeAllocatable: func() v1.ResourceList {
-			if api == nil {
-				return nil
-			}
-			if n, ok := api.node.Node(); ok {
-				return n.Status.Allocatable
-			}
-			return nil
-		},
+		NodeAllocatable: api.nodeAllocatable,
 		Recorder: recorder,
 		Clock:    clk,
 		OnChange: func(uid types.UID) { wake(uid) },
@@ -115,6 +107,7 @@ func Run(ctx context.Context, opts Options) error {
 		Volumes:               vols,
 		Objects:               envObjects,
 		Services:              api.serviceLister(),
+		NodeAllocatable:       api.nodeAllocatable,
 		RuntimeEndpoint:       opts.RuntimeEndpoint,
 		ImageEndpoint:         opts.ImageEndpoint,
 		RequestTimeout:        opts.RuntimeRequestTimeout,

@@ -156,7 +156,11 @@ func envValueFrom(pod *v1.Pod, c *v1.Container, e v1.EnvVar, podIPs []string, no
 		}
 		return v, true, nil
 	case from.ResourceFieldRef != nil:
-		v, err := container.ResourceValue(pod, c, from.ResourceFieldRef, node.allocatable())
+		allocatable := objs.allocatable
+		if len(allocatable) == 0 {
+			allocatable = node.capacity()
+		}
+		v, err := container.ResourceValue(pod, c, from.ResourceFieldRef, allocatable)
 		if err != nil {
 			return "", false, fmt.Errorf("env var %q: %w", e.Name, err)
 		}
@@ -205,10 +209,10 @@ func envValueFrom(pod *v1.Pod, c *v1.Container, e v1.EnvVar, podIPs []string, no
 
 func isTrue(b *bool) bool { return b != nil && *b }
 
-// allocatable is what a container's unset limits read as in the downward
-// API: the node's capacity (upstream: its allocatable, which is the same
-// while berth reserves nothing for the system).
-func (n *nodeConfig) allocatable() v1.ResourceList {
+// capacity is what a container's unset limits read as in the downward API
+// when the Node's allocatable is not known (standalone, or before the Node
+// is registered).
+func (n *nodeConfig) capacity() v1.ResourceList {
 	return v1.ResourceList{
 		v1.ResourceCPU:    *resource.NewMilliQuantity(n.cpuCapacityMilli, resource.DecimalSI),
 		v1.ResourceMemory: *resource.NewQuantity(n.memoryCapacity, resource.BinarySI),

@@ -364,3 +364,23 @@ func TestContainerEnvFromObjects(t *testing.T) {
 		})
 	}
 }
+
+func TestContainerEnvResourcesFromNodeAllocatable(t *testing.T) {
+	pod := envPod()
+	c := &pod.Spec.Containers[0]
+	c.Env = []v1.EnvVar{
+		{Name: "MEM_LIM", ValueFrom: resourceRef("", "limits.memory", "1Mi")},
+		{Name: "CPU_LIM", ValueFrom: resourceRef("", "limits.cpu", "1m")},
+		{Name: "OTHER_CPU", ValueFrom: resourceRef("other", "limits.cpu", "1m")},
+	}
+	alloc := v1.ResourceList{v1.ResourceCPU: resource.MustParse("1900m"), v1.ResourceMemory: resource.MustParse("7Gi")}
+	got, _, err := containerEnv(pod, c, nil, testNode(), envObjects{allocatable: alloc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unset limits read as the Node's allocatable, not the capacity.
+	want := []envVar{{"MEM_LIM", "7168"}, {"CPU_LIM", "1500"}, {"OTHER_CPU", "1900"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("containerEnv = %v, want %v", got, want)
+	}
+}

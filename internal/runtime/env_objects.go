@@ -26,6 +26,9 @@ type envObjects struct {
 	// servicesErr says why they could not be read.
 	services    map[string]string
 	servicesErr error
+	// allocatable is the Node's, for limits a container does not set; nil
+	// means the node's capacity.
+	allocatable v1.ResourceList
 }
 
 type fetched[T any] struct {
@@ -51,14 +54,15 @@ func (o envObjects) secret(namespace, name string) (*v1.Secret, error) {
 // container c's environment refers to, each once. Without an object source
 // (standalone) it reads no ConfigMap or Secret.
 func (m *Manager) fetchEnvObjects(ctx context.Context, pod *v1.Pod, c *v1.Container) envObjects {
-	services, servicesErr := m.fetchServiceEnv(ctx, pod)
+	var objs envObjects
+	objs.services, objs.servicesErr = m.fetchServiceEnv(ctx, pod)
+	if m.opts.NodeAllocatable != nil {
+		objs.allocatable = m.opts.NodeAllocatable()
+	}
 	if m.opts.Objects == nil {
-		return envObjects{services: services, servicesErr: servicesErr}
+		return objs
 	}
-	objs := envObjects{
-		configMaps: map[string]fetched[*v1.ConfigMap]{}, secrets: map[string]fetched[*v1.Secret]{},
-		services: services, servicesErr: servicesErr,
-	}
+	objs.configMaps, objs.secrets = map[string]fetched[*v1.ConfigMap]{}, map[string]fetched[*v1.Secret]{}
 	configMap := func(name string) {
 		if _, ok := objs.configMaps[name]; !ok {
 			cm, err := m.opts.Objects.GetConfigMap(ctx, pod.Namespace, name)

@@ -64,6 +64,10 @@ type Options struct {
 	// environment variables (enableServiceLinks). nil (standalone) gives
 	// them none.
 	Services ServiceLister
+	// NodeAllocatable, if set, returns the Node's allocatable resources,
+	// which the downward API reads for limits a container does not set;
+	// when it is unset or returns nothing, the node's capacity counts.
+	NodeAllocatable func() v1.ResourceList
 	// OnContainerStarted, if set, is told of every container the Manager
 	// started (the PLEG watches its process for exits from then on).
 	OnContainerStarted func(podUID types.UID, containerID string)
