@@ -84,14 +84,14 @@ func Run(ctx context.Context, opts Options) error {
 		vols.ObjectChanged(kind, ns, name)
 	}})
 	vols = volume.New(volume.Options{
-		Client:   client,
-		Objects:  objs,
-		RootDir:  opts.RootDir,
-		NodeName: opts.NodeName,
+		Client:          client,
+		Objects:         objs,
+		RootDir:         opts.RootDir,
+		NodeName:        opts.NodeName,
 		NodeAllocatable: api.nodeAllocatable,
-		Recorder: recorder,
-		Clock:    clk,
-		OnChange: func(uid types.UID) { wake(uid) },
+		Recorder:        recorder,
+		Clock:           clk,
+		OnChange:        func(uid types.UID) { wake(uid) },
 	})
 	var envObjects runtime.ObjectGetter
 	if api != nil {
