@@ -255,3 +255,27 @@ func TestSysctls(t *testing.T) {
 	env.writeManifest(t, static)
 	env.waitPod(t, ns, "static-sysctl-"+nodeName, 30*time.Second, rejected)
 }
+
+// [sig-node] Downward API should provide default limits.cpu/memory from
+// node allocatable [Conformance], checked against the Node's exact values.
+func TestDownwardAPIDefaultLimitsFromAllocatable(t *testing.T) {
+	env := requireSuite(t)
+	ns := env.namespace(t)
+	node, err := env.getNode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := func(res string) *v1.EnvVarSource {
+		return &v1.EnvVarSource{ResourceFieldRef: &v1.ResourceFieldSelector{Resource: res}}
+	}
+	p := shellPod("dapi-allocatable", "env", withMain(func(c *v1.Container) {
+		c.Env = []v1.EnvVar{{Name: "CPU_LIMIT", ValueFrom: limit("limits.cpu")}, {Name: "MEMORY_LIMIT", ValueFrom: limit("limits.memory")}}
+	}))
+	got := envOf(env.podOutput(t, ns, p))
+	cpu := node.Status.Allocatable.Cpu()
+	wantCPU := strconv.FormatInt((cpu.MilliValue()+999)/1000, 10)
+	wantMem := strconv.FormatInt(node.Status.Allocatable.Memory().Value(), 10)
+	if got["CPU_LIMIT"] != wantCPU || got["MEMORY_LIMIT"] != wantMem {
+		t.Errorf("CPU_LIMIT=%s MEMORY_LIMIT=%s, want the Node's allocatable %s and %s", got["CPU_LIMIT"], got["MEMORY_LIMIT"], wantCPU, wantMem)
+	}
+}
