@@ -67,12 +67,12 @@ func IsSidecar(c *v1.Container) bool {
 }
 
 // ShouldRestart reports whether container c must be (re)started given the
-// newest runtime container with its name, following the pod's restartPolicy:
-// a container never run (or garbage-collected) starts; a running one does
-// not; one in state created or unknown always does (it never really ran, or
-// may not be running); an exited one restarts under Always, under OnFailure
-// only after a non-zero exit, never under Never. Nothing restarts once the
-// pod is being deleted.
+// newest runtime container with its name (upstream's
+// ShouldContainerBeRestarted): a container never run (or garbage-collected)
+// starts; a running one does not; one in state created or unknown always
+// does (it never really ran, or may not be running); an exited one as its
+// restart rules and policies say (ShouldRestartAfterExit). Nothing
+// restarts once the pod is being deleted.
 func ShouldRestart(pod *v1.Pod, c *v1.Container, st *PodStatus) bool {
 	if pod.DeletionTimestamp != nil {
 		return false
@@ -87,13 +87,7 @@ func ShouldRestart(pod *v1.Pod, c *v1.Container, st *PodStatus) bool {
 	case StateCreated, StateUnknown:
 		return true
 	}
-	switch pod.Spec.RestartPolicy {
-	case v1.RestartPolicyNever:
-		return false
-	case v1.RestartPolicyOnFailure:
-		return cs.ExitCode != 0
-	}
-	return true
+	return ShouldRestartAfterExit(c, &pod.Spec, cs.ExitCode)
 }
 
 // AnyRegularContainerCreated reports whether the runtime holds any app

@@ -75,7 +75,7 @@ func newSandboxActions(pod *v1.Pod, st *container.PodStatus) PodActions {
 	var start []int
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
-		if pod.Spec.RestartPolicy == v1.RestartPolicyOnFailure && succeeded(st.FindContainer(c.Name)) {
+		if container.RunsOnce(c, &pod.Spec) && succeeded(st.FindContainer(c.Name)) {
 			continue
 		}
 		start = append(start, i)
@@ -117,8 +117,9 @@ func appActions(pod *v1.Pod, st *container.PodStatus, probes Probes, a *PodActio
 		}
 		var reason, message string
 		// Replaced whatever the restart policy says when the spec asks for
-		// it; after a failed probe only if the policy restarts it.
-		restart := pod.Spec.RestartPolicy != v1.RestartPolicyNever && pod.DeletionTimestamp == nil
+		// it; after a failed probe only if the policy restarts it (the
+		// container's own, else the pod's: rules need an exit code).
+		restart := container.RestartsWhenKilled(c, &pod.Spec) && pod.DeletionTimestamp == nil
 		switch {
 		case cs.Hash != container.HashContainer(c):
 			reason, message, restart = ReasonSpecChanged, fmt.Sprintf("Container %s definition changed", c.Name), true

@@ -14,8 +14,9 @@ import (
 // Init containers run one at a time, in order; a sidecar (restartPolicy
 // Always) counts as done once it runs and passed its startup probe, and is
 // restarted whenever it stops, fails a probe or its spec changes, whatever
-// the pod's restartPolicy. A failed init container is retried unless the
-// pod's restartPolicy is Never: then the pod has failed and is killed.
+// the pod's restartPolicy. A failed init container is retried if its
+// restart rules or policies say so (ShouldRestartAfterExit); if not, the
+// pod has failed and is killed.
 //
 // Only containers of the current sandbox count: a new sandbox runs
 // initialization again.
@@ -26,7 +27,6 @@ func initActions(pod *v1.Pod, st *container.PodStatus, probes Probes, a *PodActi
 	}
 	last := len(inits) - 1
 	initialized := container.AnyActiveRegularContainer(pod, st)
-	retry := pod.Spec.RestartPolicy != v1.RestartPolicyNever
 
 	// PodActions holds one init container to start; when several qualify
 	// (sidecars to restart, the next in line) the first in spec order goes,
@@ -94,7 +94,7 @@ func initActions(pod *v1.Pod, st *container.PodStatus, probes Probes, a *PodActi
 			case sidecar:
 				start(i)
 			case initFailed(cs):
-				if !retry {
+				if !container.ShouldRestartAfterExit(c, &pod.Spec, cs.ExitCode) {
 					a.KillPod = true
 					a.NextInitContainer = NoInit
 					return false
@@ -106,7 +106,7 @@ func initActions(pod *v1.Pod, st *container.PodStatus, probes Probes, a *PodActi
 				start(i + 1)
 			}
 		default: // unknown: it may still run, so kill it before a retry
-			if !sidecar && !retry {
+			if !sidecar && !container.RestartsWhenKilled(c, &pod.Spec) {
 				a.KillPod = true
 				a.NextInitContainer = NoInit
 				return false

@@ -16,14 +16,10 @@ import (
 // sidecar restarting later doesn't send the pod back to Pending. terminal
 // says no container will run again, whatever the restart policy.
 func phase(pod *v1.Pod, s *v1.PodStatus, terminal, initialized bool) v1.PodPhase {
-	restartable := func(exitCode int32) bool {
-		switch pod.Spec.RestartPolicy {
-		case v1.RestartPolicyNever:
-			return false
-		case v1.RestartPolicyOnFailure:
-			return exitCode != 0
-		}
-		return true
+	// restartable: whether the container runs again after that exit, by
+	// its restart rules and policy, else the pod's.
+	restartable := func(c *v1.Container, exitCode int32) bool {
+		return container.ShouldRestartAfterExit(c, &pod.Spec, exitCode)
 	}
 	// lastExit is the exit code of a waiting container's previous run.
 	lastExit := func(cs *v1.ContainerStatus) (int32, bool) {
@@ -65,13 +61,13 @@ func phase(pod *v1.Pod, s *v1.PodStatus, terminal, initialized bool) v1.PodPhase
 		case cs == nil, cs.State.Running != nil:
 			pendingInit++
 		case cs.State.Terminated != nil:
-			if code := cs.State.Terminated.ExitCode; code != 0 && !restartable(code) {
+			if code := cs.State.Terminated.ExitCode; code != 0 && !restartable(spec, code) {
 				failedInit++
 			}
 		case cs.State.Waiting != nil:
 			if code, ran := lastExit(cs); !ran {
 				pendingInit++
-			} else if code != 0 && !restartable(code) {
+			} else if code != 0 && !restartable(spec, code) {
 				failedInit++
 			}
 		default:
@@ -80,7 +76,8 @@ func phase(pod *v1.Pod, s *v1.PodStatus, terminal, initialized bool) v1.PodPhase
 	}
 
 	for i := range pod.Spec.Containers {
-		cs := find(s.ContainerStatuses, pod.Spec.Containers[i].Name)
+		spec := &pod.Spec.Containers[i]
+		cs := find(s.ContainerStatuses, spec.Name)
 		switch {
 		case cs == nil:
 			unknown++
@@ -89,7 +86,7 @@ func phase(pod *v1.Pod, s *v1.PodStatus, terminal, initialized bool) v1.PodPhase
 		case cs.State.Terminated != nil:
 			stopped++
 			code := cs.State.Terminated.ExitCode
-			if !restartable(code) {
+			if !restartable(spec, code) {
 				stoppedFinal++
 			}
 			if code == 0 {
@@ -102,7 +99,7 @@ func phase(pod *v1.Pod, s *v1.PodStatus, terminal, initialized bool) v1.PodPhase
 				break
 			}
 			stopped++ // waiting to restart
-			if !restartable(code) {
+			if !restartable(spec, code) {
 				stoppedFinal++
 			}
 		default:

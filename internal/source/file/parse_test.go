@@ -340,6 +340,32 @@ func TestParseManifest(t *testing.T) {
 		name:    "ephemeral containers",
 		data:    yamlPod + "  ephemeralContainers:\n  - name: debug\n    image: busybox\n",
 		wantErr: "spec.ephemeralContainers: Forbidden",
+	}, {
+		name: "container restart policy and rules are accepted",
+		data: yamlPod + `    restartPolicy: Never
+    restartPolicyRules:
+    - action: Restart
+      exitCodes:
+        operator: In
+        values: [42]
+`,
+		check: func(t *testing.T, pod *v1.Pod) {
+			if got := pod.Spec.Containers[0].RestartPolicyRules; len(got) != 1 || got[0].ExitCodes.Values[0] != 42 {
+				t.Errorf("restartPolicyRules = %+v", got)
+			}
+		},
+	}, {
+		name:    "restart rules need a container restart policy",
+		data:    yamlPod + "    restartPolicyRules:\n    - action: Restart\n      exitCodes:\n        operator: In\n        values: [1]\n",
+		wantErr: "spec.containers[0].restartPolicy: Required",
+	}, {
+		name:    "restart rule action RestartAllContainers is not supported",
+		data:    yamlPod + "    restartPolicy: Never\n    restartPolicyRules:\n    - action: RestartAllContainers\n      exitCodes:\n        operator: In\n        values: [1]\n",
+		wantErr: `spec.containers[0].restartPolicyRules[0].action: Unsupported value: "RestartAllContainers"`,
+	}, {
+		name:    "bad container restart policy",
+		data:    yamlPod + "    restartPolicy: Sometimes\n",
+		wantErr: `spec.containers[0].restartPolicy: Unsupported value: "Sometimes"`,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

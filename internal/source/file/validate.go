@@ -66,9 +66,8 @@ func validatePod(pod *v1.Pod) error {
 		// Each init container runs apart: its host ports only need to be
 		// unique within itself.
 		errs = append(errs, hostPortConflicts(spec.InitContainers[i:i+1], sp.Child("initContainers"), i)...)
-		if c.RestartPolicy != nil && *c.RestartPolicy != v1.ContainerRestartPolicyAlways {
-			errs = append(errs, field.NotSupported(p.Child("restartPolicy"), *c.RestartPolicy,
-				[]string{string(v1.ContainerRestartPolicyAlways)}))
+		if c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways && len(c.RestartPolicyRules) > 0 {
+			errs = append(errs, field.Forbidden(p.Child("restartPolicyRules"), "restartPolicyRules are not allowed for init containers with restart policy Always"))
 		}
 	}
 	for i := range spec.Containers {
@@ -87,6 +86,7 @@ func validatePod(pod *v1.Pod) error {
 // exceed.
 func validateContainer(c *v1.Container, p *field.Path, names, volumes sets.Set[string], grace *int64) field.ErrorList {
 	var errs field.ErrorList
+	errs = append(errs, validateRestartPolicy(c, p)...)
 	for _, msg := range validation.IsDNS1123Label(c.Name) {
 		errs = append(errs, field.Invalid(p.Child("name"), c.Name, msg))
 	}
@@ -239,4 +239,37 @@ func oneOf[T ~string](p *field.Path, value string, allowed ...T) field.ErrorList
 		valid[i] = string(a)
 	}
 	return field.ErrorList{field.NotSupported(p, value, valid)}
+}
+
+// validateRestartPolicy checks a container's restartPolicy and
+// restartPolicyRules as the API server does with ContainerRestartRules on.
+// The action RestartAllContainers is refused: berth does not restart a pod
+// in place (see docs/architecture.md, "Restart rules").
+func validateRestartPolicy(c *v1.Container, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if c.RestartPolicy == nil {
+		if len(c.RestartPolicyRules) > 0 {
+			errs = append(errs, field.Required(p.Child("restartPolicy"), "must specify restartPolicy when restart rules are used"))
+		}
+		return errs
+	}
+	errs = append(errs, oneOf(p.Child("restartPolicy"), string(*c.RestartPolicy),
+		v1.ContainerRestartPolicyAlways, v1.ContainerRestartPolicyOnFailure, v1.ContainerRestartPolicyNever)...)
+	if len(c.RestartPolicyRules) > 20 {
+		errs = append(errs, field.TooMany(p.Child("restartPolicyRules"), len(c.RestartPolicyRules), 20))
+	}
+	for i, rule := range c.RestartPolicyRules {
+		rp := p.Child("restartPolicyRules").Index(i)
+		errs = append(errs, oneOf(rp.Child("action"), string(rule.Action), v1.ContainerRestartRuleActionRestart)...)
+		if rule.ExitCodes == nil {
+			errs = append(errs, field.Required(rp.Child("exitCodes"), "must be specified"))
+			continue
+		}
+		errs = append(errs, oneOf(rp.Child("exitCodes", "operator"), string(rule.ExitCodes.Operator),
+			v1.ContainerRestartRuleOnExitCodesOpIn, v1.ContainerRestartRuleOnExitCodesOpNotIn)...)
+		if len(rule.ExitCodes.Values) > 255 {
+			errs = append(errs, field.TooMany(rp.Child("exitCodes", "values"), len(rule.ExitCodes.Values), 255))
+		}
+	}
+	return errs
 }
