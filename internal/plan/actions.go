@@ -13,7 +13,8 @@ type KillInfo struct {
 // PodActions is the result of one planning step for one pod. The runtime
 // executor carries it out in this order: kill the pod (all containers, then
 // the sandbox) if KillPod; else kill ContainersToKill; create a sandbox if
-// CreateSandbox; start NextInitContainer if set, then ContainersToStart.
+// CreateSandbox; start EphemeralContainersToStart, then NextInitContainer
+// if set, then ContainersToStart.
 type PodActions struct {
 	// KillPod: stop every container and the sandbox (before a new sandbox is
 	// made, or because the pod is done).
@@ -38,6 +39,11 @@ type PodActions struct {
 	NextInitContainer int
 	// ContainersToStart are indexes into spec.containers.
 	ContainersToStart []int
+	// EphemeralContainersToStart are indexes into spec.ephemeralContainers:
+	// those the runtime has never run in the pod. They start whether or
+	// not the pod is initialized, first, so that a debugger can reach a pod
+	// stuck in an init container; they are never restarted.
+	EphemeralContainersToStart []int
 	// ContainersToKill, by container ID.
 	ContainersToKill map[string]KillInfo
 }
@@ -48,5 +54,6 @@ const NoInit = -1
 // Changes reports whether the actions would change anything.
 func (a PodActions) Changes() bool {
 	return a.KillPod || a.CreateSandbox || a.NextInitContainer != NoInit ||
-		len(a.ContainersToStart) > 0 || len(a.ContainersToKill) > 0
+		len(a.ContainersToStart) > 0 || len(a.ContainersToKill) > 0 ||
+		len(a.EphemeralContainersToStart) > 0
 }

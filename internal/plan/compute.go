@@ -45,6 +45,7 @@ func ComputePodActions(pod *v1.Pod, st *container.PodStatus, probes Probes) PodA
 
 	sb := st.LatestSandbox()
 	a := PodActions{SandboxID: sb.ID, Attempt: sb.Attempt, NextInitContainer: NoInit}
+	a.EphemeralContainersToStart = ephemeralActions(pod, st)
 	if initialized := initActions(pod, st, probes, &a); a.KillPod || !initialized {
 		return settle(a, st)
 	}
@@ -68,6 +69,14 @@ func newSandboxActions(pod *v1.Pod, st *container.PodStatus) PodActions {
 	// brought back because its sandbox went away. (Without containers it
 	// never really started, so making the sandbox is retried.)
 	if pod.Spec.RestartPolicy == v1.RestartPolicyNever && hasSandbox && len(st.Containers) > 0 {
+		a.CreateSandbox = false
+		return settle(a, st)
+	}
+
+	// Every container ended for good (by its own restart policy or
+	// rules): the pod is complete, its phase terminal. Upstream stops
+	// syncing such a pod, so a lost sandbox brings nothing back.
+	if complete(pod, st) {
 		a.CreateSandbox = false
 		return settle(a, st)
 	}
@@ -152,15 +161,31 @@ func appActions(pod *v1.Pod, st *container.PodStatus, probes Probes, a *PodActio
 	}
 }
 
+// ephemeralActions returns the ephemeral containers to start: each one the
+// runtime holds no container for, in any sandbox. One that ran is never
+// started again, whatever its end (upstream's rule), and a new sandbox
+// does not bring it back.
+func ephemeralActions(pod *v1.Pod, st *container.PodStatus) []int {
+	var start []int
+	for i := range pod.Spec.EphemeralContainers {
+		if st.FindContainer(pod.Spec.EphemeralContainers[i].Name) == nil {
+			start = append(start, i)
+		}
+	}
+	return start
+}
+
 // settle drops a KillPod that would have nothing to stop: a pod that is done
 // and already released plans no action, so the worker can rest. Kills of
-// single containers are subsumed by KillPod.
+// single containers, and ephemeral containers to start, are subsumed by
+// KillPod: a pod being killed runs nothing new.
 func settle(a PodActions, st *container.PodStatus) PodActions {
 	if a.KillPod && !a.CreateSandbox && !st.IsRunning() {
 		a.KillPod = false
 	}
 	if a.KillPod {
 		a.ContainersToKill = nil
+		a.EphemeralContainersToStart = nil
 	}
 	return a
 }
@@ -188,6 +213,19 @@ func startupFailed(probes Probes, cs *container.ContainerStatus) bool {
 	}
 	started, known := probes.Startup(cs.ID)
 	return known && !started
+}
+
+// complete reports whether every app container has exited and none is to
+// run again.
+func complete(pod *v1.Pod, st *container.PodStatus) bool {
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		cs := st.FindContainer(c.Name)
+		if cs == nil || cs.State != container.StateExited || container.ShouldRestartAfterExit(c, &pod.Spec, cs.ExitCode) {
+			return false
+		}
+	}
+	return true
 }
 
 // succeeded reports whether a container exited with code 0.

@@ -123,6 +123,14 @@ func TestComputePodActionsContainerRestartRules(t *testing.T) {
 			},
 			want: PodActions{KillPod: true, CreateSandbox: true, Attempt: 1, NextInitContainer: NoInit, ContainersToStart: []int{0}}},
 
+		{name: "sandbox died, every container ended for good by its own policy: complete, no sandbox",
+			pod: testPod(onFailure, containerPolicy("a", cNever)),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt([]*container.SandboxStatus{sb("s1", container.SandboxNotReady, 0)},
+					ctr(p, "a", "c1", "s1", exited, 1), ctr(p, "b", "c2", "s1", exited, 0))
+			},
+			want: PodActions{Attempt: 1, NextInitContainer: NoInit}},
+
 		// Init containers.
 		{name: "init container failed, pod Never, its rule matches: restart it",
 			pod: testPod(never, withInits("i0"), containerPolicy("i0", cNever, restartOn(in, 7))),

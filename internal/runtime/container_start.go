@@ -43,14 +43,27 @@ type startTarget struct {
 	podIPs        []string
 }
 
+// startSpec is a container to start: one of the pod's containers or init
+// containers, or an ephemeral container (as a v1.Container, plus the
+// container whose process namespace it joins, if any).
+type startSpec struct {
+	c         *v1.Container
+	pidTarget string // targetContainerName of an ephemeral container
+}
+
+func ephemeralStartSpec(ec *v1.EphemeralContainer) startSpec {
+	return startSpec{c: (*v1.Container)(&ec.EphemeralContainerCommon), pidTarget: ec.TargetContainerName}
+}
+
 // startContainer starts one container of the pod: it waits out a crash
 // back-off, makes sure the image is there, resolves the environment (with
 // the ConfigMaps and Secrets it names) and the volume mounts, creates and
 // starts the container, then runs its postStart hook. When the container
 // cannot run yet it returns why, for its status, and when trying again
 // makes sense (0: no particular time).
-func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdentity, pod *v1.Pod, c *v1.Container, st *container.PodStatus) (*container.Waiting, time.Duration) {
+func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdentity, pod *v1.Pod, spec startSpec, st *container.PodStatus) (*container.Waiting, time.Duration) {
 	logger := klog.FromContext(ctx)
+	c := spec.c
 	if w, retry := m.crashBackOff(id, pod, c, st); w != nil {
 		logger.V(4).Info("Back-off restarting failed container", "pod", klog.KObj(pod), "container", c.Name, "retryAfter", retry)
 		return w, retry
@@ -72,6 +85,16 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 		return &container.Waiting{Reason: ReasonCreateContainerConfigError, Message: msg}, startRetry
 	}
 	restartCount := m.nextRestartCount(pod, c, st)
+	var pidTargetID string
+	if spec.pidTarget != "" {
+		// The newest container by that name, whatever its state, as
+		// upstream's getTargetID picks it.
+		target := st.FindContainer(spec.pidTarget)
+		if target == nil {
+			return configErr(fmt.Errorf("unable to find target container %v", spec.pidTarget))
+		}
+		pidTargetID = target.ID
+	}
 	user, err := m.imageUser(ctx, t.is, imageRef)
 	if err != nil {
 		return configErr(err)
@@ -105,6 +128,7 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 		user:         user,
 		env:          env,
 		mounts:       append(mounts, managed...),
+		pidTargetID:  pidTargetID,
 	}, &m.node)
 	if err != nil {
 		return configErr(err)

@@ -25,6 +25,10 @@ type containerParams struct {
 	// mounts are the container's volumes and the files berth manages for
 	// it (/etc/hosts, the termination message file), in that order.
 	mounts []*runtimeapi.Mount
+	// pidTargetID, for an ephemeral container with a targetContainerName,
+	// is the runtime ID of that container: the ephemeral one joins its
+	// process namespace.
+	pidTargetID string
 }
 
 // containerConfig converts a container of a pod to its CRI config. Errors
@@ -38,6 +42,12 @@ func containerConfig(p containerParams, node *nodeConfig) (*runtimeapi.Container
 	stopSignal, err := containerStopSignal(p.c)
 	if err != nil {
 		return nil, err
+	}
+	if ns := sc.GetNamespaceOptions(); p.pidTargetID != "" && ns.GetPid() == runtimeapi.NamespaceMode_CONTAINER {
+		// Upstream targets only a container-private process namespace: a
+		// pod-wide or host one is shared with the target already.
+		ns.Pid = runtimeapi.NamespaceMode_TARGET
+		ns.TargetId = p.pidTargetID
 	}
 	envs := make([]*runtimeapi.KeyValue, 0, len(p.env))
 	vars := make(map[string]string, len(p.env))

@@ -30,16 +30,21 @@ type podIdentity struct {
 	name, namespace string
 	uid             types.UID
 	resourceVersion string
-	initContainers  map[string]bool
+	// fieldPaths of the init and ephemeral containers by name; the
+	// others are spec.containers{<name>}.
+	fieldPaths map[string]string
 }
 
 func identityOf(pod *v1.Pod) podIdentity {
 	id := podIdentity{name: pod.Name, namespace: pod.Namespace, uid: pod.UID, resourceVersion: pod.ResourceVersion}
+	if n := len(pod.Spec.InitContainers) + len(pod.Spec.EphemeralContainers); n > 0 {
+		id.fieldPaths = make(map[string]string, n)
+	}
 	for _, c := range pod.Spec.InitContainers {
-		if id.initContainers == nil {
-			id.initContainers = map[string]bool{}
-		}
-		id.initContainers[c.Name] = true
+		id.fieldPaths[c.Name] = fmt.Sprintf("spec.initContainers{%s}", c.Name)
+	}
+	for _, c := range pod.Spec.EphemeralContainers {
+		id.fieldPaths[c.Name] = fmt.Sprintf("spec.ephemeralContainers{%s}", c.Name)
 	}
 	return id
 }
@@ -59,8 +64,8 @@ func (p podIdentity) ref(fieldPath string) *v1.ObjectReference {
 // containerRef references container name within the pod, as upstream's
 // GenerateContainerRef does.
 func (p podIdentity) containerRef(name string) *v1.ObjectReference {
-	if p.initContainers[name] {
-		return p.ref(fmt.Sprintf("spec.initContainers{%s}", name))
+	if path, ok := p.fieldPaths[name]; ok {
+		return p.ref(path)
 	}
 	return p.ref(fmt.Sprintf("spec.containers{%s}", name))
 }

@@ -35,6 +35,25 @@ type fakeRuntime struct {
 	beforeRunSandbox func()
 	// exec, when set, runs ExecSync.
 	exec func(ctx context.Context, id string, cmd []string, timeout time.Duration) ([]byte, []byte, error)
+	// configs are the configs containers were created with, by ID.
+	configs map[string]*runtimeapi.ContainerConfig
+}
+
+func (f *fakeRuntime) CreateContainer(ctx context.Context, sandboxID string, cfg *runtimeapi.ContainerConfig, sandboxCfg *runtimeapi.PodSandboxConfig) (string, error) {
+	id, err := f.FakeRuntimeService.CreateContainer(ctx, sandboxID, cfg, sandboxCfg)
+	if err == nil {
+		f.mu.Lock()
+		f.configs[id] = cfg
+		f.mu.Unlock()
+	}
+	return id, err
+}
+
+// config returns the config container id was created with.
+func (f *fakeRuntime) config(id string) *runtimeapi.ContainerConfig {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.configs[id]
 }
 
 func (f *fakeRuntime) StopContainer(ctx context.Context, id string, timeout int64) error {
@@ -92,7 +111,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
-	rs := &fakeRuntime{FakeRuntimeService: critesting.NewFakeRuntimeService(), stopTimeouts: map[string]int64{}}
+	rs := &fakeRuntime{FakeRuntimeService: critesting.NewFakeRuntimeService(), stopTimeouts: map[string]int64{}, configs: map[string]*runtimeapi.ContainerConfig{}}
 	is := critesting.NewFakeImageService()
 	is.SetFakeImages([]string{"busybox:1.0"})
 	clk := clocktesting.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))

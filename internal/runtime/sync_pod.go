@@ -19,9 +19,11 @@ import (
 //     follows, that is all. Else kill ContainersToKill, one by one.
 //  2. CreateSandbox: run a new sandbox (after removing the old sandbox's
 //     init containers, which must run again in it).
-//  3. Start NextInitContainer if set, then every one of ContainersToStart
-//     (the planner only asks for both once the pod is initialised, and then
-//     the init container is a sidecar being restarted).
+//  3. Start EphemeralContainersToStart (first, as upstream: a debugger
+//     reaches a pod whose init container cannot start), then
+//     NextInitContainer if set, then every one of ContainersToStart (the
+//     planner only asks for both once the pod is initialised, and then the
+//     init container is a sidecar being restarted).
 //
 // st is the runtime state the plan was computed from. A container that
 // could not start is in Waiting with the upstream reason; RequeueAfter is
@@ -71,7 +73,7 @@ func (m *Manager) SyncPod(ctx context.Context, pod *v1.Pod, st *container.PodSta
 			}
 		}
 	}
-	if a.NextInitContainer == plan.NoInit && len(a.ContainersToStart) == 0 && !a.CreateSandbox {
+	if a.NextInitContainer == plan.NoInit && len(a.ContainersToStart) == 0 && len(a.EphemeralContainersToStart) == 0 && !a.CreateSandbox {
 		return res
 	}
 
@@ -111,15 +113,22 @@ func (m *Manager) SyncPod(ctx context.Context, pod *v1.Pod, st *container.PodSta
 	}
 
 	// Step 3: start containers.
-	start := func(c *v1.Container) {
-		w, retry := m.startContainer(ctx, target, id, pod, c, st)
+	start := func(spec startSpec) {
+		w, retry := m.startContainer(ctx, target, id, pod, spec, st)
 		if w == nil {
 			return
 		}
-		res.Waiting[c.Name] = *w
+		res.Waiting[spec.c.Name] = *w
 		if retry > 0 && (res.RequeueAfter == 0 || retry < res.RequeueAfter) {
 			res.RequeueAfter = retry
 		}
+	}
+	for _, i := range a.EphemeralContainersToStart {
+		if i < 0 || i >= len(pod.Spec.EphemeralContainers) {
+			res.Err = fmt.Errorf("ephemeral container index %d out of range", i)
+			return res
+		}
+		start(ephemeralStartSpec(&pod.Spec.EphemeralContainers[i]))
 	}
 	if i := a.NextInitContainer; i != plan.NoInit {
 		if i < 0 || i >= len(pod.Spec.InitContainers) {
@@ -127,14 +136,14 @@ func (m *Manager) SyncPod(ctx context.Context, pod *v1.Pod, st *container.PodSta
 			return res
 		}
 		m.pruneInitContainers(ctx, pod, st)
-		start(&pod.Spec.InitContainers[i])
+		start(startSpec{c: &pod.Spec.InitContainers[i]})
 	}
 	for _, i := range a.ContainersToStart {
 		if i < 0 || i >= len(pod.Spec.Containers) {
 			res.Err = fmt.Errorf("container index %d out of range", i)
 			return res
 		}
-		start(&pod.Spec.Containers[i])
+		start(startSpec{c: &pod.Spec.Containers[i]})
 	}
 	return res
 }

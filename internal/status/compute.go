@@ -74,8 +74,11 @@ func Compute(in Input) v1.PodStatus {
 		QOSClass:           container.PodQOS(pod),
 	}
 	setPodIPs(&s, in)
-	s.InitContainerStatuses = containerStatuses(in, pod.Spec.InitContainers, in.Old.InitContainerStatuses, true)
-	s.ContainerStatuses = containerStatuses(in, pod.Spec.Containers, in.Old.ContainerStatuses, false)
+	s.InitContainerStatuses = containerStatuses(in, pod.Spec.InitContainers, in.Old.InitContainerStatuses, initContainer)
+	s.ContainerStatuses = containerStatuses(in, pod.Spec.Containers, in.Old.ContainerStatuses, appContainer)
+	// Ephemeral containers have no probes: neither started nor ready is
+	// set, and they count for neither the phase nor the conditions.
+	s.EphemeralContainerStatuses = containerStatuses(in, ephemeralSpecs(pod), in.Old.EphemeralContainerStatuses, ephemeralContainer)
 	setProbeResults(&s, in)
 
 	s.Phase = phase(pod, &s, in.Terminal, container.AnyActiveRegularContainer(pod, in.Runtime))
@@ -139,7 +142,7 @@ const maxTerminationMessageBytes = 1024 * 12
 // termination messages.
 func normalize(pod *v1.Pod, s *v1.PodStatus) {
 	perContainer := maxTerminationMessageBytes
-	if n := len(pod.Spec.InitContainers) + len(pod.Spec.Containers); n > 0 {
+	if n := len(pod.Spec.InitContainers) + len(pod.Spec.Containers) + len(pod.Spec.EphemeralContainers); n > 0 {
 		perContainer /= n
 	}
 	round := func(t *metav1.Time) { *t = t.Rfc3339Copy() }
@@ -162,7 +165,7 @@ func normalize(pod *v1.Pod, s *v1.PodStatus) {
 		round(&s.Conditions[i].LastProbeTime)
 		round(&s.Conditions[i].LastTransitionTime)
 	}
-	for _, list := range [][]v1.ContainerStatus{s.InitContainerStatuses, s.ContainerStatuses} {
+	for _, list := range [][]v1.ContainerStatus{s.InitContainerStatuses, s.ContainerStatuses, s.EphemeralContainerStatuses} {
 		for i := range list {
 			state(&list[i].State)
 			state(&list[i].LastTerminationState)

@@ -22,41 +22,48 @@ func TestPhaseAgreesWithPlan(t *testing.T) {
 	states := []cstate{{"none", "", 0}, {"running", running, 0}, {"exited0", exited, 0}, {"exited1", exited, 1}}
 	// The sidecar dimension: no sidecar in the pod, or one in some state.
 	sidecars := append([]cstate{{"absent", "", 0}}, states...)
+	// Container a's own restartPolicy: unset, or one that overrides the pod's.
+	aPolicies := []v1.ContainerRestartPolicy{"", v1.ContainerRestartPolicyAlways, v1.ContainerRestartPolicyOnFailure, v1.ContainerRestartPolicyNever}
 	for _, policy := range []v1.RestartPolicy{v1.RestartPolicyAlways, v1.RestartPolicyOnFailure, v1.RestartPolicyNever} {
-		for _, sbState := range []container.SandboxState{container.SandboxReady, container.SandboxNotReady} {
-			for _, a := range states {
-				for _, b := range states {
-					for _, side := range sidecars {
-						name := fmt.Sprintf("%s/sandbox %s/a %s/b %s/sidecar %s", policy, sbState, a.name, b.name, side.name)
-						t.Run(name, func(t *testing.T) {
-							p := testPod(policy)
-							if side.name != "absent" {
-								p = testPod(policy, withSidecar("side"))
-							}
-							var cs []*container.ContainerStatus
-							for _, x := range []struct {
-								n    string
-								s    cstate
-								spec *v1.Container
-							}{{"a", a, &p.Spec.Containers[0]}, {"b", b, &p.Spec.Containers[1]}, {"side", side, nil}} {
-								if x.s.state == "" {
-									continue
+		for _, aPolicy := range aPolicies {
+			for _, sbState := range []container.SandboxState{container.SandboxReady, container.SandboxNotReady} {
+				for _, a := range states {
+					for _, b := range states {
+						for _, side := range sidecars {
+							name := fmt.Sprintf("%s/a policy %q/sandbox %s/a %s/b %s/sidecar %s", policy, aPolicy, sbState, a.name, b.name, side.name)
+							t.Run(name, func(t *testing.T) {
+								p := testPod(policy)
+								if side.name != "absent" {
+									p = testPod(policy, withSidecar("side"))
 								}
-								if x.spec == nil {
-									x.spec = &p.Spec.InitContainers[0]
+								if aPolicy != "" {
+									p.Spec.Containers[0].RestartPolicy = &aPolicy
 								}
-								ctr := c(x.n, "c-"+x.n, x.s.state, x.s.exit)
-								ctr.Hash = container.HashContainer(x.spec)
-								cs = append(cs, ctr)
-							}
-							runtime := rt([]*container.SandboxStatus{sb("s1", sbState)}, cs...)
-							s := Compute(Input{Pod: p, Runtime: runtime, Now: now})
-							act := plan.ComputePodActions(p, runtime, nil)
-							starts := act.CreateSandbox || len(act.ContainersToStart) > 0 || act.NextInitContainer != plan.NoInit
-							if IsTerminal(s) && starts {
-								t.Errorf("phase %s but the plan starts things: %+v", s.Phase, act)
-							}
-						})
+								var cs []*container.ContainerStatus
+								for _, x := range []struct {
+									n    string
+									s    cstate
+									spec *v1.Container
+								}{{"a", a, &p.Spec.Containers[0]}, {"b", b, &p.Spec.Containers[1]}, {"side", side, nil}} {
+									if x.s.state == "" {
+										continue
+									}
+									if x.spec == nil {
+										x.spec = &p.Spec.InitContainers[0]
+									}
+									ctr := c(x.n, "c-"+x.n, x.s.state, x.s.exit)
+									ctr.Hash = container.HashContainer(x.spec)
+									cs = append(cs, ctr)
+								}
+								runtime := rt([]*container.SandboxStatus{sb("s1", sbState)}, cs...)
+								s := Compute(Input{Pod: p, Runtime: runtime, Now: now})
+								act := plan.ComputePodActions(p, runtime, nil)
+								starts := act.CreateSandbox || len(act.ContainersToStart) > 0 || act.NextInitContainer != plan.NoInit
+								if IsTerminal(s) && starts {
+									t.Errorf("phase %s but the plan starts things: %+v", s.Phase, act)
+								}
+							})
+						}
 					}
 				}
 			}

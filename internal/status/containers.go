@@ -9,8 +9,9 @@ import (
 	"github.com/berth-dev/berth/internal/container"
 )
 
-// containerStatuses builds the statuses of one list of spec containers (init
-// or app), in spec order, following upstream's convertToAPIContainerStatuses:
+// containerStatuses builds the statuses of one list of spec containers (init,
+// app or ephemeral), in spec order, following upstream's
+// convertToAPIContainerStatuses:
 //
 //   - a container the runtime never reported waits (ContainerCreating, or
 //     PodInitializing in a pod with init containers), keeping the restart
@@ -20,7 +21,7 @@ import (
 //     before it the last termination state;
 //   - a container that is to be (re)started and that the last sync could not
 //     start shows why, from Input.Waiting.
-func containerStatuses(in Input, specs []v1.Container, previous []v1.ContainerStatus, isInit bool) []v1.ContainerStatus {
+func containerStatuses(in Input, specs []v1.Container, previous []v1.ContainerStatus, kind containerKind) []v1.ContainerStatus {
 	if len(specs) == 0 {
 		return nil
 	}
@@ -74,7 +75,7 @@ func containerStatuses(in Input, specs []v1.Container, previous []v1.ContainerSt
 			}
 		}
 
-		if isInit {
+		if kind == initContainer {
 			var newest *container.ContainerStatus
 			if len(history) > 0 {
 				newest = history[0]
@@ -96,13 +97,44 @@ func containerStatuses(in Input, specs []v1.Container, previous []v1.ContainerSt
 				continue
 			}
 		}
-		if w, ok := in.Waiting[spec.Name]; ok && container.ShouldRestart(pod, spec, in.Runtime) {
+		if w, ok := in.Waiting[spec.Name]; ok && toStart(in, spec, kind) {
 			if cs.State.Terminated != nil {
 				cs.LastTerminationState = cs.State
 			}
 			cs.State = v1.ContainerState{Waiting: &v1.ContainerStateWaiting{Reason: w.Reason, Message: w.Message}}
 		}
 		out[i] = cs
+	}
+	return out
+}
+
+// containerKind says which list of the spec a container is in.
+type containerKind int
+
+const (
+	appContainer containerKind = iota
+	initContainer
+	ephemeralContainer
+)
+
+// toStart reports whether a container is still to be (re)started, so that
+// why it could not start yet (Input.Waiting) is its state. An ephemeral
+// container starts once and never again.
+func toStart(in Input, spec *v1.Container, kind containerKind) bool {
+	if kind == ephemeralContainer {
+		return in.Runtime.FindContainer(spec.Name) == nil && in.Pod.DeletionTimestamp == nil
+	}
+	return container.ShouldRestart(in.Pod, spec, in.Runtime)
+}
+
+// ephemeralSpecs returns the pod's ephemeral containers as containers.
+func ephemeralSpecs(pod *v1.Pod) []v1.Container {
+	if len(pod.Spec.EphemeralContainers) == 0 {
+		return nil
+	}
+	out := make([]v1.Container, len(pod.Spec.EphemeralContainers))
+	for i := range pod.Spec.EphemeralContainers {
+		out[i] = v1.Container(pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
 	}
 	return out
 }
