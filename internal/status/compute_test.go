@@ -350,6 +350,20 @@ func TestCompute(t *testing.T) {
 			containers: "a=running last=terminated:137:OOMKilled restarts=1 ready",
 		},
 		{
+			name: "instance before garbage-collected once the newest exited: the reported last termination stays",
+			in: Input{Pod: testPod(onFailure, onlyA), Runtime: rt(readySB(), restarts(c("a", "c2", exited, 0), 1)),
+				Old: v1.PodStatus{ContainerStatuses: []v1.ContainerStatus{{Name: "a", ContainerID: "containerd://c2", RestartCount: 1,
+					LastTerminationState: v1.ContainerState{Terminated: &v1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", ContainerID: "containerd://c1"}}}}}},
+			phase: v1.PodSucceeded, containers: "a=terminated:0:Completed last=terminated:1:Error restarts=1",
+		},
+		{
+			name: "another instance's last termination is not carried over",
+			in: Input{Pod: testPod(always, onlyA), Runtime: rt(readySB(), c("a", "c3", running, 0)),
+				Old: v1.PodStatus{ContainerStatuses: []v1.ContainerStatus{{Name: "a", ContainerID: "containerd://c2",
+					LastTerminationState: v1.ContainerState{Terminated: &v1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}}}}}},
+			phase: v1.PodRunning, containers: "a=running ready",
+		},
+		{
 			name: "waiting reason ignored for a container that won't restart",
 			in: Input{Pod: testPod(never, onlyA), Runtime: rt(readySB(), c("a", "c1", exited, 1)),
 				Waiting: map[string]container.Waiting{"a": {Reason: "CrashLoopBackOff"}}},

@@ -18,7 +18,8 @@ import (
 //     count and last termination from the old status; a terminated one keeps
 //     its old status whole (the runtime may have garbage-collected it);
 //   - otherwise the newest runtime container gives the state, the one
-//     before it the last termination state;
+//     before it the last termination state (or, once that one is removed,
+//     the last termination state reported with the newest);
 //   - a container that is to be (re)started and that the last sync could not
 //     start shows why, from Input.Waiting.
 func containerStatuses(in Input, specs []v1.Container, previous []v1.ContainerStatus, kind containerKind) []v1.ContainerStatus {
@@ -45,8 +46,14 @@ func containerStatuses(in Input, specs []v1.Container, previous []v1.ContainerSt
 		switch {
 		case len(history) > 0:
 			cs = convert(in, spec, history[0], old)
-			if len(history) > 1 {
+			switch {
+			case len(history) > 1:
 				cs.LastTerminationState = convert(in, spec, history[1], old).State
+			case old != nil && old.ContainerID == cs.ContainerID:
+				// The instance before was garbage-collected once this one
+				// exited (berth keeps the newest exited one): what the
+				// status said of it stands.
+				cs.LastTerminationState = *old.LastTerminationState.DeepCopy()
 			}
 		case old != nil && old.State.Terminated != nil:
 			cs = *old.DeepCopy()

@@ -160,11 +160,14 @@ func TestEphemeralContainers(t *testing.T) {
 		t.Errorf("berth's /containerLogs for the ephemeral container: %q", truncate(body, 200))
 	}
 
-	// kubectl debug itself: a shell attached over stdin, which ends.
-	out, errOut, code, err := env.kubectl("ps -o args\nexit 3\n", 90*time.Second, "debug", "-i", "-n", ns, "target",
+	// kubectl debug itself: a shell attached over stdin, which ends. The
+	// shell may read the line before kubectl's output stream is attached
+	// (the runtime drops output nobody is attached to): it waits a little
+	// before it answers. kubectl attach reports no exit code.
+	out, errOut, code, err := env.kubectl("sleep 2; ps -o args; exit 3\n", 90*time.Second, "debug", "-i", "-n", ns, "target",
 		"--image="+busybox, "--image-pull-policy=Never", "--target=main", "--container=kdebug", "--", "sh")
-	if err != nil || code != 3 || !strings.Contains(out, "sleep 3600") {
-		t.Errorf("kubectl debug -i: exit %d (%v)\nstdout %q\nstderr %q\nwant main's sleep 3600 listed and exit 3", code, err, out, errOut)
+	if err != nil || code != 0 || !strings.Contains(out, "sleep 3600") {
+		t.Errorf("kubectl debug -i: exit %d (%v)\nstdout %q\nstderr %q\nwant main's sleep 3600 listed", code, err, out, errOut)
 	}
 	p, _ = env.waitPod(t, ns, "target", 20*time.Second, func(p *v1.Pod) (bool, string) {
 		cs := ephemeralStatus(p, "kdebug")
