@@ -362,7 +362,7 @@ func containerRef(pod *v1.Pod, c *v1.Container) *v1.ObjectReference {
 		Namespace:       pod.Namespace,
 		UID:             pod.UID,
 		ResourceVersion: pod.ResourceVersion,
-		FieldPath:       fieldPath(pod, c.Name),
+		FieldPath:       container.FieldPath(pod, c.Name),
 	}
 }
 
@@ -376,13 +376,4 @@ func podRef(pod *v1.Pod) *v1.ObjectReference {
 		UID:             pod.UID,
 		ResourceVersion: pod.ResourceVersion,
 	}
-}
-
-func fieldPath(pod *v1.Pod, name string) string {
-	for _, c := range pod.Spec.InitContainers {
-		if c.Name == name {
-			return fmt.Sprintf("spec.initContainers{%s}", name)
-		}
-	}
-	return fmt.Sprintf("spec.containers{%s}", name)
 }

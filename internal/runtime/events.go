@@ -1,11 +1,12 @@
 package runtime
 
 import (
-	"fmt"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/berth-dev/berth/internal/container"
 )
 
 // Event reasons of the upstream kubelet (pkg/kubelet/events).
@@ -30,23 +31,13 @@ type podIdentity struct {
 	name, namespace string
 	uid             types.UID
 	resourceVersion string
-	// fieldPaths of the init and ephemeral containers by name; the
-	// others are spec.containers{<name>}.
-	fieldPaths map[string]string
+	// pod, when there is a spec (not for orphans), names the containers'
+	// fields.
+	pod *v1.Pod
 }
 
 func identityOf(pod *v1.Pod) podIdentity {
-	id := podIdentity{name: pod.Name, namespace: pod.Namespace, uid: pod.UID, resourceVersion: pod.ResourceVersion}
-	if n := len(pod.Spec.InitContainers) + len(pod.Spec.EphemeralContainers); n > 0 {
-		id.fieldPaths = make(map[string]string, n)
-	}
-	for _, c := range pod.Spec.InitContainers {
-		id.fieldPaths[c.Name] = fmt.Sprintf("spec.initContainers{%s}", c.Name)
-	}
-	for _, c := range pod.Spec.EphemeralContainers {
-		id.fieldPaths[c.Name] = fmt.Sprintf("spec.ephemeralContainers{%s}", c.Name)
-	}
-	return id
+	return podIdentity{name: pod.Name, namespace: pod.Namespace, uid: pod.UID, resourceVersion: pod.ResourceVersion, pod: pod}
 }
 
 func (p podIdentity) ref(fieldPath string) *v1.ObjectReference {
@@ -64,10 +55,7 @@ func (p podIdentity) ref(fieldPath string) *v1.ObjectReference {
 // containerRef references container name within the pod, as upstream's
 // GenerateContainerRef does.
 func (p podIdentity) containerRef(name string) *v1.ObjectReference {
-	if path, ok := p.fieldPaths[name]; ok {
-		return p.ref(path)
-	}
-	return p.ref(fmt.Sprintf("spec.containers{%s}", name))
+	return p.ref(container.FieldPath(p.pod, name))
 }
 
 func (m *Manager) podEvent(id podIdentity, eventType, reason, msg string) {

@@ -1,9 +1,13 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -160,14 +164,13 @@ func TestEphemeralContainers(t *testing.T) {
 		t.Errorf("berth's /containerLogs for the ephemeral container: %q", truncate(body, 200))
 	}
 
-	// kubectl debug itself: a shell attached over stdin, which ends. The
-	// shell may read the line before kubectl's output stream is attached
-	// (the runtime drops output nobody is attached to): it waits a little
-	// before it answers. kubectl attach reports no exit code.
-	out, errOut, code, err := env.kubectl("sleep 2; ps -o args; exit 3\n", 90*time.Second, "debug", "-i", "-n", ns, "target",
-		"--image="+busybox, "--image-pull-policy=Never", "--target=main", "--container=kdebug", "--", "sh")
-	if err != nil || code != 0 || !strings.Contains(out, "sleep 3600") {
-		t.Errorf("kubectl debug -i: exit %d (%v)\nstdout %q\nstderr %q\nwant main's sleep 3600 listed", code, err, out, errOut)
+	// kubectl debug itself: a shell attached over stdin, which ends.
+	// kubectl attach reports no exit code; the container's status does.
+	out, err := env.kubectlInteractive(90*time.Second, "ps -o args\n", "sleep 3600", "exit 3\n",
+		"debug", "-i", "-n", ns, "target", "--image="+busybox, "--image-pull-policy=Never",
+		"--target=main", "--container=kdebug", "--", "sh")
+	if err != nil {
+		t.Errorf("kubectl debug -i, then ps: %v\noutput %q", err, out)
 	}
 	p, _ = env.waitPod(t, ns, "target", 20*time.Second, func(p *v1.Pod) (bool, string) {
 		cs := ephemeralStatus(p, "kdebug")
@@ -208,4 +211,40 @@ func TestEphemeralContainers(t *testing.T) {
 		}
 		t.Errorf("no Started event for spec.ephemeralContainers{debugger}; events:\n%s", strings.Join(all, "\n"))
 	}
+}
+
+// kubectlInteractive runs kubectl with a live stdin: it types input, waits
+// until the output holds want, types then and closes stdin (the runtime
+// ends an attach whose stdin closes, so stdin stays open until then), and
+// waits for kubectl to end.
+func (env *environment) kubectlInteractive(timeout time.Duration, input, want, then string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	bin := filepath.Join(env.repo, "_output", "cluster", "bin", "kubectl")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", filepath.Join(env.stateDir, "admin.kubeconfig")}, args...)...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", err
+	}
+	out := newWatchWriter(want)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	_, _ = io.WriteString(stdin, input)
+	select {
+	case <-out.found:
+	case err := <-done:
+		return out.String(), fmt.Errorf("kubectl ended (%v) before %q came", err, want)
+	case <-ctx.Done():
+		return out.String(), fmt.Errorf("no %q within %s", want, timeout)
+	}
+	_, _ = io.WriteString(stdin, then)
+	stdin.Close()
+	if err := <-done; err != nil {
+		return out.String(), fmt.Errorf("kubectl: %w", err)
+	}
+	return out.String(), nil
 }
