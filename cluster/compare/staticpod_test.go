@@ -194,6 +194,39 @@ spec:
   - name: app
     image: busybox:1.36
 `,
+	"container-restart-rules.yaml": `
+apiVersion: v1
+kind: Pod
+metadata: {name: rules}
+spec:
+  restartPolicy: Never
+  initContainers:
+  - name: setup
+    image: busybox:1.36
+    restartPolicy: OnFailure
+  containers:
+  - name: app
+    image: busybox:1.36
+    restartPolicy: Never
+    restartPolicyRules:
+    - action: Restart
+      exitCodes: {operator: In, values: [42]}
+  - name: always
+    image: busybox:1.36
+    restartPolicy: Always
+`,
+	"sidecar-with-restart-rules.yaml": `
+apiVersion: v1
+kind: Pod
+metadata: {name: siderules}
+spec:
+  initContainers:
+  - name: side
+    image: busybox
+    restartPolicy: Always
+    restartPolicyRules: [{action: Restart, exitCodes: {operator: In, values: [1]}}]
+  containers: [{name: c, image: busybox}]
+`,
 	"more-defaults.yaml": `
 apiVersion: v1
 kind: Pod
@@ -418,6 +451,16 @@ spec:
   containers:
   - {name: a, image: busybox, ports: [{containerPort: 80, hostPort: 8080}]}
   - {name: b, image: busybox, ports: [{containerPort: 81, hostPort: 8080}]}
+`,
+	"restart-rules-without-policy.yaml": `
+apiVersion: v1
+kind: Pod
+metadata: {name: rules}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    restartPolicyRules: [{action: Restart, exitCodes: {operator: In, values: [1]}}]
 `,
 	"bad-restart-policy.yaml": `
 apiVersion: v1

@@ -66,9 +66,6 @@ func validatePod(pod *v1.Pod) error {
 		// Each init container runs apart: its host ports only need to be
 		// unique within itself.
 		errs = append(errs, hostPortConflicts(spec.InitContainers[i:i+1], sp.Child("initContainers"), i)...)
-		if c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways && len(c.RestartPolicyRules) > 0 {
-			errs = append(errs, field.Forbidden(p.Child("restartPolicyRules"), "restartPolicyRules are not allowed for init containers with restart policy Always"))
-		}
 	}
 	for i := range spec.Containers {
 		errs = append(errs, validateContainer(&spec.Containers[i], sp.Child("containers").Index(i), names, volumes, grace)...)
