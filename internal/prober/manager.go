@@ -14,6 +14,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/berth-dev/berth/internal/container"
 )
 
 // Exec runs a command in a running container (CRI ExecSync). A non-zero
@@ -259,7 +261,7 @@ func wanted(pod *v1.Pod, st *v1.PodStatus) map[key]wantedProbe {
 	}
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
-		if c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways {
+		if container.IsSidecar(c) {
 			add(c, true, st.InitContainerStatuses)
 		}
 	}

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/sets"
+	storagehelpers "k8s.io/component-helpers/storage/volume"
 )
 
 // pvcProtectionFinalizer keeps a claim in use from being deleted.
@@ -63,8 +62,10 @@ func (m *Manager) setUpPVC(ctx context.Context, pod *v1.Pod, vol *v1.Volume, vs 
 		if err != nil {
 			return &opError{"MountVolume.NodeAffinity check failed", fmt.Errorf("read node %s: %w", m.nodeName, err)}
 		}
-		if !nodeSelectorMatches(na.Required, node) {
-			return &opError{"MountVolume.NodeAffinity check failed", errors.New("no matching NodeSelectorTerms")}
+		// Upstream's check (component-helpers): it matches the node's
+		// labels only, so a matchFields term is not held against the node.
+		if err := storagehelpers.CheckNodeAffinity(pv, node.Labels); err != nil {
+			return &opError{"MountVolume.NodeAffinity check failed", err}
 		}
 	}
 
@@ -95,54 +96,4 @@ func (m *Manager) setUpPVC(ctx context.Context, pod *v1.Pod, vol *v1.Volume, vs 
 	vs.readOnly = claim.ReadOnly
 	vs.ready = true
 	return nil
-}
-
-// nodeSelectorMatches: some term matches the node (terms are ORed, the
-// requirements of a term ANDed; an empty term matches nothing).
-func nodeSelectorMatches(sel *v1.NodeSelector, node *v1.Node) bool {
-	for _, term := range sel.NodeSelectorTerms {
-		if len(term.MatchExpressions) == 0 && len(term.MatchFields) == 0 {
-			continue
-		}
-		ok := true
-		for _, req := range term.MatchExpressions {
-			v, has := node.Labels[req.Key]
-			ok = ok && requirementMatches(req, v, has)
-		}
-		for _, req := range term.MatchFields {
-			ok = ok && req.Key == "metadata.name" && requirementMatches(req, node.Name, true)
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
-}
-
-func requirementMatches(req v1.NodeSelectorRequirement, value string, has bool) bool {
-	values := sets.New(req.Values...)
-	switch req.Operator {
-	case v1.NodeSelectorOpIn:
-		return has && values.Has(value)
-	case v1.NodeSelectorOpNotIn:
-		return !has || !values.Has(value)
-	case v1.NodeSelectorOpExists:
-		return has
-	case v1.NodeSelectorOpDoesNotExist:
-		return !has
-	case v1.NodeSelectorOpGt, v1.NodeSelectorOpLt:
-		if !has || len(req.Values) != 1 {
-			return false
-		}
-		got, err1 := strconv.ParseInt(value, 10, 64)
-		want, err2 := strconv.ParseInt(req.Values[0], 10, 64)
-		if err1 != nil || err2 != nil {
-			return false
-		}
-		if req.Operator == v1.NodeSelectorOpGt {
-			return got > want
-		}
-		return got < want
-	}
-	return false
 }

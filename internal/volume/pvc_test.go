@@ -39,6 +39,15 @@ func onNode(hostname string) *v1.VolumeNodeAffinity {
 	}}}}
 }
 
+// onNodes: one term per host name.
+func onNodes(hostnames ...string) *v1.VolumeNodeAffinity {
+	a := &v1.VolumeNodeAffinity{Required: &v1.NodeSelector{}}
+	for _, h := range hostnames {
+		a.Required.NodeSelectorTerms = append(a.Required.NodeSelectorTerms, onNode(h).Required.NodeSelectorTerms...)
+	}
+	return a
+}
+
 func TestPersistentVolumeClaim(t *testing.T) {
 	local := t.TempDir()
 	host := t.TempDir()
@@ -65,6 +74,15 @@ func TestPersistentVolumeClaim(t *testing.T) {
 		}()}, false, "", "error processing PVC ns/data: found PV object pv1 but its pv.Spec.ClaimRef.UID other does not point to claim.UID claim-uid-1", ""},
 		{"csi volume", []runtime.Object{boundClaim("data", "pv1"), volumeFor("pv1", v1.PersistentVolumeSource{CSI: &v1.CSIPersistentVolumeSource{Driver: "x", VolumeHandle: "h"}}, nil)}, false, "", `volume type "csi" of PersistentVolume pv1 is not supported by berth yet`, ""},
 		{"other node", []runtime.Object{node, boundClaim("data", "pv1"), volumeFor("pv1", v1.PersistentVolumeSource{Local: &v1.LocalVolumeSource{Path: local}}, onNode("node-2"))}, false, "", "no matching NodeSelectorTerms", "MountVolume.NodeAffinity check failed"},
+		{"affinity terms are ORed", []runtime.Object{node, boundClaim("data", "pv1"), volumeFor("pv1", v1.PersistentVolumeSource{Local: &v1.LocalVolumeSource{Path: local}}, onNodes("node-2", "node-1"))}, false, local, "", ""},
+		{"malformed affinity", []runtime.Object{node, boundClaim("data", "pv1"), volumeFor("pv1", v1.PersistentVolumeSource{Local: &v1.LocalVolumeSource{Path: local}}, &v1.VolumeNodeAffinity{Required: &v1.NodeSelector{NodeSelectorTerms: []v1.NodeSelectorTerm{{
+			MatchExpressions: []v1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: v1.NodeSelectorOpGt, Values: []string{"x"}}},
+		}}}})}, false, "", `nodeSelectorTerms[0].matchExpressions[0].values[0]: Invalid value: "x": for 'Gt', 'Lt' operators, the value must be an integer`, "MountVolume.NodeAffinity check failed"},
+		// Upstream checks a volume's affinity against the node's labels only:
+		// a term on metadata.name is not held against the node.
+		{"affinity on the node name", []runtime.Object{node, boundClaim("data", "pv1"), volumeFor("pv1", v1.PersistentVolumeSource{Local: &v1.LocalVolumeSource{Path: local}}, &v1.VolumeNodeAffinity{Required: &v1.NodeSelector{NodeSelectorTerms: []v1.NodeSelectorTerm{{
+			MatchFields: []v1.NodeSelectorRequirement{{Key: "metadata.name", Operator: v1.NodeSelectorOpIn, Values: []string{"node-2"}}},
+		}}}})}, false, local, "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,31 +110,5 @@ func TestPersistentVolumeClaim(t *testing.T) {
 				t.Fatalf("Volume = %+v, %v; want path %s, readOnly %v", v, ok, tc.wantPath, tc.readOnly)
 			}
 		})
-	}
-}
-
-func TestNodeSelector(t *testing.T) {
-	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"zone": "a", "gen": "5"}}}
-	req := func(key string, op v1.NodeSelectorOperator, values ...string) v1.NodeSelectorRequirement {
-		return v1.NodeSelectorRequirement{Key: key, Operator: op, Values: values}
-	}
-	cases := []struct {
-		name  string
-		terms []v1.NodeSelectorTerm
-		want  bool
-	}{
-		{"in", []v1.NodeSelectorTerm{{MatchExpressions: []v1.NodeSelectorRequirement{req("zone", v1.NodeSelectorOpIn, "a", "b")}}}, true},
-		{"not in", []v1.NodeSelectorTerm{{MatchExpressions: []v1.NodeSelectorRequirement{req("zone", v1.NodeSelectorOpNotIn, "a")}}}, false},
-		{"exists and gt", []v1.NodeSelectorTerm{{MatchExpressions: []v1.NodeSelectorRequirement{req("zone", v1.NodeSelectorOpExists), req("gen", v1.NodeSelectorOpGt, "4")}}}, true},
-		{"lt fails", []v1.NodeSelectorTerm{{MatchExpressions: []v1.NodeSelectorRequirement{req("gen", v1.NodeSelectorOpLt, "4")}}}, false},
-		{"does not exist", []v1.NodeSelectorTerm{{MatchExpressions: []v1.NodeSelectorRequirement{req("gpu", v1.NodeSelectorOpDoesNotExist)}}}, true},
-		{"field name", []v1.NodeSelectorTerm{{MatchFields: []v1.NodeSelectorRequirement{req("metadata.name", v1.NodeSelectorOpIn, "n1")}}}, true},
-		{"terms are ORed", []v1.NodeSelectorTerm{{MatchExpressions: []v1.NodeSelectorRequirement{req("zone", v1.NodeSelectorOpIn, "z")}}, {MatchFields: []v1.NodeSelectorRequirement{req("metadata.name", v1.NodeSelectorOpIn, "n1")}}}, true},
-		{"empty term matches nothing", []v1.NodeSelectorTerm{{}}, false},
-	}
-	for _, tc := range cases {
-		if got := nodeSelectorMatches(&v1.NodeSelector{NodeSelectorTerms: tc.terms}, node); got != tc.want {
-			t.Errorf("%s: match = %v; want %v", tc.name, got, tc.want)
-		}
 	}
 }
