@@ -10,13 +10,14 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/berth-dev/berth/internal/admission"
+	"github.com/berth-dev/berth/internal/podworker"
 )
 
 // podAdmission is what every new pod goes through, in upstream's order:
 // the sysctl allowlist first, for every pod (static ones too, also
 // standalone and before the Node exists, since it needs nothing from the
 // API), then with an API server the checks against the Node.
-func podAdmission(logger klog.Logger, opts Options, api *apiComponents) (func(pod *v1.Pod, active []*v1.Pod) admission.Result, error) {
+func podAdmission(logger klog.Logger, opts Options, api *apiComponents) (podworker.Admitter, error) {
 	kernel, err := kernelVersion()
 	if err != nil {
 		logger.Error(err, "Cannot tell the kernel version; only sysctls namespaced in every kernel count as safe")
@@ -25,12 +26,19 @@ func podAdmission(logger klog.Logger, opts Options, api *apiComponents) (func(po
 	if err != nil {
 		return nil, fmt.Errorf("allowedUnsafeSysctls: %w", err)
 	}
-	return func(pod *v1.Pod, active []*v1.Pod) admission.Result {
-		if r := sysctls.Admit(pod); !r.Admit || api == nil {
-			return r
-		}
-		return api.admit(pod, active)
-	}, nil
+	return nodeAdmission{sysctls: sysctls, api: api}, nil
+}
+
+type nodeAdmission struct {
+	sysctls *admission.Sysctls
+	api     *apiComponents // nil standalone
+}
+
+func (n nodeAdmission) Admit(pod *v1.Pod, active []*v1.Pod) admission.Result {
+	if r := n.sysctls.Admit(pod); !r.Admit || n.api == nil {
+		return r
+	}
+	return n.api.admit(pod, active)
 }
 
 func kernelVersion() (*version.Version, error) {

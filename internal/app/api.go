@@ -6,7 +6,6 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
@@ -20,8 +19,8 @@ import (
 	"github.com/berth-dev/berth/internal/mirror"
 	"github.com/berth-dev/berth/internal/nodestatus"
 	"github.com/berth-dev/berth/internal/objects"
+	"github.com/berth-dev/berth/internal/podworker"
 	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/source"
 	"github.com/berth-dev/berth/internal/source/apiserver"
 	"github.com/berth-dev/berth/internal/status"
 )
@@ -35,23 +34,40 @@ const kubeletVersion = "v1.37.2"
 // signalled a change (a safety net, as upstream's housekeeping).
 const mirrorResync = 10 * time.Second
 
-// apiComponents are the parts of berth that exist only with an API server.
-type apiComponents struct {
+// apiClients are berth's three API clients.
+type apiClients struct {
 	client kubernetes.Interface
 	// events posts events and heartbeat node status and the Lease, each
 	// with a rate limit of its own as upstream's kubelet: a burst of pods
 	// must not delay the node's heartbeat, nor its events the pods.
-	events       kubernetes.Interface
-	heartbeat    kubernetes.Interface
+	events    kubernetes.Interface
+	heartbeat kubernetes.Interface
+	// services lists the cluster's Services for the service link
+	// variables of containers.
+	services *objects.Services
+}
+
+// podClient is the client for pods, status and volumes; nil standalone.
+func (c *apiClients) podClient() kubernetes.Interface {
+	if c == nil {
+		return nil
+	}
+	return c.client
+}
+
+// apiComponents are the parts of berth that exist only with an API server.
+type apiComponents struct {
+	*apiClients
 	node         *nodestatus.Controller
+	published    *nodestatus.Published
+	podSet       *podworker.PodSet
 	pods         *apiserver.Source
 	statusSyncer *apistatus.Syncer
 	mirrors      *mirror.Manager
 	mirrorSync   chan struct{}
-	services     *objects.Services
 }
 
-func newAPIClient(opts Options) (*apiComponents, error) {
+func newAPIClients(opts Options) (*apiClients, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", opts.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig %q: %w", opts.Kubeconfig, err)
@@ -88,50 +104,36 @@ func newAPIClient(opts Options) (*apiComponents, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build heartbeat client from %q: %w", opts.Kubeconfig, err)
 	}
-	return &apiComponents{client: client, events: events, heartbeat: heartbeat, mirrorSync: make(chan struct{}, 1),
-		services: objects.NewServices(client)}, nil
-}
-
-// nodeAllocatable is the Node's allocatable resources, what the downward
-// API reads for limits a container does not set; nil standalone and
-// before the Node is registered.
-func (a *apiComponents) nodeAllocatable() v1.ResourceList {
-	if a == nil || a.node == nil {
-		return nil
-	}
-	if n, ok := a.node.Node(); ok {
-		return n.Status.Allocatable
-	}
-	return nil
+	return &apiClients{client: client, events: events, heartbeat: heartbeat, services: objects.NewServices(client)}, nil
 }
 
 // serviceLister gives containers the service link variables; standalone
-// (a nil a) there are none.
-func (a *apiComponents) serviceLister() runtime.ServiceLister {
-	if a == nil {
+// (a nil c) there are none.
+func (c *apiClients) serviceLister() runtime.ServiceLister {
+	if c == nil {
 		return nil
 	}
-	return a.services
+	return c.services
 }
 
 // recordEventsToAPI posts events as Event objects; client-go's correlator
 // aggregates and rate-limits repeated ones.
-func (a *apiComponents) recordEventsToAPI(b record.EventBroadcaster) {
+func (a *apiClients) recordEventsToAPI(b record.EventBroadcaster) {
 	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.events.CoreV1().Events("")})
 }
 
 type apiDeps struct {
-	opts     Options
 	clock    clock.Clock
 	runtime  *runtime.Manager
 	health   func() error
-	merger   *source.Merger
+	node     *nodestatus.Published
+	pods     *podworker.PodSet
 	statuses *status.Store
 }
 
-// start builds the API components and runs their loops under ctx.
-func (a *apiComponents) start(ctx context.Context, run func(func()), d apiDeps) {
-	o := d.opts
+// newAPIComponents builds the API components.
+func newAPIComponents(c *apiClients, o Options, d apiDeps) *apiComponents {
+	a := &apiComponents{apiClients: c, published: d.node, podSet: d.pods, mirrorSync: make(chan struct{}, 1)}
 	a.node = nodestatus.New(nodestatus.Options{
 		Client:               a.heartbeat,
 		NodeName:             o.NodeName,
@@ -151,28 +153,33 @@ func (a *apiComponents) start(ctx context.Context, run func(func()), d apiDeps) 
 		Runtime:              d.runtime,
 		Health:               d.health,
 		Clock:                d.clock,
+		Published:            d.node,
 	})
 	a.pods = apiserver.New(apiserver.Options{Client: a.client, NodeName: o.NodeName, OnMirrorChange: a.triggerMirrorSync})
 	a.statusSyncer = apistatus.New(apistatus.Options{
 		Client:   a.client,
 		Statuses: d.statuses,
-		Desired:  desiredPods{d.merger},
+		Desired:  d.pods,
 		API:      a.pods,
 		Clock:    d.clock,
 	})
 	a.mirrors = mirror.New(mirror.Options{Client: a.client, NodeName: o.NodeName, Node: a.node.Node})
+	return a
+}
 
+// run starts the API components' loops under ctx.
+func (a *apiComponents) run(ctx context.Context, run func(func())) {
 	run(func() { a.services.Run(ctx) })
 	run(func() { a.node.Run(ctx) })
 	run(func() { a.statusSyncer.Run(ctx) })
-	run(func() { a.runMirrors(ctx, d.merger) })
+	run(func() { a.runMirrors(ctx) })
 }
 
 // admit runs node admission against the latest Node object. Before the
 // node is registered nothing is checked: only static pods can arrive then,
 // since the scheduler binds no pod to a node that does not exist.
 func (a *apiComponents) admit(pod *v1.Pod, active []*v1.Pod) admission.Result {
-	node, ok := a.node.Node()
+	node, ok := a.published.Node()
 	if !ok {
 		return admission.Result{Admit: true}
 	}
@@ -187,7 +194,7 @@ func (a *apiComponents) triggerMirrorSync() {
 }
 
 // runMirrors keeps a mirror pod in the API for every static pod.
-func (a *apiComponents) runMirrors(ctx context.Context, merger *source.Merger) {
+func (a *apiComponents) runMirrors(ctx context.Context) {
 	logger := klog.FromContext(ctx).WithName("mirror")
 	select {
 	case <-a.node.Registered():
@@ -197,12 +204,7 @@ func (a *apiComponents) runMirrors(ctx context.Context, merger *source.Merger) {
 	ticker := time.NewTicker(mirrorResync)
 	defer ticker.Stop()
 	for {
-		var static []*v1.Pod
-		for _, p := range merger.Pods() {
-			if source.IsStatic(p) {
-				static = append(static, p)
-			}
-		}
+		static := a.podSet.StaticPods()
 		if err := a.mirrors.Sync(ctx, static, a.pods.MirrorPods()); err != nil {
 			logger.V(1).Info("Mirror pod sync incomplete; will retry", "err", err)
 		}
@@ -229,8 +231,3 @@ func detectNodeIP(logger klog.Logger) string {
 	logger.Info("Using detected node IP; set --node-ip to choose another", "nodeIP", ip)
 	return ip
 }
-
-// desiredPods answers the status syncer's lookups from the merged sources.
-type desiredPods struct{ merger *source.Merger }
-
-func (d desiredPods) Desired(uid types.UID) (*v1.Pod, bool) { return d.merger.Pod(uid) }

@@ -7,18 +7,17 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
-	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/metrics"
+	"github.com/berth-dev/berth/internal/nodestatus"
 	"github.com/berth-dev/berth/internal/objects"
 	"github.com/berth-dev/berth/internal/pleg"
 	"github.com/berth-dev/berth/internal/podworker"
@@ -37,6 +36,14 @@ const plegRelistThreshold = 3 * time.Minute
 
 // Run starts every component and blocks until ctx is cancelled. Cancelling
 // stops berth but leaves every pod running, so a restarted berth adopts them.
+//
+// Components are built in dependency order, each from its options, and
+// started only once all are built. Where two components need each other,
+// the one built first holds a queue that the other drains (podworker.Wakeups:
+// the PLEG, the prober and the volume manager wake pods through it;
+// pleg.Watches: the runtime manager tells the PLEG of the containers it
+// starts), or a holder the other fills (nodestatus.Published: the Node for
+// the volume manager and admission).
 func Run(ctx context.Context, opts Options) error {
 	logger := klog.FromContext(ctx)
 	clk := clock.RealClock{}
@@ -50,64 +57,159 @@ func Run(ctx context.Context, opts Options) error {
 		go func() { defer wg.Done(); f() }()
 	}
 
-	var api *apiComponents
+	// 1. API clients (none standalone) and the event recorder.
+	var clients *apiClients
 	if opts.Kubeconfig != "" {
 		var err error
-		if api, err = newAPIClient(opts); err != nil {
+		if clients, err = newAPIClients(opts); err != nil {
 			return err
 		}
+		if opts.NodeIP == "" {
+			opts.NodeIP = detectNodeIP(logger)
+		}
 	}
-
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	defer broadcaster.Shutdown()
 	broadcaster.StartStructuredLogging(2)
-	if api != nil {
-		api.recordEventsToAPI(broadcaster)
+	if clients != nil {
+		clients.recordEventsToAPI(broadcaster)
 	}
 	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "kubelet", Host: opts.NodeName})
+	obs := newObservability(opts.NodeName)
 
-	if opts.NodeIP == "" && api != nil {
-		opts.NodeIP = detectNodeIP(logger)
-	}
+	// 2. Holders and queues that need nothing.
+	wakeups := podworker.NewWakeups()
+	watches := pleg.NewWatches()
+	node := &nodestatus.Published{}
+	statuses := status.NewStore(nil)
+	pods := podworker.NewPodSet(logger, statuses)
 
-	// wake reaches the pod workers and generator is the PLEG; both are
-	// built after components that call them, and set before any of those
-	// runs.
-	var wake func(types.UID)
-	var generator *pleg.PLEG
-	var client kubernetes.Interface
-	if api != nil {
-		client = api.client
-	}
-	var vols *volume.Manager
-	objs := objects.New(objects.Options{Client: client, OnChange: func(kind, ns, name string) {
-		vols.ObjectChanged(kind, ns, name)
-	}})
-	vols = volume.New(volume.Options{
-		Client:          client,
+	// 3. Volumes and the objects they read.
+	objs := objects.New(objects.Options{Client: clients.podClient()})
+	vols := volume.New(volume.Options{
+		Client:          clients.podClient(),
 		Objects:         objs,
 		RootDir:         opts.RootDir,
 		NodeName:        opts.NodeName,
-		NodeAllocatable: api.nodeAllocatable,
+		NodeAllocatable: node.Allocatable,
 		Recorder:        recorder,
 		Clock:           clk,
-		OnChange:        func(uid types.UID) { wake(uid) },
+		OnChange:        wakeups.Wake,
 	})
-	var envObjects runtime.ObjectGetter
-	if api != nil {
-		envObjects = objs
+
+	// 4. The container runtime, and the PLEG that watches it.
+	rt, err := newRuntime(ctx, opts, obs, recorder, clk, vols, objs, clients, watches, node)
+	if err != nil {
+		return err
+	}
+	generator := pleg.New(pleg.Options{
+		Lister:       obs.metrics.InstrumentRelist(rt, clk),
+		Events:       eventSource{rt},
+		PIDs:         rt,
+		RelistPeriod: time.Second,
+		Consumer:     wakeups,
+		Watches:      watches,
+		Clock:        clk,
+	})
+	if err := obs.registerRuntimeCounts(generator.RuntimePods); err != nil {
+		return err
+	}
+	health := healthCheck(generator, clk)
+
+	// 5. Probes, pod start metrics, and the API side (node, pods, status,
+	// mirror pods) that follows the pod set.
+	probes := prober.New(prober.Options{
+		Exec:     prober.ExecFromCRI(rt),
+		Recorder: recorder,
+		Clock:    clk,
+		OnChange: wakeups.Wake,
+		Metrics:  obs.probes,
+	})
+	events := &podEvents{starts: obs.metrics.NewPodStartTracker(clk)}
+	var api *apiComponents
+	if clients != nil {
+		api = newAPIComponents(clients, opts, apiDeps{
+			clock: clk, runtime: rt, health: health, node: node, pods: pods, statuses: statuses,
+		})
+		events.api = api
 	}
 
-	obs := newObservability(opts.NodeName)
+	// 6. The pod workers: they keep the pod set, fed by the sources, and
+	// admit new pods.
+	admit, err := podAdmission(logger, opts, api)
+	if err != nil {
+		return err
+	}
+	workers := podworker.New(podworker.Options{
+		Pods:         pods,
+		Sources:      podSources(opts, api),
+		Runtime:      rt,
+		Status:       statuses,
+		Volumes:      vols,
+		Prober:       probes,
+		Admitter:     admit,
+		Recorder:     recorder,
+		Listener:     events,
+		Observer:     generator,
+		Wakeups:      wakeups,
+		NodeIPs:      nodeIPs(opts),
+		ResyncPeriod: opts.SyncFrequency,
+		Clock:        clk,
+	})
+
+	// 7. Start everything; then the servers.
+	run(func() { objs.Run(ctx, vols) })
+	run(func() { vols.Run(ctx) })
+	run(func() { generator.Run(ctx) })
+	run(func() { probes.Run(ctx) })
+	if api != nil {
+		api.run(ctx, run)
+	}
+	run(func() { workers.Run(ctx) })
+
+	errc := make(chan error, 2)
+	if err := startObservers(ctx, run, errc, kubeletAPIDeps{
+		opts: opts, obs: obs, runtime: rt, pods: pods, health: health, api: api,
+	}); err != nil {
+		return err
+	}
+	if opts.ReadOnlyPort > 0 {
+		addr := net.JoinHostPort(opts.ReadOnlyAddress, strconv.Itoa(int(opts.ReadOnlyPort)))
+		logger.Info("Serving the read-only API", "address", "http://"+addr, "paths", "/healthz /pods")
+		run(func() {
+			h := obs.metrics.InstrumentHandler("readonly", server.NewReadOnlyHandler(pods, health))
+			if err := server.Serve(ctx, addr, h); err != nil {
+				errc <- fmt.Errorf("read-only server: %w", err)
+			}
+		})
+	}
+
+	select {
+	case <-ctx.Done():
+		logger.Info("Shutting down; pods keep running")
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// newRuntime connects the runtime manager (lazily: the runtime may be
+// down; berth keeps retrying and reports its name once it answers).
+func newRuntime(ctx context.Context, opts Options, obs *observability, recorder record.EventRecorder, clk clock.Clock,
+	vols *volume.Manager, objs *objects.Manager, clients *apiClients, watches *pleg.Watches, node *nodestatus.Published) (*runtime.Manager, error) {
+	var envObjects runtime.ObjectGetter
+	if clients != nil {
+		envObjects = objs
+	}
 	rt, err := runtime.New(ctx, runtime.Options{
 		WrapRuntimeService:    obs.wrapRuntime,
 		WrapImageService:      obs.wrapImages,
-		OnContainerStarted:    func(uid types.UID, id string) { generator.Watch(uid, id) },
-		OnContainerStopping:   func(id string) { generator.Unwatch(id) },
+		OnContainerStarted:    watches.Watch,
+		OnContainerStopping:   watches.Unwatch,
 		Volumes:               vols,
 		Objects:               envObjects,
-		Services:              api.serviceLister(),
-		NodeAllocatable:       api.nodeAllocatable,
+		Services:              clients.serviceLister(),
+		NodeAllocatable:       node.Allocatable,
 		RuntimeEndpoint:       opts.RuntimeEndpoint,
 		ImageEndpoint:         opts.ImageEndpoint,
 		RequestTimeout:        opts.RuntimeRequestTimeout,
@@ -124,96 +226,21 @@ func Run(ctx context.Context, opts Options) error {
 		Clock:                 clk,
 	})
 	if err != nil {
-		return fmt.Errorf("set up container runtime client: %w", err)
+		return nil, fmt.Errorf("set up container runtime client: %w", err)
 	}
-	runtimeName := "containerd"
+	logger := klog.FromContext(ctx)
 	if name, version, err := rt.Version(ctx); err != nil {
 		logger.Error(err, "Container runtime is not reachable yet; berth keeps retrying", "endpoint", opts.RuntimeEndpoint)
 	} else {
-		runtimeName = name
 		logger.Info("Connected to container runtime", "runtime", name, "version", version, "endpoint", opts.RuntimeEndpoint)
 	}
+	return rt, nil
+}
 
-	// The status store tells the API syncer (if any) and the pod start-up
-	// tracker about every change.
-	var onStatusChange func(types.UID)
-	merger := source.NewMerger(logger)
-	starts := obs.metrics.NewPodStartTracker(clk)
-	var store *status.Store
-	store = status.NewStore(func(uid types.UID) {
-		if pod, ok := merger.Pod(uid); ok {
-			if st, ok := store.Get(uid); ok {
-				// The desired pod carries the API's last status: its phase
-				// is the "before" of this change.
-				starts.StatusComputed(pod, pod.Status.Phase, &st)
-			}
-		}
-		if onStatusChange != nil {
-			onStatusChange(uid)
-		}
-	})
-	var nodeIPs []string
-	if opts.NodeIP != "" {
-		nodeIPs = []string{opts.NodeIP}
-	}
-	var onTerminated func(types.UID, *v1.Pod)
-	probes := prober.New(prober.Options{
-		Exec:     prober.ExecFromCRI(rt),
-		Recorder: recorder,
-		Clock:    clk,
-		OnChange: func(uid types.UID) { wake(uid) },
-		Metrics:  obs.probes,
-	})
-	workers := podworker.New(podworker.Options{
-		Runtime:      rt,
-		Status:       store,
-		Volumes:      vols,
-		Prober:       probes,
-		RuntimeName:  runtimeName,
-		NodeIPs:      nodeIPs,
-		ResyncPeriod: opts.SyncFrequency,
-		Clock:        clk,
-		OnObserved:   func(uid types.UID, st *container.PodStatus) { generator.Observed(uid, st) },
-		OnTerminated: func(uid types.UID, pod *v1.Pod) {
-			starts.Forget(uid)
-			if onTerminated != nil {
-				onTerminated(uid, pod)
-			}
-		},
-	})
-
-	wake = workers.Wake
-
-	cleanup := &orphanCleanup{volumes: vols, every: orphanCleanupPeriod}
-
-	// sourcesReady turns true once every source has delivered its first
-	// snapshot to the workers; only then may pods no source wants be removed.
-	var sourcesReady atomic.Bool
-	generator = pleg.New(pleg.Options{
-		Lister:       obs.metrics.InstrumentRelist(rt, clk),
-		Events:       eventSource{rt},
-		PIDs:         rt,
-		RelistPeriod: time.Second,
-		OnChange:     workers.Wake,
-		OnRecovered:  workers.WakeAll,
-		OnRelist: func(pods map[types.UID]*container.PodStatus) {
-			obs.runtimePods.Store(&pods)
-			if !sourcesReady.Load() {
-				return
-			}
-			for uid, st := range pods {
-				if !workers.Known(uid) {
-					logger.Info("Removing pod that no source wants", "pod", klog.KRef(st.Namespace, st.Name), "podUID", uid)
-					workers.KillOrphan(st)
-				}
-			}
-			cleanup.maybeRun(ctx, clk.Now(), func(uid types.UID) bool {
-				_, inRuntime := pods[uid]
-				return inRuntime || workers.Known(uid)
-			})
-		},
-	})
-	health := func() error {
+// healthCheck is berth's health as /healthz and the node's Ready condition
+// report it: the runtime answers and the PLEG relists.
+func healthCheck(generator *pleg.PLEG, clk clock.PassiveClock) func() error {
+	return func() error {
 		if err := generator.RuntimeError(); err != nil {
 			return fmt.Errorf("container runtime is down: %w", err)
 		}
@@ -222,153 +249,65 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return nil
 	}
+}
 
-	admit, err := podAdmission(logger, opts, api)
-	if err != nil {
-		return err
-	}
-	d := &dispatcher{workers: workers, statuses: store, recorder: recorder, now: clk.Now, admit: admit}
-	d.seen = func(pod *v1.Pod) {
-		starts.Seen(pod)
-		if api != nil {
-			api.statusSyncer.Enqueue(pod.UID)
-		}
-	}
-	var feeds []feed
+// podSources are the pod sources configured: the static pod directory and
+// the API server.
+func podSources(opts Options, api *apiComponents) []podworker.Source {
+	var sources []podworker.Source
 	if opts.StaticPodPath != "" {
 		files := file.New(file.Options{Path: opts.StaticPodPath, NodeName: opts.NodeName, Period: opts.FileCheckFrequency})
-		feeds = append(feeds, feed{name: source.SourceFile, run: files.Run})
+		sources = append(sources, podworker.Source{Name: source.SourceFile, Run: files.Run})
 	}
 	if api != nil {
-		api.start(ctx, run, apiDeps{
-			opts: opts, clock: clk, runtime: rt, health: health, merger: merger, statuses: store,
-		})
-		onStatusChange = api.statusSyncer.Enqueue
-		onTerminated = func(_ types.UID, pod *v1.Pod) {
-			if pod != nil {
-				api.statusSyncer.PodTerminated(pod)
-			}
-		}
-		d.deletedWithoutWorker = api.statusSyncer.PodTerminated
-		feeds = append(feeds, feed{name: source.SourceAPI, run: api.pods.Run})
+		sources = append(sources, podworker.Source{Name: source.SourceAPI, Run: api.pods.Run})
 	}
-	if len(feeds) == 0 {
-		logger.Info("No staticPodPath and no kubeconfig: berth has no pod source and only cleans up pods it finds in the runtime")
-	}
+	return sources
+}
 
-	run(func() { workers.Run(ctx) })
-	run(func() { probes.Run(ctx) })
-	run(func() { objs.Run(ctx) })
-	run(func() { vols.Run(ctx) })
-	run(func() { generator.Run(ctx) })
-	run(func() {
-		runSources(ctx, merger, feeds, d, &sourcesReady, func() {
-			if api != nil {
-				api.triggerMirrorSync()
-			}
-		})
-	})
-
-	errc := make(chan error, 2)
-	if err := startObservers(ctx, run, errc, kubeletAPIDeps{
-		opts: opts, obs: obs, runtime: rt, workers: workers, health: health, api: api,
-	}); err != nil {
-		return err
-	}
-	if opts.ReadOnlyPort > 0 {
-		addr := net.JoinHostPort(opts.ReadOnlyAddress, strconv.Itoa(int(opts.ReadOnlyPort)))
-		logger.Info("Serving the read-only API", "address", "http://"+addr, "paths", "/healthz /pods")
-		run(func() {
-			h := obs.metrics.InstrumentHandler("readonly", server.NewReadOnlyHandler(workers, health))
-			if err := server.Serve(ctx, addr, h); err != nil {
-				errc <- fmt.Errorf("read-only server: %w", err)
-			}
-		})
-	}
-
-	select {
-	case <-ctx.Done():
-		logger.Info("Shutting down; pods keep running")
+func nodeIPs(opts Options) []string {
+	if opts.NodeIP == "" {
 		return nil
-	case err := <-errc:
-		return err
+	}
+	return []string{opts.NodeIP}
+}
+
+// podEvents passes the pod set's events on to those who follow it.
+type podEvents struct {
+	starts *metrics.PodStartTracker
+	api    *apiComponents // nil standalone
+}
+
+var _ podworker.Listener = (*podEvents)(nil)
+
+func (e *podEvents) PodSeen(pod *v1.Pod) {
+	e.starts.Seen(pod)
+	if e.api != nil {
+		// The API status is reconciled with the newest API object
+		// (readiness gates, deletion requests).
+		e.api.statusSyncer.Enqueue(pod.UID)
 	}
 }
 
-// orphanCleanupPeriod is how often volume directories of pods that neither
-// a source nor the runtime knows are removed.
-const orphanCleanupPeriod = 10 * time.Second
-
-// orphanCleanup removes what pods left on disk once they are gone: after a
-// restart, pods deleted while berth was down leave volume directories.
-type orphanCleanup struct {
-	volumes *volume.Manager
-	every   time.Duration
-	last    time.Time // only touched from the PLEG's goroutine
-}
-
-func (o *orphanCleanup) maybeRun(ctx context.Context, now time.Time, keep func(types.UID) bool) {
-	if now.Sub(o.last) < o.every {
-		return
-	}
-	o.last = now
-	if err := o.volumes.CleanupOrphans(ctx, keep); err != nil {
-		klog.FromContext(ctx).Error(err, "Cleaning up the volumes of removed pods failed; will retry")
+func (e *podEvents) StatusChanged(pod *v1.Pod, st *v1.PodStatus) {
+	// The desired pod carries the API's last status: its phase is the
+	// "before" of this change.
+	e.starts.StatusComputed(pod, pod.Status.Phase, st)
+	if e.api != nil {
+		e.api.statusSyncer.Enqueue(pod.UID)
 	}
 }
 
-// feed is one pod source: Run sends full snapshots of its pods.
-type feed struct {
-	name string
-	run  func(ctx context.Context, out chan<- []*v1.Pod)
+func (e *podEvents) PodTerminated(uid types.UID, pod *v1.Pod) {
+	e.starts.Forget(uid)
+	if e.api != nil && pod != nil {
+		e.api.statusSyncer.PodTerminated(pod)
+	}
 }
 
-type snapshot struct {
-	source string
-	pods   []*v1.Pod
-}
-
-// runSources merges the snapshots of every source and dispatches the
-// changes to the pod workers until ctx ends.
-func runSources(ctx context.Context, merger *source.Merger, feeds []feed, d *dispatcher, ready *atomic.Bool, staticChanged func()) {
-	logger := klog.FromContext(ctx)
-	names := make([]string, 0, len(feeds))
-	updates := make(chan snapshot)
-	for _, f := range feeds {
-		names = append(names, f.name)
-		out := make(chan []*v1.Pod)
-		go f.run(ctx, out)
-		go func(name string) {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case pods := <-out:
-					select {
-					case updates <- snapshot{source: name, pods: pods}:
-					case <-ctx.Done():
-						return
-					}
-				}
-			}
-		}(f.name)
-	}
-	if len(feeds) == 0 {
-		ready.Store(true)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case u := <-updates:
-			d.apply(logger, merger.Set(u.source, u.pods))
-			if !ready.Load() && merger.SeenAllSources(names...) {
-				ready.Store(true)
-			}
-			if u.source == source.SourceFile {
-				staticChanged()
-			}
-		}
+func (e *podEvents) StaticPodsChanged() {
+	if e.api != nil {
+		e.api.triggerMirrorSync()
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
@@ -31,9 +30,6 @@ import (
 type observability struct {
 	berth, probes, cadvisor, resource *prometheus.Registry
 	metrics                           *metrics.Metrics
-	// runtimePods is the PLEG's latest snapshot, read by the pod and
-	// container count gauges so that no second copy of it is kept.
-	runtimePods atomic.Pointer[map[types.UID]*container.PodStatus]
 }
 
 func newObservability(nodeName string) *observability {
@@ -44,13 +40,16 @@ func newObservability(nodeName string) *observability {
 		resource: prometheus.NewRegistry(),
 	}
 	o.metrics = metrics.New(o.berth, metrics.Options{NodeName: nodeName})
-	_ = metrics.RegisterRuntimeCounts(o.berth, func() map[types.UID]*container.PodStatus {
-		if p := o.runtimePods.Load(); p != nil {
-			return *p
-		}
-		return nil
-	})
 	return o
+}
+
+// registerRuntimeCounts counts pods and containers from the PLEG's latest
+// snapshot, so that no second copy of it is kept.
+func (o *observability) registerRuntimeCounts(pods func() map[types.UID]*container.PodStatus) error {
+	if err := metrics.RegisterRuntimeCounts(o.berth, pods); err != nil {
+		return fmt.Errorf("register runtime pod counts: %w", err)
+	}
+	return nil
 }
 
 func (o *observability) wrapRuntime(rs internalapi.RuntimeService) internalapi.RuntimeService {
@@ -66,7 +65,7 @@ type kubeletAPIDeps struct {
 	opts    Options
 	obs     *observability
 	runtime *runtime.Manager
-	workers *podworker.Workers
+	pods    *podworker.PodSet
 	health  func() error
 	api     *apiComponents // nil in standalone
 }
@@ -139,7 +138,7 @@ func startObservers(ctx context.Context, run func(func()), errc chan<- error, d 
 		},
 		Auth: auth,
 		Handlers: server.Handlers{
-			Pods:      d.workers,
+			Pods:      d.pods,
 			Health:    d.health,
 			Runtime:   d.runtime,
 			Streaming: d.runtime,

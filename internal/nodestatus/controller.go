@@ -3,6 +3,7 @@ package nodestatus
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -57,6 +58,29 @@ type Options struct {
 	Health func() error
 	// Clock drives the loops; nil means real time.
 	Clock clock.Clock
+	// Published, if set, is given every Node the controller learns of, for
+	// components built before it (the volume manager's downward API).
+	Published *Published
+}
+
+// Published holds the latest Node object the controller learned of. It
+// is a plain holder, safe for concurrent use.
+type Published struct{ node atomic.Pointer[v1.Node] }
+
+// Node returns the latest Node (shared: read-only), false before the Node
+// is registered.
+func (p *Published) Node() (*v1.Node, bool) {
+	n := p.node.Load()
+	return n, n != nil
+}
+
+// Allocatable returns the node's allocatable resources, nil before the
+// Node is registered.
+func (p *Published) Allocatable() v1.ResourceList {
+	if n := p.node.Load(); n != nil {
+		return n.Status.Allocatable
+	}
+	return nil
 }
 
 // Defaults of the upstream kubelet.
@@ -177,6 +201,9 @@ func (c *Controller) setNode(node *v1.Node) {
 	c.mu.Lock()
 	c.node = node
 	c.mu.Unlock()
+	if c.opts.Published != nil {
+		c.opts.Published.node.Store(node.DeepCopy())
+	}
 }
 
 // wait waits for d on the controller's clock; false means ctx ended. The

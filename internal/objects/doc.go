@@ -9,7 +9,7 @@
 // and a later call for the same pod replaces the earlier set of
 // references. Get waits briefly for the first list of a just-registered
 // object, then answers from memory. Every change to a watched object is
-// reported through Options.OnChange, after the new version is visible to
+// reported to the Subscriber given to Run, after the new version is visible to
 // Get, so the volume manager can rewrite the files of the affected pods at
 // once instead of polling.
 package objects

@@ -28,10 +28,6 @@ type Options struct {
 	// Client reads the objects. Nil in standalone mode: every Get then fails
 	// with a clear error and RegisterPod does nothing.
 	Client kubernetes.Interface
-	// OnChange, if set, is called (from a watch goroutine; it must not
-	// block) whenever a watched object is created, changed or deleted, after
-	// Get already returns the new state. kind is KindConfigMap or KindSecret.
-	OnChange func(kind, namespace, name string)
 	// SyncTimeout bounds how long Get waits for the first list of a
 	// just-registered object. Zero means 2s.
 	SyncTimeout time.Duration
@@ -39,8 +35,9 @@ type Options struct {
 
 // Manager keeps the ConfigMaps and Secrets of registered pods.
 type Manager struct {
-	client      kubernetes.Interface
-	onChange    func(kind, namespace, name string)
+	client kubernetes.Interface
+	// subscriber is set by Run, before any watch starts.
+	subscriber  Subscriber
 	syncTimeout time.Duration
 
 	mu sync.Mutex
@@ -73,7 +70,6 @@ func New(opts Options) *Manager {
 	}
 	return &Manager{
 		client:      opts.Client,
-		onChange:    opts.OnChange,
 		syncTimeout: opts.SyncTimeout,
 		watches:     make(map[key]*objectWatch),
 		pods:        make(map[types.UID][]key),
@@ -81,12 +77,22 @@ func New(opts Options) *Manager {
 	}
 }
 
-// Run runs the watches until ctx is cancelled; call it once. Watches
-// registered before it starts begin then; until then Get asks the API
-// server directly.
-func (m *Manager) Run(ctx context.Context) {
+// Subscriber is told (from a watch goroutine; it must not block) whenever
+// a watched object is created, changed or deleted, after Get already
+// returns the new state. kind is KindConfigMap or KindSecret. The volume
+// manager is one; it reads objects from the Manager, so it is handed over
+// at Run rather than at New.
+type Subscriber interface {
+	ObjectChanged(kind, namespace, name string)
+}
+
+// Run runs the watches until ctx is cancelled, telling sub (may be nil)
+// of every change; call it once. Watches registered before it starts begin
+// then; until then Get asks the API server directly.
+func (m *Manager) Run(ctx context.Context, sub Subscriber) {
 	m.mu.Lock()
 	m.ctx = ctx
+	m.subscriber = sub
 	for _, w := range m.watches {
 		m.startLocked(w)
 	}
@@ -250,8 +256,8 @@ func (m *Manager) changed(w *objectWatch, obj runtime.Object) {
 	if isImmutable(obj) {
 		m.stopWatching(w)
 	}
-	if m.onChange != nil {
-		m.onChange(w.key.kind, w.key.namespace, w.key.name)
+	if m.subscriber != nil {
+		m.subscriber.ObjectChanged(w.key.kind, w.key.namespace, w.key.name)
 	}
 }
 

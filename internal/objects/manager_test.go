@@ -41,15 +41,17 @@ func newHarness(t *testing.T, objs ...runtime.Object) *harness {
 		h.watches <- a.GetResource().Resource
 		return true, w, err
 	})
-	h.m = New(Options{Client: h.client, OnChange: func(kind, ns, name string) { h.changes <- change{kind, ns, name} }})
+	h.m = New(Options{Client: h.client})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	done := make(chan struct{})
-	go func() { h.m.Run(ctx); close(done) }()
+	go func() { h.m.Run(ctx, h); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	<-h.m.running
 	return h
 }
+
+func (h *harness) ObjectChanged(kind, ns, name string) { h.changes <- change{kind, ns, name} }
 
 func (h *harness) waitWatches(n int) {
 	h.t.Helper()

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 // The runtime records a container's exit a moment after its process is
@@ -64,18 +65,18 @@ func dueExits(pending map[string]pendingExit, now time.Time, limit int, giveUp t
 type exitConfirmer struct {
 	exited   func(ctx context.Context, containerID string) (bool, error)
 	onChange func(types.UID)
-	now      func() time.Time
+	clock    clock.Clock
 	notify   chan struct{}
 
 	mu      sync.Mutex
 	pending map[string]pendingExit
 }
 
-func newExitConfirmer(exited func(context.Context, string) (bool, error), onChange func(types.UID)) *exitConfirmer {
+func newExitConfirmer(exited func(context.Context, string) (bool, error), onChange func(types.UID), clk clock.Clock) *exitConfirmer {
 	return &exitConfirmer{
 		exited:   exited,
 		onChange: onChange,
-		now:      time.Now,
+		clock:    clk,
 		notify:   make(chan struct{}, 1),
 		pending:  map[string]pendingExit{},
 	}
@@ -85,7 +86,7 @@ func newExitConfirmer(exited func(context.Context, string) (bool, error), onChan
 func (c *exitConfirmer) add(containerID string, uid types.UID) {
 	c.mu.Lock()
 	if _, ok := c.pending[containerID]; !ok {
-		c.pending[containerID] = pendingExit{uid: uid, since: c.now()}
+		c.pending[containerID] = pendingExit{uid: uid, since: c.clock.Now()}
 	}
 	c.mu.Unlock()
 	select {
@@ -106,7 +107,7 @@ func (c *exitConfirmer) run(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(exitConfirmInterval):
+			case <-c.clock.After(exitConfirmInterval):
 			}
 		}
 	}
@@ -116,7 +117,7 @@ func (c *exitConfirmer) run(ctx context.Context) {
 // any remain pending.
 func (c *exitConfirmer) tick(ctx context.Context) bool {
 	c.mu.Lock()
-	check, drop := dueExits(c.pending, c.now(), maxExitConfirmsPerTick, exitConfirmGiveUp)
+	check, drop := dueExits(c.pending, c.clock.Now(), maxExitConfirmsPerTick, exitConfirmGiveUp)
 	for _, id := range drop {
 		delete(c.pending, id)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	testclock "k8s.io/utils/clock/testing"
 )
 
 func TestDueExits(t *testing.T) {
@@ -67,9 +68,8 @@ func (f *fakeExits) set(id string) {
 func TestExitConfirmerWakesOnlyOnceTheRuntimeKnows(t *testing.T) {
 	rt := &fakeExits{exited: map[string]bool{}}
 	var woken []types.UID
-	c := newExitConfirmer(rt.ContainerExited, func(uid types.UID) { woken = append(woken, uid) })
-	now := time.Unix(0, 0)
-	c.now = func() time.Time { return now }
+	clk := testclock.NewFakeClock(time.Unix(0, 0))
+	c := newExitConfirmer(rt.ContainerExited, func(uid types.UID) { woken = append(woken, uid) }, clk)
 	ctx := context.Background()
 
 	c.add("c1", "pod-a")
@@ -77,7 +77,7 @@ func TestExitConfirmerWakesOnlyOnceTheRuntimeKnows(t *testing.T) {
 		t.Fatalf("woke %v before the runtime recorded the exit", woken)
 	}
 	rt.set("c1")
-	now = now.Add(30 * time.Millisecond)
+	clk.Step(30 * time.Millisecond)
 	if c.tick(ctx) {
 		t.Fatal("exit still pending after the runtime recorded it")
 	}
@@ -89,14 +89,13 @@ func TestExitConfirmerWakesOnlyOnceTheRuntimeKnows(t *testing.T) {
 func TestExitConfirmerGivesUp(t *testing.T) {
 	rt := &fakeExits{exited: map[string]bool{}, err: errors.New("runtime down")}
 	woken := 0
-	c := newExitConfirmer(rt.ContainerExited, func(types.UID) { woken++ })
-	now := time.Unix(0, 0)
-	c.now = func() time.Time { return now }
+	clk := testclock.NewFakeClock(time.Unix(0, 0))
+	c := newExitConfirmer(rt.ContainerExited, func(types.UID) { woken++ }, clk)
 	c.add("c1", "pod-a")
 	if !c.tick(context.Background()) {
 		t.Fatal("exit dropped at the first error")
 	}
-	now = now.Add(exitConfirmGiveUp + time.Millisecond)
+	clk.Step(exitConfirmGiveUp + time.Millisecond)
 	calls := rt.calls
 	if c.tick(context.Background()) {
 		t.Fatal("exit still pending after the give-up deadline")
@@ -108,7 +107,7 @@ func TestExitConfirmerGivesUp(t *testing.T) {
 
 func TestExitConfirmerBoundsCallsPerTick(t *testing.T) {
 	rt := &fakeExits{exited: map[string]bool{}}
-	c := newExitConfirmer(rt.ContainerExited, func(types.UID) {})
+	c := newExitConfirmer(rt.ContainerExited, func(types.UID) {}, testclock.NewFakeClock(time.Unix(0, 0)))
 	for i := range 3 * maxExitConfirmsPerTick {
 		c.add(string(rune('a'+i)), "pod")
 	}

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 )
 
 // exitWatcher notices the moment a container's main process exits, without
@@ -18,6 +19,7 @@ import (
 type exitWatcher struct {
 	epfd   int
 	onExit func(containerID string, uid types.UID)
+	clock  clock.PassiveClock
 
 	mu   sync.Mutex
 	byFD map[int32]watched
@@ -30,12 +32,12 @@ type watched struct {
 	added       time.Time
 }
 
-func newExitWatcher(onExit func(containerID string, uid types.UID)) (*exitWatcher, error) {
+func newExitWatcher(onExit func(containerID string, uid types.UID), clk clock.PassiveClock) (*exitWatcher, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	return &exitWatcher{epfd: epfd, onExit: onExit, byFD: map[int32]watched{}, byID: map[string]int32{}}, nil
+	return &exitWatcher{epfd: epfd, onExit: onExit, clock: clk, byFD: map[int32]watched{}, byID: map[string]int32{}}, nil
 }
 
 func (w *exitWatcher) watching(containerID string) bool {
@@ -67,7 +69,7 @@ func (w *exitWatcher) add(containerID string, uid types.UID, pid int) error {
 		unix.Close(fd)
 		return err
 	}
-	w.byFD[int32(fd)] = watched{containerID: containerID, uid: uid, added: time.Now()}
+	w.byFD[int32(fd)] = watched{containerID: containerID, uid: uid, added: w.clock.Now()}
 	w.byID[containerID] = int32(fd)
 	return nil
 }
@@ -88,7 +90,7 @@ func (w *exitWatcher) keepOnly(running map[string]bool, listedAt time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for id, fd := range w.byID {
-		if !running[id] && w.byFD[fd].added.Before(listedAt) {
+		if !running[id] && !newerThanList(w.byFD[fd].added, listedAt) {
 			w.dropLocked(fd)
 		}
 	}

@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	testclock "k8s.io/utils/clock/testing"
 )
 
 func TestExitWatcherNoticesExit(t *testing.T) {
 	exited := make(chan types.UID, 2)
-	w, err := newExitWatcher(func(_ string, uid types.UID) { exited <- uid })
+	w, err := newExitWatcher(func(_ string, uid types.UID) { exited <- uid }, clock.RealClock{})
 	if err != nil {
 		t.Skipf("no epoll here: %v", err)
 	}
@@ -59,7 +61,8 @@ func TestExitWatcherNoticesExit(t *testing.T) {
 }
 
 func TestExitWatcherKeepOnly(t *testing.T) {
-	w, err := newExitWatcher(func(string, types.UID) {})
+	clk := testclock.NewFakeClock(time.Unix(100, 0))
+	w, err := newExitWatcher(func(string, types.UID) {}, clk)
 	if err != nil {
 		t.Skipf("no epoll here: %v", err)
 	}
@@ -71,7 +74,14 @@ func TestExitWatcherKeepOnly(t *testing.T) {
 	if err := w.add("c1", "pod-a", cmd.Process.Pid); err != nil {
 		t.Skipf("pidfd_open not supported: %v", err)
 	}
-	w.keepOnly(map[string]bool{"other": true}, time.Now())
+	// A relist that started before the watch began does not know the
+	// container yet: the watch stays (timing.go).
+	w.keepOnly(map[string]bool{"other": true}, clk.Now().Add(-time.Millisecond))
+	if !w.watching("c1") {
+		t.Fatal("keepOnly dropped a watch newer than the relist")
+	}
+	clk.Step(time.Second)
+	w.keepOnly(map[string]bool{"other": true}, clk.Now())
 	if w.watching("c1") {
 		t.Fatal("keepOnly kept a container that is not running")
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/berth-dev/berth/internal/container"
 )
@@ -45,6 +46,22 @@ type Processes interface {
 // not implement container events; the PLEG then relies on relisting alone.
 var ErrEventsUnsupported = errors.New("runtime does not stream container events")
 
+// Consumer is told what the PLEG notices (the pod workers' queue,
+// podworker.Wakeups). Its methods are called from the PLEG's goroutines
+// (the relist, the exit confirmer, the event stream), must be safe for
+// concurrent use and must not block.
+type Consumer interface {
+	// Wake: the pod's runtime state changed (it may have vanished).
+	Wake(uid types.UID)
+	// WakeAll: the runtime answers again after failed relists; every pod,
+	// including those with nothing in the runtime yet, should sync now
+	// rather than on its retry timer.
+	WakeAll()
+	// Relisted: a fresh snapshot of every pod in the runtime (to find the
+	// pods no source wants).
+	Relisted(pods map[types.UID]*container.PodStatus)
+}
+
 // Options configures a PLEG.
 type Options struct {
 	Lister Lister
@@ -56,30 +73,26 @@ type Options struct {
 	PIDs Processes
 	// RelistPeriod is how often the runtime is listed (upstream: 1 s).
 	RelistPeriod time.Duration
-	// OnChange is called, from the PLEG's goroutines (the relist, the exit
-	// confirmer, the event stream), for every pod whose runtime state
-	// changed, including pods that vanished. It must be safe for
-	// concurrent use and must not block.
-	OnChange func(uid types.UID)
-	// OnRecovered, if set, is called when the runtime answers again after
-	// failed relists, so that every pod — including those with nothing in
-	// the runtime yet — is synced at once rather than on its retry timer.
-	OnRecovered func()
-	// OnRelist, if set, is called after each successful relist with the
-	// fresh snapshot (berth's housekeeping uses it to find orphaned pods).
-	OnRelist func(pods map[types.UID]*container.PodStatus)
+	// Consumer is told of changes; required.
+	Consumer Consumer
+	// Watches takes the containers the runtime has just started and is
+	// stopping; may be nil.
+	Watches *Watches
+	// Clock stamps relists and worker observations and paces the relist
+	// and exit confirmation (see timing.go). Default: the real clock.
+	Clock clock.WithTicker
 }
 
 // PLEG notices runtime state changes. Create with New, start with Run.
 type PLEG struct {
 	opts Options
 
-	// exits is set by Run; nil without PIDs or pidfd support. Unwatch
-	// reads it from workers' goroutines.
-	exits atomic.Pointer[exitWatcher]
-	// started takes containers the runtime just started (Watch), so that
-	// their exits are watched before the next relist.
-	started chan watchRequest
+	clock clock.WithTicker
+	// watches holds the started containers to watch and, once Run has set
+	// it up, the exit watcher.
+	watches *Watches
+	// latest is the last successful relist (RuntimePods).
+	latest atomic.Pointer[map[types.UID]*container.PodStatus]
 	// unwatchable holds running containers whose process could not be
 	// found, so that the runtime is not asked again every relist. Only the
 	// relist goroutine touches it.
@@ -103,9 +116,16 @@ func New(opts Options) *PLEG {
 	if opts.RelistPeriod <= 0 {
 		opts.RelistPeriod = time.Second
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Watches == nil {
+		opts.Watches = NewWatches()
+	}
 	return &PLEG{
 		opts:        opts,
-		started:     make(chan watchRequest, startedBacklog),
+		clock:       opts.Clock,
+		watches:     opts.Watches,
 		unwatchable: map[string]bool{},
 		fingerprint: map[types.UID]string{},
 		observedAt:  map[types.UID]time.Time{},
@@ -126,38 +146,7 @@ func (p *PLEG) Observed(uid types.UID, st *container.PodStatus) {
 	} else {
 		p.fingerprint[uid] = fp
 	}
-	p.observedAt[uid] = time.Now()
-}
-
-// watchRequest is a container that was just started.
-type watchRequest struct {
-	containerID string
-	uid         types.UID
-}
-
-// startedBacklog bounds the started containers waiting to be watched; past
-// it the relist finds them.
-const startedBacklog = 256
-
-// Watch says that the runtime just started a container of pod uid, so that
-// its process is watched now rather than after the next relist: a container
-// that exits within its first second (an init container, a short job) is
-// then noticed as quickly as any other. It never blocks.
-func (p *PLEG) Watch(uid types.UID, containerID string) {
-	select {
-	case p.started <- watchRequest{containerID: containerID, uid: uid}:
-	default:
-	}
-}
-
-// Unwatch says that a container is being stopped by its pod's worker,
-// which notices the exit itself: waking it for that exit would only cost
-// runtime calls. If the container keeps running, the next relist watches it
-// again.
-func (p *PLEG) Unwatch(containerID string) {
-	if w := p.exits.Load(); w != nil {
-		w.remove(containerID)
-	}
+	p.observedAt[uid] = p.clock.Now()
 }
 
 // watchStarted looks up and watches the processes of started containers
@@ -167,7 +156,7 @@ func (p *PLEG) watchStarted(ctx context.Context, exits *exitWatcher) {
 		select {
 		case <-ctx.Done():
 			return
-		case req := <-p.started:
+		case req := <-p.watches.started:
 			if exits.watching(req.containerID) {
 				continue
 			}
@@ -192,18 +181,18 @@ func (p *PLEG) Run(ctx context.Context) {
 		wg.Go(func() { p.watchEvents(ctx) })
 	}
 	if p.opts.PIDs != nil {
-		confirm := newExitConfirmer(p.opts.PIDs.ContainerExited, p.opts.OnChange)
-		w, err := newExitWatcher(confirm.add)
+		confirm := newExitConfirmer(p.opts.PIDs.ContainerExited, p.opts.Consumer.Wake, p.clock)
+		w, err := newExitWatcher(confirm.add, p.clock)
 		if err != nil {
 			logger.Info("Cannot watch container processes; exits are noticed by relisting only", "err", err)
 		} else {
-			p.exits.Store(w)
+			p.watches.exits.Store(w)
 			wg.Go(func() { w.run(ctx) })
 			wg.Go(func() { confirm.run(ctx) })
 			wg.Go(func() { p.watchStarted(ctx, w) })
 		}
 	}
-	ticker := time.NewTicker(p.opts.RelistPeriod)
+	ticker := p.clock.NewTicker(p.opts.RelistPeriod)
 	defer ticker.Stop()
 	for {
 		p.relist(ctx)
@@ -211,7 +200,7 @@ func (p *PLEG) Run(ctx context.Context) {
 		case <-ctx.Done():
 			wg.Wait()
 			return
-		case <-ticker.C:
+		case <-ticker.C():
 		}
 	}
 }
@@ -229,6 +218,15 @@ func (p *PLEG) Healthy(now time.Time, threshold time.Duration) (bool, error) {
 	return true, nil
 }
 
+// RuntimePods returns the runtime's pods as the last successful relist
+// saw them (nil before the first); the caller must not modify them.
+func (p *PLEG) RuntimePods() map[types.UID]*container.PodStatus {
+	if m := p.latest.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
 // RuntimeError returns why the last relist failed, or nil when it succeeded:
 // the runtime is unreachable right now.
 func (p *PLEG) RuntimeError() error {
@@ -239,7 +237,7 @@ func (p *PLEG) RuntimeError() error {
 
 func (p *PLEG) relist(ctx context.Context) {
 	logger := klog.FromContext(ctx)
-	listedAt := time.Now()
+	listedAt := p.clock.Now()
 	pods, err := p.opts.Lister.ListPods(ctx)
 	if err != nil {
 		p.mu.Lock()
@@ -261,31 +259,27 @@ func (p *PLEG) relist(ctx context.Context) {
 	keepObserved(prev, next, p.observedAt, listedAt)
 	recovered := p.lastErr != nil
 	p.fingerprint = next
-	p.lastRelist = time.Now()
+	p.lastRelist = p.clock.Now()
 	p.lastErr = nil
 	p.mu.Unlock()
 
-	changed := Changed(prev, next)
+	p.latest.Store(&pods)
 	if recovered {
 		logger.Info("Container runtime is reachable again; resyncing every pod")
-		changed = allUIDs(prev, next)
-		if p.opts.OnRecovered != nil {
-			p.opts.OnRecovered()
+		p.opts.Consumer.WakeAll()
+	} else {
+		for _, uid := range Changed(prev, next) {
+			p.opts.Consumer.Wake(uid)
 		}
 	}
-	for _, uid := range changed {
-		p.opts.OnChange(uid)
-	}
-	if p.opts.OnRelist != nil {
-		p.opts.OnRelist(pods)
-	}
+	p.opts.Consumer.Relisted(pods)
 	p.watchExits(ctx, pods, listedAt)
 }
 
 // watchExits starts watching the processes of containers that are newly
 // running and stops watching those that are not running any more.
 func (p *PLEG) watchExits(ctx context.Context, pods map[types.UID]*container.PodStatus, listedAt time.Time) {
-	exits := p.exits.Load()
+	exits := p.watches.exits.Load()
 	if exits == nil {
 		return
 	}
@@ -323,7 +317,7 @@ func (p *PLEG) watchEvents(ctx context.Context) {
 	logger := klog.FromContext(ctx)
 	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Cap: 30 * time.Second, Steps: 1 << 30}
 	for ctx.Err() == nil {
-		err := p.opts.Events.WatchContainerEvents(ctx, p.opts.OnChange)
+		err := p.opts.Events.WatchContainerEvents(ctx, p.opts.Consumer.Wake)
 		if errors.Is(err, ErrEventsUnsupported) {
 			logger.V(1).Info("Runtime does not stream container events; relying on relist", "period", p.opts.RelistPeriod)
 			return
@@ -335,7 +329,7 @@ func (p *PLEG) watchEvents(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff.Step()):
+		case <-p.clock.After(backoff.Step()):
 		}
 	}
 }
@@ -369,7 +363,7 @@ func Fingerprint(st *container.PodStatus) string {
 // and forgets observations the relist has caught up with.
 func keepObserved(prev, next map[types.UID]string, observedAt map[types.UID]time.Time, listedAt time.Time) {
 	for uid, at := range observedAt {
-		if !at.After(listedAt) {
+		if !newerThanList(at, listedAt) {
 			delete(observedAt, uid)
 			continue
 		}
@@ -397,15 +391,4 @@ func Changed(prev, next map[types.UID]string) []types.UID {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
-}
-
-func allUIDs(a, b map[types.UID]string) []types.UID {
-	set := make(map[types.UID]string, len(a)+len(b))
-	for uid := range a {
-		set[uid] = ""
-	}
-	for uid := range b {
-		set[uid] = ""
-	}
-	return Changed(nil, set)
 }

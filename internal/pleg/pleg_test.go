@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/berth-dev/berth/internal/container"
 )
@@ -93,37 +94,33 @@ func TestRelistWakesChangedPodsAndAllAfterOutage(t *testing.T) {
 		func() (map[types.UID]*container.PodStatus, error) { return nil, errors.New("connection refused") },
 		ok(map[types.UID]*container.PodStatus{"a": exited, "b": running}),
 	}}
-	var woken []types.UID
-	recoveries := 0
-	p := New(Options{Lister: lister, OnChange: func(uid types.UID) { woken = append(woken, uid) },
-		OnRecovered: func() { recoveries++ }})
+	c := &consumer{}
+	p := New(Options{Lister: lister, Consumer: c, Clock: testclock.NewFakeClock(time.Unix(100, 0))})
 	ctx := context.Background()
 
 	p.relist(ctx)
-	if want := []types.UID{"a", "b"}; !reflect.DeepEqual(woken, want) {
-		t.Fatalf("first relist woke %v, want %v", woken, want)
+	if want := []types.UID{"a", "b"}; !reflect.DeepEqual(c.take(), want) {
+		t.Fatalf("first relist woke %v, want %v", c.woken, want)
 	}
-	woken = nil
 	p.relist(ctx)
-	if want := []types.UID{"a"}; !reflect.DeepEqual(woken, want) {
-		t.Fatalf("second relist woke %v, want %v", woken, want)
+	if want := []types.UID{"a"}; !reflect.DeepEqual(c.take(), want) {
+		t.Fatalf("second relist woke %v, want %v", c.woken, want)
 	}
-	woken = nil
 	p.relist(ctx)
-	if len(woken) != 0 {
+	if woken := c.take(); len(woken) != 0 {
 		t.Fatalf("failed relist woke %v", woken)
 	}
 	if healthy, err := p.Healthy(time.Now().Add(time.Hour), time.Minute); healthy || err == nil {
 		t.Fatalf("Healthy after failure = %v, %v; want false with the runtime error", healthy, err)
 	}
 	p.relist(ctx)
-	if want := []types.UID{"a", "b"}; !reflect.DeepEqual(woken, want) {
-		t.Fatalf("relist after outage woke %v, want every pod %v", woken, want)
+	if c.all != 1 {
+		t.Fatalf("relist after outage woke every pod %d times, want 1", c.all)
 	}
-	if recoveries != 1 {
-		t.Fatalf("OnRecovered called %d times, want 1", recoveries)
+	if c.relists != 3 {
+		t.Fatalf("%d snapshots handed over, want one per successful relist (3)", c.relists)
 	}
-	if healthy, err := p.Healthy(time.Now(), time.Minute); !healthy {
+	if healthy, err := p.Healthy(time.Unix(100, 0), time.Minute); !healthy {
 		t.Fatalf("Healthy after recovery = false: %v", err)
 	}
 }
@@ -179,19 +176,78 @@ func TestObservedStateDoesNotWakeAgain(t *testing.T) {
 		ok(map[types.UID]*container.PodStatus{"a": running}),
 		ok(map[types.UID]*container.PodStatus{"a": exited}),
 	}}
-	var woken []types.UID
-	p := New(Options{Lister: lister, OnChange: func(uid types.UID) { woken = append(woken, uid) }})
+	c := &consumer{}
+	clk := testclock.NewFakeClock(time.Unix(100, 0))
+	p := New(Options{Lister: lister, Consumer: c, Clock: clk})
 	ctx := context.Background()
 	p.relist(ctx) // nothing yet
 
 	// The worker starts the container and reads it back before the relist.
+	clk.Step(time.Millisecond)
 	p.Observed("a", running)
+	clk.Step(time.Second)
 	p.relist(ctx)
-	if len(woken) != 0 {
+	if woken := c.take(); len(woken) != 0 {
 		t.Fatalf("relist woke %v for a state the worker had seen", woken)
 	}
+	clk.Step(time.Second)
 	p.relist(ctx)
-	if !reflect.DeepEqual(woken, []types.UID{"a"}) {
+	if woken := c.take(); !reflect.DeepEqual(woken, []types.UID{"a"}) {
 		t.Fatalf("woken = %v after the container exited, want [a]", woken)
 	}
+}
+
+// A worker reads its pod while a relist is listing: the relist started
+// earlier, so the worker's view stands for that pod (timing.go) and the
+// relist wakes nobody for it — neither now nor when the next relist
+// shows what the worker saw.
+func TestObservationDuringAListIsNewerThanTheList(t *testing.T) {
+	running := pod(&container.ContainerStatus{ID: "c1", State: container.StateRunning})
+	c := &consumer{}
+	clk := testclock.NewFakeClock(time.Unix(100, 0))
+	var p *PLEG
+	lister := &scriptedLister{steps: []func() (map[types.UID]*container.PodStatus, error){
+		func() (map[types.UID]*container.PodStatus, error) { return map[types.UID]*container.PodStatus{}, nil },
+		func() (map[types.UID]*container.PodStatus, error) {
+			// Listing takes a while; meanwhile the worker starts the
+			// container and reads it. The list read the pod before.
+			clk.Step(10 * time.Millisecond)
+			p.Observed("a", running)
+			return map[types.UID]*container.PodStatus{}, nil
+		},
+		func() (map[types.UID]*container.PodStatus, error) {
+			return map[types.UID]*container.PodStatus{"a": running}, nil
+		},
+	}}
+	p = New(Options{Lister: lister, Consumer: c, Clock: clk})
+	ctx := context.Background()
+	p.relist(ctx)
+	clk.Step(time.Second)
+	p.relist(ctx)
+	if woken := c.take(); len(woken) != 0 {
+		t.Fatalf("a relist older than the worker's view woke %v", woken)
+	}
+	clk.Step(time.Second)
+	p.relist(ctx)
+	if woken := c.take(); len(woken) != 0 {
+		t.Fatalf("the relist that caught up with the worker's view woke %v", woken)
+	}
+}
+
+// consumer records what the PLEG tells; tests call relist by hand, so
+// no locking is needed.
+type consumer struct {
+	woken   []types.UID
+	all     int
+	relists int
+}
+
+func (c *consumer) Wake(uid types.UID)                          { c.woken = append(c.woken, uid) }
+func (c *consumer) WakeAll()                                    { c.all++ }
+func (c *consumer) Relisted(map[types.UID]*container.PodStatus) { c.relists++ }
+
+func (c *consumer) take() []types.UID {
+	w := c.woken
+	c.woken = nil
+	return w
 }

@@ -31,10 +31,13 @@ type worker struct {
 	uid             types.UID
 	namespace, name string
 	opts            *Options
-	wake            chan struct{}
-	// finish is called by run once the pod is gone from the runtime; it
-	// returns false when the pod was wanted again meanwhile (see revive).
-	finish func(*worker) bool
+	// set is told when the pod is gone from the runtime (finish), or ends
+	// on its own (active deadline).
+	set  *Workers
+	wake chan struct{}
+	// evicted is set, by the worker's own goroutine only, once the pod must
+	// fail for good (active deadline): every later status says so.
+	evicted *status.Eviction
 
 	mu    sync.Mutex
 	state podState
@@ -90,16 +93,17 @@ func (wk *worker) lastPod() *v1.Pod {
 	return wk.pod
 }
 
-// reset makes a terminated worker sync again with the revived spec; it
-// reports false when there is none. Called with the Workers lock held.
-func (wk *worker) reset() bool {
+// reset makes a terminated worker sync again with the revived spec, which
+// it returns; nil when there is none. Called with the Workers lock held.
+func (wk *worker) reset() *v1.Pod {
 	wk.mu.Lock()
 	defer wk.mu.Unlock()
 	if wk.revive == nil {
-		return false
+		return nil
 	}
 	wk.state, wk.pod, wk.grace, wk.revive = stateSyncing, wk.revive, nil, nil
-	return true
+	wk.evicted = nil
+	return wk.pod
 }
 
 // run is the worker's loop. It returns true once the pod has been
@@ -130,7 +134,7 @@ func (wk *worker) run(ctx context.Context) bool {
 		case stateTerminating:
 			err = wk.terminate(ctx, pod, grace)
 			if err == nil {
-				if wk.finish(wk) {
+				if wk.set.finish(wk) {
 					return true
 				}
 				// Revived: sync the new spec at once.
@@ -172,6 +176,10 @@ func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) 
 	if err != nil {
 		return 0, err
 	}
+	if left, ok := wk.untilDeadline(pod); ok && left <= 0 {
+		wk.deadlineExceeded(ctx, pod, st)
+		return 0, nil
+	}
 	if v := wk.opts.Volumes; v != nil {
 		if err := v.SetUp(ctx, pod); err != nil {
 			// The volume manager has emitted FailedMount; containers stay
@@ -210,6 +218,10 @@ func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) 
 	if res.RequeueAfter > 0 && res.RequeueAfter < next {
 		next = res.RequeueAfter
 	}
+	if left, ok := wk.untilDeadline(pod); ok {
+		// Woken at the deadline, not at the next resync.
+		next = max(min(next, left), 0)
+	}
 	if res.Err != nil {
 		return next, res.Err
 	}
@@ -222,8 +234,8 @@ func (wk *worker) observe(ctx context.Context, name, namespace string) (*contain
 	if err != nil {
 		return nil, fmt.Errorf("read runtime state: %w", err)
 	}
-	if wk.opts.OnObserved != nil {
-		wk.opts.OnObserved(wk.uid, st)
+	if wk.opts.Observer != nil {
+		wk.opts.Observer.Observed(wk.uid, st)
 	}
 	return st, nil
 }
@@ -260,7 +272,6 @@ func (wk *worker) terminate(ctx context.Context, pod *v1.Pod, grace *int64) erro
 	if err := rt.RemovePod(ctx, st); err != nil {
 		return fmt.Errorf("remove pod: %w", err)
 	}
-	wk.opts.Status.Delete(wk.uid)
 	klog.FromContext(ctx).V(1).Info("Pod terminated and removed from the runtime")
 	return nil
 }
@@ -275,16 +286,20 @@ func (wk *worker) report(pod *v1.Pod, st *container.PodStatus, waiting map[strin
 		Old:         old,
 		Runtime:     st,
 		Waiting:     waiting,
-		RuntimeName: wk.opts.RuntimeName,
+		RuntimeName: wk.opts.Runtime.RuntimeName(),
 		NodeIPs:     wk.opts.NodeIPs,
 		Terminal:    terminal,
+		Evicted:     wk.evicted,
 		Now:         metav1.NewTime(wk.opts.Clock.Now()),
 	}
 	if wk.opts.Prober != nil {
 		in.Probes = wk.opts.Prober
 	}
 	computed := status.Compute(in)
-	wk.opts.Status.Set(wk.uid, computed)
+	if wk.opts.Status.Set(wk.uid, computed) {
+		wk.set.pods.setTerminal(wk.uid, status.IsTerminal(computed))
+		wk.opts.Listener.StatusChanged(pod, &computed)
+	}
 	if wk.opts.Prober != nil && !terminal {
 		wk.opts.Prober.Sync(pod, computed)
 	}

@@ -2,17 +2,20 @@ package podworker
 
 import (
 	"context"
-	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/plan"
+	"github.com/berth-dev/berth/internal/source"
 	"github.com/berth-dev/berth/internal/status"
 )
 
@@ -23,6 +26,9 @@ type Runtime interface {
 	KillPod(ctx context.Context, pod *v1.Pod, st *container.PodStatus, gracePeriodOverride *int64) error
 	RemovePod(ctx context.Context, st *container.PodStatus) error
 	GarbageCollect(ctx context.Context, pod *v1.Pod, st *container.PodStatus) error
+	// RuntimeName is the runtime's name as it reports it ("containerd"),
+	// which prefixes container IDs in pod status; "" until it answered.
+	RuntimeName() string
 }
 
 // StatusStore keeps the latest status of every pod.
@@ -39,6 +45,12 @@ type Volumes interface {
 	TearDown(ctx context.Context, uid types.UID) error
 }
 
+// OrphanVolumes, if the Volumes implement it, removes the volume
+// directories of pods for which keep is false.
+type OrphanVolumes interface {
+	CleanupOrphans(ctx context.Context, keep func(types.UID) bool) error
+}
+
 // Prober runs a pod's probes; the planner reads liveness and startup, the
 // status computation readiness and startup.
 type Prober interface {
@@ -50,16 +62,59 @@ type Prober interface {
 	RemovePod(uid types.UID)
 }
 
+// Admitter decides whether the node can run a new pod, given the pods
+// that hold its resources (PodSet.ActivePods).
+type Admitter interface {
+	Admit(pod *v1.Pod, active []*v1.Pod) admission.Result
+}
+
+// Observer is told every runtime state a worker read (the PLEG), so that it
+// does not wake the worker again for a change the worker has already seen
+// (a container it has just started).
+type Observer interface {
+	Observed(uid types.UID, st *container.PodStatus)
+}
+
+// Listener is told what happens in the pod set: the status syncer, the pod
+// start tracker and the mirror pods follow it. Its methods are called from
+// the workers' goroutines and must not block.
+type Listener interface {
+	// PodSeen: a source added or changed the pod (its API object moved).
+	PodSeen(pod *v1.Pod)
+	// StatusChanged: berth's status of the pod changed (status.Store has it).
+	StatusChanged(pod *v1.Pod, st *v1.PodStatus)
+	// PodTerminated: the pod's containers and sandbox are gone, or it never
+	// had any (a parked pod being deleted). pod is nil for an orphan.
+	PodTerminated(uid types.UID, pod *v1.Pod)
+	// StaticPodsChanged: a snapshot of a static pod source arrived.
+	StaticPodsChanged()
+}
+
+// Source is one pod source: Run sends full snapshots of its pods until
+// ctx ends.
+type Source struct {
+	Name string
+	Run  func(ctx context.Context, out chan<- []*v1.Pod)
+}
+
 // Options configures Workers.
 type Options struct {
+	// Pods is the pod set the workers keep; required.
+	Pods    *PodSet
+	Sources []Source
 	Runtime Runtime
 	Status  StatusStore
 	// Volumes may be nil: pods then get no volumes set up.
 	Volumes Volumes
 	// Prober may be nil: containers are then ready once running.
 	Prober Prober
-	// RuntimeName prefixes container IDs in pod status ("containerd://...").
-	RuntimeName string
+	// Admitter may be nil (standalone): every pod is admitted.
+	Admitter Admitter
+	Recorder record.EventRecorder
+	// Listener, Observer and Wakeups may be nil.
+	Listener Listener
+	Observer Observer
+	Wakeups  *Wakeups
 	// NodeIPs are reported as hostIP(s), and as podIP(s) of hostNetwork pods.
 	NodeIPs []string
 	// ResyncPeriod: every pod is synced at least this often (syncFrequency).
@@ -67,19 +122,23 @@ type Options struct {
 	// RetryPeriod: first delay before a sync that failed on a runtime error
 	// is retried; it doubles up to ResyncPeriod.
 	RetryPeriod time.Duration
-	Clock       clock.Clock
-	// OnTerminated, if set, is called after a pod's runtime state is removed,
-	// with the last desired spec (nil for an orphan).
-	OnTerminated func(uid types.UID, pod *v1.Pod)
-	// OnObserved, if set, is called with every runtime state a worker
-	// read, so that the PLEG does not wake the worker again for a change
-	// it has already seen (a container it has just started).
-	OnObserved func(uid types.UID, st *container.PodStatus)
+	// OrphanCleanupPeriod: how often volume directories of pods that
+	// neither a source nor the runtime knows are removed (default 10 s).
+	OrphanCleanupPeriod time.Duration
+	Clock               clock.Clock
 }
 
-// Workers owns the per-pod workers. All methods are safe for concurrent use.
+// Workers owns the per-pod workers and the pod set they keep. All methods
+// are safe for concurrent use.
 type Workers struct {
 	opts Options
+	pods *PodSet
+
+	// sourcesReady turns true once every source has delivered its first
+	// snapshot; only then may pods no source wants be removed.
+	sourcesReady atomic.Bool
+	// runtimePods is the runtime's latest relist, for the volume cleanup.
+	runtimePods atomic.Pointer[map[types.UID]*container.PodStatus]
 
 	mu      sync.Mutex
 	ctx     context.Context // set by Run; workers started before Run wait for it
@@ -96,48 +155,184 @@ func New(opts Options) *Workers {
 	if opts.RetryPeriod <= 0 {
 		opts.RetryPeriod = time.Second
 	}
+	if opts.OrphanCleanupPeriod <= 0 {
+		opts.OrphanCleanupPeriod = 10 * time.Second
+	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	return &Workers{opts: opts, workers: map[types.UID]*worker{}, started: make(chan struct{})}
+	if opts.Listener == nil {
+		opts.Listener = noListener{}
+	}
+	if opts.Recorder == nil {
+		opts.Recorder = &record.FakeRecorder{}
+	}
+	if opts.Wakeups == nil {
+		opts.Wakeups = NewWakeups()
+	}
+	return &Workers{opts: opts, pods: opts.Pods, workers: map[types.UID]*worker{}, started: make(chan struct{})}
 }
 
-// Run lets workers run until ctx is cancelled, then waits for them to stop.
-// Stopping berth does not stop pods: a cancelled worker just returns.
+// Run runs the sources and the workers until ctx is cancelled, then waits
+// for them to stop. Stopping berth does not stop pods: a cancelled worker
+// just returns.
 func (w *Workers) Run(ctx context.Context) {
 	w.mu.Lock()
 	w.ctx = ctx
 	close(w.started)
 	w.mu.Unlock()
-	<-ctx.Done()
+	var wg sync.WaitGroup
+	wg.Go(func() { w.runSources(ctx) })
+	wg.Go(func() { w.runWakeups(ctx) })
+	wg.Go(func() { w.runOrphanCleanup(ctx) })
+	wg.Wait()
 	w.wg.Wait()
 }
 
-// Update sets the desired spec of a pod, starting its worker if needed.
-func (w *Workers) Update(pod *v1.Pod) {
+type snapshot struct {
+	source string
+	pods   []*v1.Pod
+}
+
+// runSources applies the snapshots of every source, one at a time, until
+// ctx ends.
+func (w *Workers) runSources(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	names := make([]string, 0, len(w.opts.Sources))
+	updates := make(chan snapshot)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, src := range w.opts.Sources {
+		names = append(names, src.Name)
+		out := make(chan []*v1.Pod)
+		wg.Go(func() { src.Run(ctx, out) })
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case pods := <-out:
+					select {
+					case updates <- snapshot{source: src.Name, pods: pods}:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		})
+	}
+	if len(names) == 0 {
+		logger.Info("No pod source: berth only cleans up pods it finds in the runtime")
+		w.sourcesReady.Store(true)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u := <-updates:
+			w.setSource(logger, u.source, u.pods)
+			if !w.sourcesReady.Load() && w.pods.merger.SeenAllSources(names...) {
+				w.sourcesReady.Store(true)
+			}
+		}
+	}
+}
+
+// setSource takes a source's snapshot into the pod set and acts on what
+// changed.
+func (w *Workers) setSource(logger klog.Logger, name string, pods []*v1.Pod) {
+	w.apply(logger, w.pods.merger.Set(name, pods))
+	if name != source.SourceAPI {
+		w.opts.Listener.StaticPodsChanged()
+	}
+}
+
+// runWakeups hands wake-ups and runtime snapshots to the workers.
+func (w *Workers) runWakeups(ctx context.Context) {
+	q := w.opts.Wakeups
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.ready:
+			q.drain(w.wake, w.wakeAll, func(pods map[types.UID]*container.PodStatus) { w.relisted(ctx, pods) })
+		}
+	}
+}
+
+// relisted kills the runtime's pods that no source wants, once every
+// source has spoken (before, they may belong to one that has not).
+func (w *Workers) relisted(ctx context.Context, pods map[types.UID]*container.PodStatus) {
+	w.runtimePods.Store(&pods)
+	if !w.sourcesReady.Load() {
+		return
+	}
+	for uid, st := range pods {
+		if !w.pods.Admitted(uid) {
+			klog.FromContext(ctx).Info("Removing pod that no source wants", "pod", klog.KRef(st.Namespace, st.Name), "podUID", uid)
+			w.killOrphan(st)
+		}
+	}
+}
+
+// runOrphanCleanup removes what pods left on disk once they are gone:
+// after a restart, pods deleted while berth was down leave volume
+// directories.
+func (w *Workers) runOrphanCleanup(ctx context.Context) {
+	cleaner, ok := w.opts.Volumes.(OrphanVolumes)
+	if !ok {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.opts.Clock.After(w.opts.OrphanCleanupPeriod):
+		}
+		p := w.runtimePods.Load()
+		if p == nil || !w.sourcesReady.Load() {
+			continue
+		}
+		inRuntime := *p
+		keep := func(uid types.UID) bool {
+			_, ok := inRuntime[uid]
+			return ok || w.pods.Admitted(uid)
+		}
+		if err := cleaner.CleanupOrphans(ctx, keep); err != nil {
+			klog.FromContext(ctx).Error(err, "Cleaning up the volumes of removed pods failed; will retry")
+		}
+	}
+}
+
+// update sets the desired spec of an admitted pod, starting its worker if
+// needed.
+func (w *Workers) update(pod *v1.Pod) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.pods.admit(pod)
 	wk := w.workerLocked(pod.UID, pod.Namespace, pod.Name)
 	wk.setDesired(pod)
 }
 
-// Kill asks the pod's worker to terminate the pod and remove it from the
+// kill asks the pod's worker to terminate the pod and remove it from the
 // runtime. gracePeriod overrides the spec's when not nil.
-func (w *Workers) Kill(uid types.UID, gracePeriod *int64) {
+func (w *Workers) kill(uid types.UID, gracePeriod *int64, reason string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if wk, ok := w.workers[uid]; ok {
+		w.pods.terminate(uid, nil, gracePeriod, reason)
 		wk.setKill(gracePeriod)
 	}
 }
 
-// Terminate kills a pod that is being deleted. Unlike Kill it also works
+// terminate kills a pod that is being deleted. Unlike kill it also works
 // for a pod without a worker (e.g. deleted while berth was down): its
 // containers are stopped within the grace period before the pod counts as
-// terminated, so OnTerminated never runs while they still run.
-func (w *Workers) Terminate(pod *v1.Pod, gracePeriod *int64) {
+// terminated, so PodTerminated never comes while they still run.
+func (w *Workers) terminate(pod *v1.Pod, gracePeriod *int64, reason string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.pods.terminate(pod.UID, pod, gracePeriod, reason)
 	wk := w.workerLocked(pod.UID, pod.Namespace, pod.Name)
 	wk.mu.Lock()
 	if wk.pod == nil {
@@ -147,19 +342,20 @@ func (w *Workers) Terminate(pod *v1.Pod, gracePeriod *int64) {
 	wk.setKill(gracePeriod)
 }
 
-// KillOrphan terminates a pod that the runtime runs but no source wants.
-func (w *Workers) KillOrphan(st *container.PodStatus) {
+// killOrphan terminates a pod that the runtime runs but no source wants.
+func (w *Workers) killOrphan(st *container.PodStatus) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.workers[st.UID]; ok {
 		return
 	}
+	w.pods.terminate(st.UID, nil, nil, reasonOrphan)
 	wk := w.workerLocked(st.UID, st.Namespace, st.Name)
 	wk.setKill(nil)
 }
 
-// Wake asks a pod's worker to sync now (its runtime state changed).
-func (w *Workers) Wake(uid types.UID) {
+// wake asks a pod's worker to sync now (its runtime state changed).
+func (w *Workers) wake(uid types.UID) {
 	w.mu.Lock()
 	wk, ok := w.workers[uid]
 	w.mu.Unlock()
@@ -168,8 +364,8 @@ func (w *Workers) Wake(uid types.UID) {
 	}
 }
 
-// WakeAll asks every worker to sync now (the runtime is back after an outage).
-func (w *Workers) WakeAll() {
+// wakeAll asks every worker to sync now (the runtime is back after an outage).
+func (w *Workers) wakeAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, wk := range w.workers {
@@ -177,54 +373,19 @@ func (w *Workers) WakeAll() {
 	}
 }
 
-// Known reports whether a worker exists for uid.
-func (w *Workers) Known(uid types.UID) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, ok := w.workers[uid]
-	return ok
-}
-
-// Pods returns the desired pods that are not being terminated, each with its
-// latest status, sorted by namespace and name.
-func (w *Workers) Pods() []*v1.Pod {
-	w.mu.Lock()
-	var pods []*v1.Pod
-	for _, wk := range w.workers {
-		if p := wk.desiredPod(); p != nil {
-			pods = append(pods, p)
-		}
-	}
-	w.mu.Unlock()
-	for i, p := range pods {
-		cp := p.DeepCopy()
-		if st, ok := w.opts.Status.Get(p.UID); ok {
-			cp.Status = st
-		}
-		pods[i] = cp
-	}
-	sort.Slice(pods, func(i, j int) bool {
-		if pods[i].Namespace != pods[j].Namespace {
-			return pods[i].Namespace < pods[j].Namespace
-		}
-		return pods[i].Name < pods[j].Name
-	})
-	return pods
-}
-
 func (w *Workers) workerLocked(uid types.UID, namespace, name string) *worker {
 	if wk, ok := w.workers[uid]; ok {
 		return wk
 	}
-	wk := &worker{uid: uid, namespace: namespace, name: name, opts: &w.opts, wake: make(chan struct{}, 1), finish: w.finish}
+	wk := &worker{uid: uid, namespace: namespace, name: name, opts: &w.opts, set: w, wake: make(chan struct{}, 1)}
 	w.workers[uid] = wk
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
 		<-w.started
 		ctx := klog.NewContext(w.ctx, klog.FromContext(w.ctx).WithValues("pod", klog.KRef(namespace, name), "podUID", uid))
-		if wk.run(ctx) && w.opts.OnTerminated != nil {
-			w.opts.OnTerminated(uid, wk.lastPod())
+		if wk.run(ctx) {
+			w.opts.Listener.PodTerminated(uid, wk.lastPod())
 		}
 	}()
 	return wk
@@ -235,9 +396,23 @@ func (w *Workers) workerLocked(uid types.UID, namespace, name string) *worker {
 func (w *Workers) finish(wk *worker) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if wk.reset() {
+	if pod := wk.reset(); pod != nil {
+		w.opts.Status.Delete(wk.uid) // it starts afresh
+		w.pods.revive(pod)
 		return false
 	}
 	delete(w.workers, wk.uid)
+	if !w.pods.finished(wk.uid) {
+		// Gone for good; a pod still desired keeps its final status
+		// until its source drops it.
+		w.opts.Status.Delete(wk.uid)
+	}
 	return true
 }
+
+type noListener struct{}
+
+func (noListener) PodSeen(*v1.Pod)                      {}
+func (noListener) StatusChanged(*v1.Pod, *v1.PodStatus) {}
+func (noListener) PodTerminated(types.UID, *v1.Pod)     {}
+func (noListener) StaticPodsChanged()                   {}

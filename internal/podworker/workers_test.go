@@ -11,10 +11,13 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
 	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/plan"
+	"github.com/berth-dev/berth/internal/source"
 	"github.com/berth-dev/berth/internal/status"
 )
 
@@ -112,6 +115,8 @@ func (f *fakeRuntime) GarbageCollect(context.Context, *v1.Pod, *container.PodSta
 	return nil
 }
 
+func (f *fakeRuntime) RuntimeName() string { return "fake" }
+
 // waitFor reads calls until want is seen; the timeout only guards a hang.
 func (f *fakeRuntime) waitFor(t *testing.T, want string) {
 	t.Helper()
@@ -148,10 +153,14 @@ type harness struct {
 	done       chan struct{}
 }
 
-func start(t *testing.T) *harness {
+func start(t *testing.T, configure ...func(*Options)) *harness {
 	h := &harness{rt: newFakeRuntime(), store: status.NewStore(nil), clock: testclock.NewFakeClock(time.Unix(1000, 0)), terminated: make(chan types.UID, 10)}
-	h.w = New(Options{Runtime: h.rt, Status: h.store, Clock: h.clock, RuntimeName: "fake",
-		OnTerminated: func(uid types.UID, _ *v1.Pod) { h.terminated <- uid }})
+	opts := Options{Pods: NewPodSet(klog.Background(), h.store), Runtime: h.rt, Status: h.store, Clock: h.clock,
+		Listener: terminations(h.terminated)}
+	for _, c := range configure {
+		c(&opts)
+	}
+	h.w = New(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan struct{})
 	go func() { h.w.Run(ctx); close(h.done) }()
@@ -161,10 +170,10 @@ func start(t *testing.T) *harness {
 
 func TestUpdateStartsPodAndReportsStatus(t *testing.T) {
 	h := start(t)
-	h.w.Update(testPod("u1", "busybox:1"))
+	h.w.update(testPod("u1", "busybox:1"))
 	h.rt.waitFor(t, "SyncPod")
 	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodRunning })
-	pods := h.w.Pods()
+	pods := h.w.pods.Pods()
 	if len(pods) != 1 || pods[0].Status.Phase != v1.PodRunning || len(pods[0].Status.ContainerStatuses) != 1 {
 		t.Fatalf("Pods() = %+v", pods)
 	}
@@ -180,7 +189,7 @@ func TestSidecarThenAppWithoutAWake(t *testing.T) {
 	always := v1.ContainerRestartPolicyAlways
 	pod := testPod("u1", "busybox:1")
 	pod.Spec.InitContainers = []v1.Container{{Name: "sidecar", Image: "busybox:1", RestartPolicy: &always}}
-	h.w.Update(pod)
+	h.w.update(pod)
 	h.rt.waitFor(t, "SyncPod") // sandbox and sidecar
 	h.rt.waitFor(t, "SyncPod") // app
 	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool {
@@ -190,15 +199,15 @@ func TestSidecarThenAppWithoutAWake(t *testing.T) {
 
 func TestKillTerminatesRemovesAndForgets(t *testing.T) {
 	h := start(t)
-	h.w.Update(testPod("u1", "busybox:1"))
+	h.w.update(testPod("u1", "busybox:1"))
 	h.rt.waitFor(t, "SyncPod")
-	h.w.Kill("u1", nil)
+	h.w.kill("u1", nil, reasonRemoved)
 	h.rt.waitFor(t, "KillPod")
 	h.rt.waitFor(t, "RemovePod")
 	if uid := <-h.terminated; uid != "u1" {
 		t.Fatalf("terminated %q", uid)
 	}
-	if h.w.Known("u1") {
+	if h.w.pods.Admitted("u1") {
 		t.Fatal("worker still known after termination")
 	}
 	if _, ok := h.store.Get("u1"); ok {
@@ -208,9 +217,9 @@ func TestKillTerminatesRemovesAndForgets(t *testing.T) {
 
 func TestSpecChangeReplacesContainer(t *testing.T) {
 	h := start(t)
-	h.w.Update(testPod("u1", "busybox:1"))
+	h.w.update(testPod("u1", "busybox:1"))
 	h.rt.waitFor(t, "SyncPod")
-	h.w.Update(testPod("u1", "busybox:2"))
+	h.w.update(testPod("u1", "busybox:2"))
 	// The planner kills the old container (hash differs) and starts one.
 	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool {
 		return len(s.ContainerStatuses) == 1 && s.ContainerStatuses[0].Image == "busybox:2"
@@ -222,7 +231,7 @@ func TestRuntimeErrorIsRetriedWithBackoff(t *testing.T) {
 	h.rt.mu.Lock()
 	h.rt.failReads = 1
 	h.rt.mu.Unlock()
-	h.w.Update(testPod("u1", "busybox:1"))
+	h.w.update(testPod("u1", "busybox:1"))
 	h.rt.waitFor(t, "GetPodStatusFailed")
 	// The retry comes from the worker's timer, driven by the fake clock.
 	// The worker re-arms its timer after logging, so step until it fires.
@@ -242,29 +251,37 @@ func TestOrphanIsKilledWithoutSpec(t *testing.T) {
 	h := start(t)
 	h.rt.pods["orphan"] = &container.PodStatus{UID: "orphan", Name: "old", Namespace: "default",
 		Sandboxes: []*container.SandboxStatus{{ID: "sb", State: container.SandboxReady}}}
-	h.w.KillOrphan(h.rt.pods["orphan"])
+	h.w.killOrphan(h.rt.pods["orphan"])
 	h.rt.waitFor(t, "KillPod")
 	h.rt.waitFor(t, "RemovePod")
 	<-h.terminated
-	if len(h.w.Pods()) != 0 {
+	if len(h.w.pods.Pods()) != 0 {
 		t.Fatal("an orphan must never be listed as a desired pod")
 	}
 }
 
 func TestUpdateDuringTerminationRevivesPod(t *testing.T) {
 	h := start(t)
-	h.w.Update(testPod("u1", "busybox:1"))
+	h.w.update(testPod("u1", "busybox:1"))
 	h.rt.waitFor(t, "SyncPod")
 	h.rt.mu.Lock() // hold the runtime so the update lands mid-termination
-	h.w.Kill("u1", nil)
-	h.w.Update(testPod("u1", "busybox:1"))
+	h.w.kill("u1", nil, reasonRemoved)
+	h.w.update(testPod("u1", "busybox:1"))
 	h.rt.mu.Unlock()
 	h.rt.waitFor(t, "RemovePod")
 	h.rt.waitFor(t, "SyncPod")
-	if !h.w.Known("u1") {
+	if !h.w.pods.Admitted("u1") {
 		t.Fatal("revived pod has no worker")
 	}
 }
+
+// terminations is a Listener that reports terminated pods on a channel.
+type terminations chan types.UID
+
+func (terminations) PodSeen(*v1.Pod)                          {}
+func (terminations) StatusChanged(*v1.Pod, *v1.PodStatus)     {}
+func (c terminations) PodTerminated(uid types.UID, _ *v1.Pod) { c <- uid }
+func (terminations) StaticPodsChanged()                       {}
 
 func waitStatus(t *testing.T, s *status.Store, uid types.UID, ok func(v1.PodStatus) bool) {
 	t.Helper()
@@ -307,14 +324,14 @@ func (v *flakyVolumes) TearDown(_ context.Context, uid types.UID) error {
 func TestVolumesGateContainersAndAreTornDown(t *testing.T) {
 	h := &harness{rt: newFakeRuntime(), store: status.NewStore(nil), clock: testclock.NewFakeClock(time.Unix(1000, 0)), terminated: make(chan types.UID, 10)}
 	vols := &flakyVolumes{failsLeft: 1}
-	h.w = New(Options{Runtime: h.rt, Status: h.store, Clock: h.clock, Volumes: vols,
-		OnTerminated: func(uid types.UID, _ *v1.Pod) { h.terminated <- uid }})
+	h.w = New(Options{Pods: NewPodSet(klog.Background(), h.store), Runtime: h.rt, Status: h.store, Clock: h.clock, Volumes: vols,
+		Listener: terminations(h.terminated)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.w.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	h.w.Update(testPod("u1", "busybox:1"))
+	h.w.update(testPod("u1", "busybox:1"))
 	// First attempt: volumes fail, so the pod is reported without starting.
 	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodPending })
 	h.rt.mu.Lock()
@@ -334,7 +351,7 @@ func TestVolumesGateContainersAndAreTornDown(t *testing.T) {
 			h.clock.Step(time.Second)
 		}
 	}
-	h.w.Kill("u1", nil)
+	h.w.kill("u1", nil, reasonRemoved)
 	<-h.terminated
 	vols.mu.Lock()
 	defer vols.mu.Unlock()
@@ -351,7 +368,7 @@ func TestTerminateWithoutWorkerStopsContainersFirst(t *testing.T) {
 		Sandboxes:  []*container.SandboxStatus{{ID: "sb", State: container.SandboxReady}},
 		Containers: []*container.ContainerStatus{{ID: "c", Name: "app", State: container.StateRunning}}}
 	grace := int64(5)
-	h.w.Terminate(pod, &grace)
+	h.w.terminate(pod, &grace, reasonDeleted)
 	h.rt.waitFor(t, "KillPod")
 	h.rt.waitFor(t, "RemovePod")
 	if uid := <-h.terminated; uid != "u1" {
@@ -361,5 +378,87 @@ func TestTerminateWithoutWorkerStopsContainersFirst(t *testing.T) {
 	defer h.rt.mu.Unlock()
 	if h.rt.calls["SyncPod"] != 0 {
 		t.Fatal("a pod being deleted was synced (started) instead of only killed")
+	}
+}
+
+func withDeadline(p *v1.Pod, seconds int64) *v1.Pod {
+	p = p.DeepCopy()
+	p.Spec.ActiveDeadlineSeconds = &seconds
+	return p
+}
+
+// The worker wakes at the deadline itself (the resync is a minute away):
+// the pod is failed with upstream's reason and message, an event is
+// recorded, and its containers are killed.
+func TestActiveDeadlineWakesTheWorkerAndFailsThePod(t *testing.T) {
+	rec := record.NewFakeRecorder(10)
+	h := start(t, func(o *Options) { o.Recorder = rec; o.ResyncPeriod = time.Minute })
+	h.w.setSource(klog.Background(), source.SourceAPI, []*v1.Pod{withDeadline(testPod("u1", "busybox:1"), 30)})
+	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodRunning })
+	started := h.clock.Now()
+
+	killed := make(chan struct{})
+	go func() { h.rt.waitFor(t, "KillPod"); close(killed) }()
+	for stepped := time.Duration(0); ; stepped += time.Second {
+		select {
+		case <-killed:
+			if elapsed := h.clock.Since(started); elapsed < 30*time.Second || elapsed > 40*time.Second {
+				t.Fatalf("killed %s after the start, want at the 30 s deadline", elapsed)
+			}
+			<-h.terminated // the pod is still desired: its final status stays
+			st, _ := h.store.Get("u1")
+			if st.Phase != v1.PodFailed || st.Reason != ReasonDeadlineExceeded || st.Message != MessageDeadlineExceeded {
+				t.Fatalf("status %s/%s/%q, want Failed/DeadlineExceeded", st.Phase, st.Reason, st.Message)
+			}
+			if ev := <-rec.Events; ev != "Normal DeadlineExceeded "+MessageDeadlineExceeded {
+				t.Fatalf("event %q", ev)
+			}
+			return
+		case <-time.After(10 * time.Millisecond):
+			if stepped > 50*time.Second {
+				t.Fatal("not killed at the deadline")
+			}
+			h.clock.Step(time.Second)
+		}
+	}
+}
+
+// activeDeadlineSeconds set on a running pod (an API update) counts from
+// the pod's start: a deadline already past kills the pod at once, and the
+// pod stays down (parked) while its source still lists it.
+func TestActiveDeadlineUpdatedOnARunningPod(t *testing.T) {
+	h := start(t)
+	logger := klog.Background()
+	h.w.setSource(logger, source.SourceAPI, []*v1.Pod{testPod("u1", "busybox:1")})
+	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodRunning })
+	h.clock.Step(10 * time.Second)
+	h.w.setSource(logger, source.SourceAPI, []*v1.Pod{withDeadline(testPod("u1", "busybox:1"), 5)})
+	h.rt.waitFor(t, "KillPod")
+	if uid := <-h.terminated; uid != "u1" {
+		t.Fatalf("terminated %q", uid)
+	}
+	if !h.w.pods.isParked("u1") || h.w.pods.Admitted("u1") {
+		t.Fatal("a pod past its deadline must stay down while its source lists it")
+	}
+	h.w.setSource(logger, source.SourceAPI, []*v1.Pod{withDeadline(testPod("u1", "busybox:2"), 5)})
+	if h.w.pods.Admitted("u1") {
+		t.Fatal("a pod past its deadline was started again by a spec update")
+	}
+}
+
+func TestTimeLeft(t *testing.T) {
+	start := time.Unix(1000, 0)
+	p := withDeadline(testPod("u1", "busybox:1"), 5)
+	if _, ok := timeLeft(testPod("u1", "busybox:1"), start, start); ok {
+		t.Error("a pod without a deadline has one")
+	}
+	if _, ok := timeLeft(p, time.Time{}, start); ok {
+		t.Error("a pod that has not started has a deadline running")
+	}
+	if left, _ := timeLeft(p, start, start.Add(2*time.Second)); left != 3*time.Second {
+		t.Errorf("left %s, want 3s", left)
+	}
+	if left, _ := timeLeft(p, start, start.Add(5*time.Second)); left > 0 {
+		t.Errorf("left %s at the deadline, want <= 0 (upstream: duration >= allowed is past)", left)
 	}
 }

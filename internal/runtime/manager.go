@@ -6,6 +6,7 @@ import (
 	"fmt"
 	goruntime "runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -130,6 +131,8 @@ type Manager struct {
 	// sandboxSlots bounds the sandboxes being created at once (see
 	// parallelSandboxStarts).
 	sandboxSlots chan struct{}
+	// name is the runtime's name once it has answered a Version call.
+	name atomic.Pointer[string]
 }
 
 // New returns a Manager for the runtime at opts.RuntimeEndpoint. It does not
@@ -261,7 +264,30 @@ func (m *Manager) Version(ctx context.Context) (name, version string, err error)
 	if err != nil {
 		return "", "", fmt.Errorf("runtime version: %w", m.wrap(err))
 	}
-	return v.GetRuntimeName(), v.GetRuntimeVersion(), nil
+	name = v.GetRuntimeName()
+	m.name.Store(&name)
+	return name, v.GetRuntimeVersion(), nil
+}
+
+// runtimeNameTimeout bounds the Version call RuntimeName makes while the
+// name is not known yet.
+const runtimeNameTimeout = 5 * time.Second
+
+// RuntimeName returns the runtime's name ("containerd", "cri-o"), which
+// prefixes container IDs in pod status. It asks the runtime only until it
+// has answered once (berth may start while the runtime is down); "" while
+// it cannot tell.
+func (m *Manager) RuntimeName() string {
+	if p := m.name.Load(); p != nil {
+		return *p
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), runtimeNameTimeout)
+	defer cancel()
+	name, _, err := m.Version(ctx)
+	if err != nil {
+		return ""
+	}
+	return name
 }
 
 // lazyImages gives the image puller the CRI image service, connecting on

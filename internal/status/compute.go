@@ -38,8 +38,17 @@ type Input struct {
 	// (deleted or evicted): its containers will not run again whatever the
 	// restart policy, so the phase becomes Succeeded or Failed.
 	Terminal bool
+	// Evicted, when set, makes the phase Failed with its reason and
+	// message, whatever the containers say (upstream's PodSyncHandlers:
+	// the active deadline).
+	Evicted *Eviction
 	// Now stamps condition transitions and the start time of a new pod.
 	Now metav1.Time
+}
+
+// Eviction is why the pod worker fails a pod for good.
+type Eviction struct {
+	Reason, Message string
 }
 
 // Probes reports probe results for a container, by its runtime ID (without
@@ -99,6 +108,10 @@ func Compute(in Input) v1.PodStatus {
 		if s.Message == "" {
 			s.Message = pod.Status.Message
 		}
+	}
+
+	if in.Evicted != nil {
+		s.Phase, s.Reason, s.Message = v1.PodFailed, in.Evicted.Reason, in.Evicted.Message
 	}
 
 	s.Conditions = conditions(in, &s)

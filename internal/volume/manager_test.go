@@ -206,13 +206,12 @@ func TestWithObjectsManager(t *testing.T) {
 		return true, w, err
 	})
 	changes := make(chan types.UID, 10)
-	var vm *Manager
-	objs := objects.New(objects.Options{Client: client, OnChange: func(kind, ns, name string) { vm.ObjectChanged(kind, ns, name) }})
+	objs := objects.New(objects.Options{Client: client})
 	root := t.TempDir()
-	vm = New(Options{Client: client, Objects: objs, RootDir: root, OnChange: func(uid types.UID) { changes <- uid }})
+	vm := New(Options{Client: client, Objects: objs, RootDir: root, OnChange: func(uid types.UID) { changes <- uid }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
-	go func() { objs.Run(ctx); done <- struct{}{} }()
+	go func() { objs.Run(ctx, vm); done <- struct{}{} }()
 	go func() { vm.Run(ctx); done <- struct{}{} }()
 	defer func() { cancel(); <-done; <-done }()
 
