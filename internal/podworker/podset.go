@@ -122,21 +122,17 @@ func (s *PodSet) ActivePods() []*v1.Pod {
 // source dropped them, each a copy with its latest status, sorted by
 // namespace and name.
 func (s *PodSet) Pods() []*v1.Pod {
-	desired := s.merger.Pods()
+	pods := s.merger.Pods()
 	s.mu.Lock()
-	pods := desired
-	seen := make(map[types.UID]bool, len(desired))
-	for i, p := range desired {
-		seen[p.UID] = true
-		// The worker's spec is what runs (the source's may be newer by
-		// an instant; either is right).
-		if m, ok := s.admitted[p.UID]; ok && m.pod != nil {
-			desired[i] = m.pod
+	if len(s.admitted) > 0 {
+		desired := make(map[types.UID]bool, len(pods))
+		for _, p := range pods {
+			desired[p.UID] = true
 		}
-	}
-	for uid, m := range s.admitted {
-		if !seen[uid] && m.pod != nil {
-			pods = append(pods, m.pod)
+		for uid, m := range s.admitted {
+			if !desired[uid] && m.pod != nil {
+				pods = append(pods, m.pod)
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -183,8 +179,8 @@ func (s *PodSet) admit(pod *v1.Pod) {
 	s.admitted[pod.UID] = &member{pod: pod}
 }
 
-// terminate marks uid terminating; pod is kept as the spec if none is
-// known yet (nil for an orphan). The first reason and grace period stay.
+// terminate marks uid terminating; pod, if not nil, becomes its spec (it
+// carries the deletion request). The first reason and grace period stay.
 func (s *PodSet) terminate(uid types.UID, pod *v1.Pod, grace *int64, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -193,7 +189,7 @@ func (s *PodSet) terminate(uid types.UID, pod *v1.Pod, grace *int64, reason stri
 		m = &member{pod: pod}
 		s.admitted[uid] = m
 	}
-	if m.pod == nil {
+	if pod != nil {
 		m.pod = pod
 	}
 	if m.terminating == nil {
@@ -218,18 +214,23 @@ func (s *PodSet) setTerminal(uid types.UID, terminal bool) {
 }
 
 // finished removes a terminated pod. A pod its source still wants is
-// parked: it ran here and ended (active deadline), and must not start
-// again when the source next mentions it.
-// It reports whether the pod was parked.
-func (s *PodSet) finished(uid types.UID) (parked bool) {
+// parked: it ran here and ended, and must not start again when the source
+// next mentions it. It reports whether the pod's last status should stay:
+// for a pod that ended on its own (active deadline) and stays listed, yes;
+// for a pod being deleted, no — the status syncer then deletes its API
+// object without writing a final status (berth has no equivalent of
+// upstream's TerminatePod, which would mark a pod deleted while Pending
+// as Failed first).
+func (s *PodSet) finished(uid types.UID) (keepStatus bool) {
 	s.mu.Lock()
 	delete(s.admitted, uid)
 	s.mu.Unlock()
-	if _, ok := s.merger.Pod(uid); ok {
-		s.park(uid, parkTerminated)
-		return true
+	pod, ok := s.merger.Pod(uid)
+	if !ok {
+		return false
 	}
-	return false
+	s.park(uid, parkTerminated)
+	return pod.DeletionTimestamp == nil
 }
 
 func (s *PodSet) park(uid types.UID, why parkReason) {

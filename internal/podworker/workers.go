@@ -403,8 +403,6 @@ func (w *Workers) finish(wk *worker) bool {
 	}
 	delete(w.workers, wk.uid)
 	if !w.pods.finished(wk.uid) {
-		// Gone for good; a pod still desired keeps its final status
-		// until its source drops it.
 		w.opts.Status.Delete(wk.uid)
 	}
 	return true
