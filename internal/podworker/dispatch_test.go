@@ -225,4 +225,6 @@ type recordingListener struct {
 	terminated []types.UID
 }
 
-func (l *recordingListener) PodTerminated(uid types.UID, _ *v1.Pod) { l.terminated = append(l.terminated, uid) }
+func (l *recordingListener) PodTerminated(uid types.UID, _ *v1.Pod) {
+	l.terminated = append(l.terminated, uid)
+}
