@@ -278,6 +278,29 @@ spec:
     - {name: dir, mountPath: /dir, mountPropagation: HostToContainer}
     - {name: proj, mountPath: /proj}
 `,
+	"pull-policies.yaml": `
+apiVersion: v1
+kind: Pod
+metadata: {name: pull}
+spec:
+  volumes:
+  - name: img
+    image: {reference: "registry.k8s.io/pause"}
+  - name: pinned
+    image: {reference: "registry.k8s.io/pause:3.10"}
+  containers:
+  - name: latest-and-digest
+    image: busybox:latest@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  - name: tag-and-digest
+    image: busybox:1.36@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  - name: unparsable
+    image: Busy_Box
+  - name: port-no-tag
+    image: localhost:5000/app
+    volumeMounts:
+    - {name: img, mountPath: /img}
+    - {name: pinned, mountPath: /pinned}
+`,
 	"json.json": `{"apiVersion": "v1", "kind": "Pod",
  "metadata": {"name": "json", "namespace": "ns"},
  "spec": {"containers": [{"name": "c", "image": "busybox", "stdin": true, "tty": true}]}}`,

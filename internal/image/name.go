@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
+	v1 "k8s.io/api/core/v1"
 )
 
 // Reference is a parsed image reference, normalised the way the Docker
@@ -70,4 +71,15 @@ func WithDefaultTag(image string) (string, error) {
 		return image + ":" + ref.Tag, nil
 	}
 	return image, nil
+}
+
+// DefaultPullPolicy is the pull policy of a container that names none, as
+// the API server's SetDefaults_Container sets it: Always for the tag
+// "latest" (given, or implied by neither tag nor digest; with a digest too),
+// else IfNotPresent, also for a name that does not parse.
+func DefaultPullPolicy(image string) v1.PullPolicy {
+	if ref, err := ParseReference(image); err == nil && ref.Tag == defaultTag {
+		return v1.PullAlways
+	}
+	return v1.PullIfNotPresent
 }

@@ -99,11 +99,18 @@ func TestPullPolicy(t *testing.T) {
 	}{
 		{image: "busybox", want: v1.PullAlways},
 		{image: "busybox:latest", want: v1.PullAlways},
+		{image: "docker.io/library/nginx", want: v1.PullAlways},
+		{image: "localhost:5000/nginx", want: v1.PullAlways},
+		{image: "localhost:5000/nginx:latest", want: v1.PullAlways},
+		{image: "localhost:5000/nginx:1.25", want: v1.PullIfNotPresent},
 		{image: "busybox:1.36", want: v1.PullIfNotPresent},
 		{image: "busybox@" + digest, want: v1.PullIfNotPresent},
+		{image: "busybox:1.36@" + digest, want: v1.PullIfNotPresent},
 		// The API server defaults by the tag alone (SetDefaults_Container).
 		{image: "busybox:latest@" + digest, want: v1.PullAlways},
+		// A name that does not parse has no tag.
 		{image: "Bad Name", want: v1.PullIfNotPresent},
+		{image: "Busy_Box", want: v1.PullIfNotPresent},
 		{image: "busybox", policy: v1.PullNever, want: v1.PullNever},
 	}
 	for _, tt := range tests {

@@ -314,18 +314,12 @@ func fail(reason, msg string, retry time.Duration, err error) (string, *containe
 }
 
 // pullPolicy is the container's policy, defaulted as the API server would
-// (a static pod may reach berth undefaulted): Always for the tag "latest"
-// (given, or implied by neither tag nor digest; with a digest too), else
-// IfNotPresent.
+// (a static pod may reach berth undefaulted).
 func pullPolicy(c *v1.Container) v1.PullPolicy {
 	if c.ImagePullPolicy != "" {
 		return c.ImagePullPolicy
 	}
-	ref, err := ParseReference(c.Image)
-	if err == nil && ref.Tag == defaultTag {
-		return v1.PullAlways
-	}
-	return v1.PullIfNotPresent
+	return DefaultPullPolicy(c.Image)
 }
 
 // classifyPullError maps a failed pull to the waiting reason and message the

@@ -1,10 +1,10 @@
 package source
 
 import (
-	"strings"
-
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/berth-dev/berth/internal/image"
 )
 
 // SetPodDefaults fills the fields of a pod that the API server would default
@@ -104,7 +104,7 @@ func defaultRequestsFromLimits(r *v1.ResourceRequirements) {
 
 func defaultContainer(c *v1.Container) {
 	if c.ImagePullPolicy == "" {
-		c.ImagePullPolicy = DefaultPullPolicy(c.Image)
+		c.ImagePullPolicy = image.DefaultPullPolicy(c.Image)
 	}
 	if c.TerminationMessagePath == "" {
 		c.TerminationMessagePath = v1.TerminationMessagePathDefault
@@ -144,30 +144,6 @@ func defaultContainer(c *v1.Container) {
 			}
 		}
 	}
-}
-
-// DefaultPullPolicy is the image pull policy of a container that names none:
-// Always for the tag "latest" (given or implied by naming no tag and no
-// digest), IfNotPresent otherwise.
-func DefaultPullPolicy(image string) v1.PullPolicy {
-	if imageTag(image) == "latest" {
-		return v1.PullAlways
-	}
-	return v1.PullIfNotPresent
-}
-
-// imageTag returns the tag of an image reference, "latest" when it names
-// neither a tag nor a digest, and "" for a digest without a tag.
-func imageTag(image string) string {
-	name, _, hasDigest := strings.Cut(image, "@")
-	// A colon before the last slash belongs to a registry port, not a tag.
-	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
-		return name[i+1:]
-	}
-	if hasDigest {
-		return ""
-	}
-	return "latest"
 }
 
 func defaultProbe(p *v1.Probe) {
@@ -252,7 +228,7 @@ func defaultVolume(v *v1.Volume) {
 		}
 	case s.Image != nil:
 		if s.Image.PullPolicy == "" {
-			s.Image.PullPolicy = DefaultPullPolicy(s.Image.Reference)
+			s.Image.PullPolicy = image.DefaultPullPolicy(s.Image.Reference)
 		}
 	}
 }

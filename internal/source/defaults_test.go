@@ -201,26 +201,3 @@ func TestSetPodDefaultsSpecialCases(t *testing.T) {
 		})
 	}
 }
-
-func TestDefaultPullPolicy(t *testing.T) {
-	tests := []struct {
-		image string
-		want  v1.PullPolicy
-	}{
-		{"nginx", v1.PullAlways},
-		{"nginx:latest", v1.PullAlways},
-		{"docker.io/library/nginx", v1.PullAlways},
-		{"localhost:5000/nginx", v1.PullAlways},
-		{"localhost:5000/nginx:latest", v1.PullAlways},
-		{"localhost:5000/nginx:1.25", v1.PullIfNotPresent},
-		{"nginx:1.25", v1.PullIfNotPresent},
-		{"nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", v1.PullIfNotPresent},
-		{"nginx:1.25@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", v1.PullIfNotPresent},
-		{"nginx:latest@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", v1.PullAlways},
-	}
-	for _, tt := range tests {
-		if got := DefaultPullPolicy(tt.image); got != tt.want {
-			t.Errorf("DefaultPullPolicy(%q) = %s, want %s", tt.image, got, tt.want)
-		}
-	}
-}
