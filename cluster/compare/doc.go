@@ -2,7 +2,8 @@
 // inputs, for the rules where the only upstream copy lives inside
 // k8s.io/kubernetes, which berth's go.mod must not depend on: pod defaults
 // and the static pod source, KubeletConfiguration defaults, the QoS class,
-// the pull-secret keyring, the condition types the kubelet owns, and node
+// the pull-secret keyring, the condition types the kubelet owns and the
+// pod conditions it computes (Initialized, Ready, ContainersReady), and node
 // admission (whose parts from k8s.io/component-helpers berth shares, but
 // whose assembly, order and messages live in pkg/kubelet/lifecycle). A
 // difference fails the test, so a drift from upstream fails CI (`make test`
