@@ -30,10 +30,6 @@ import (
 // control plane treat it like that kubelet.
 const kubeletVersion = "v1.37.2"
 
-// mirrorResync is how often mirror pods are reconciled even when nothing
-// signalled a change (a safety net, as upstream's housekeeping).
-const mirrorResync = 10 * time.Second
-
 // apiClients are berth's three API clients.
 type apiClients struct {
 	client kubernetes.Interface
@@ -172,7 +168,15 @@ func (a *apiComponents) run(ctx context.Context, run func(func())) {
 	run(func() { a.services.Run(ctx) })
 	run(func() { a.node.Run(ctx) })
 	run(func() { a.statusSyncer.Run(ctx) })
-	run(func() { a.runMirrors(ctx) })
+	run(func() {
+		a.mirrors.Run(ctx, mirror.Loop{
+			Static:     a.podSet.StaticPods,
+			Mirrors:    a.pods.MirrorPods,
+			Registered: a.node.Registered(),
+			Trigger:    a.mirrorSync,
+			Synced:     a.statusSyncer.Enqueue,
+		})
+	})
 }
 
 // admit runs node admission against the latest Node object. Before the
@@ -190,34 +194,6 @@ func (a *apiComponents) triggerMirrorSync() {
 	select {
 	case a.mirrorSync <- struct{}{}:
 	default:
-	}
-}
-
-// runMirrors keeps a mirror pod in the API for every static pod.
-func (a *apiComponents) runMirrors(ctx context.Context) {
-	logger := klog.FromContext(ctx).WithName("mirror")
-	select {
-	case <-a.node.Registered():
-	case <-ctx.Done():
-		return
-	}
-	ticker := time.NewTicker(mirrorResync)
-	defer ticker.Stop()
-	for {
-		static := a.podSet.StaticPods()
-		if err := a.mirrors.Sync(ctx, static, a.pods.MirrorPods()); err != nil {
-			logger.V(1).Info("Mirror pod sync incomplete; will retry", "err", err)
-		}
-		// A new mirror pod can now take its static pod's status.
-		for _, p := range static {
-			a.statusSyncer.Enqueue(p.UID)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		case <-a.mirrorSync:
-		}
 	}
 }
 

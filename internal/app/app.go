@@ -97,11 +97,40 @@ func Run(ctx context.Context, opts Options) error {
 		OnChange:        wakeups.Wake,
 	})
 
-	// 4. The container runtime, and the PLEG that watches it.
-	rt, err := newRuntime(ctx, opts, obs, recorder, clk, vols, objs, clients, watches, node)
-	if err != nil {
-		return err
+	// 4. The container runtime (connected lazily: it may be down), and
+	// the PLEG that watches it.
+	var envObjects runtime.ObjectGetter
+	if clients != nil {
+		envObjects = objs
 	}
+	rt, err := runtime.New(ctx, runtime.Options{
+		WrapRuntimeService:    obs.wrapRuntime,
+		WrapImageService:      obs.wrapImages,
+		OnContainerStarted:    watches.Watch,
+		OnContainerStopping:   watches.Unwatch,
+		Volumes:               vols,
+		Objects:               envObjects,
+		Services:              clients.serviceLister(),
+		NodeAllocatable:       node.Allocatable,
+		RuntimeEndpoint:       opts.RuntimeEndpoint,
+		ImageEndpoint:         opts.ImageEndpoint,
+		RequestTimeout:        opts.RuntimeRequestTimeout,
+		RootDir:               opts.RootDir,
+		PodLogsDir:            opts.PodLogsDir,
+		NodeName:              opts.NodeName,
+		NodeIP:                opts.NodeIP,
+		ClusterDNS:            opts.ClusterDNS,
+		ClusterDomain:         opts.ClusterDomain,
+		ResolvConf:            opts.ResolvConf,
+		CgroupDriver:          opts.CgroupDriver,
+		MaxParallelImagePulls: opts.MaxParallelImagePulls,
+		Recorder:              recorder,
+		Clock:                 clk,
+	})
+	if err != nil {
+		return fmt.Errorf("set up container runtime client: %w", err)
+	}
+	logRuntimeVersion(ctx, rt, opts.RuntimeEndpoint)
 	generator := pleg.New(pleg.Options{
 		Lister:       obs.metrics.InstrumentRelist(rt, clk),
 		Events:       eventSource{rt},
@@ -125,14 +154,13 @@ func Run(ctx context.Context, opts Options) error {
 		OnChange: wakeups.Wake,
 		Metrics:  obs.probes,
 	})
-	events := &podEvents{starts: obs.metrics.NewPodStartTracker(clk)}
 	var api *apiComponents
 	if clients != nil {
 		api = newAPIComponents(clients, opts, apiDeps{
 			clock: clk, runtime: rt, health: health, node: node, pods: pods, statuses: statuses,
 		})
-		events.api = api
 	}
+	events := &podEvents{starts: obs.metrics.NewPodStartTracker(clk), api: api}
 
 	// 6. The pod workers: they keep the pod set, fed by the sources, and
 	// admit new pods.
@@ -193,48 +221,15 @@ func Run(ctx context.Context, opts Options) error {
 	}
 }
 
-// newRuntime connects the runtime manager (lazily: the runtime may be
-// down; berth keeps retrying and reports its name once it answers).
-func newRuntime(ctx context.Context, opts Options, obs *observability, recorder record.EventRecorder, clk clock.Clock,
-	vols *volume.Manager, objs *objects.Manager, clients *apiClients, watches *pleg.Watches, node *nodestatus.Published) (*runtime.Manager, error) {
-	var envObjects runtime.ObjectGetter
-	if clients != nil {
-		envObjects = objs
-	}
-	rt, err := runtime.New(ctx, runtime.Options{
-		WrapRuntimeService:    obs.wrapRuntime,
-		WrapImageService:      obs.wrapImages,
-		OnContainerStarted:    watches.Watch,
-		OnContainerStopping:   watches.Unwatch,
-		Volumes:               vols,
-		Objects:               envObjects,
-		Services:              clients.serviceLister(),
-		NodeAllocatable:       node.Allocatable,
-		RuntimeEndpoint:       opts.RuntimeEndpoint,
-		ImageEndpoint:         opts.ImageEndpoint,
-		RequestTimeout:        opts.RuntimeRequestTimeout,
-		RootDir:               opts.RootDir,
-		PodLogsDir:            opts.PodLogsDir,
-		NodeName:              opts.NodeName,
-		NodeIP:                opts.NodeIP,
-		ClusterDNS:            opts.ClusterDNS,
-		ClusterDomain:         opts.ClusterDomain,
-		ResolvConf:            opts.ResolvConf,
-		CgroupDriver:          opts.CgroupDriver,
-		MaxParallelImagePulls: opts.MaxParallelImagePulls,
-		Recorder:              recorder,
-		Clock:                 clk,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("set up container runtime client: %w", err)
-	}
+// logRuntimeVersion says which runtime berth talks to, or that it does
+// not answer yet (berth keeps retrying and learns its name once it does).
+func logRuntimeVersion(ctx context.Context, rt *runtime.Manager, endpoint string) {
 	logger := klog.FromContext(ctx)
 	if name, version, err := rt.Version(ctx); err != nil {
-		logger.Error(err, "Container runtime is not reachable yet; berth keeps retrying", "endpoint", opts.RuntimeEndpoint)
+		logger.Error(err, "Container runtime is not reachable yet; berth keeps retrying", "endpoint", endpoint)
 	} else {
-		logger.Info("Connected to container runtime", "runtime", name, "version", version, "endpoint", opts.RuntimeEndpoint)
+		logger.Info("Connected to container runtime", "runtime", name, "version", version, "endpoint", endpoint)
 	}
-	return rt, nil
 }
 
 // healthCheck is berth's health as /healthz and the node's Ready condition

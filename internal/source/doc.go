@@ -1,5 +1,6 @@
-// Package source turns berth's pod sources (static pod files now, the API
-// server later) into one stream of desired-pod changes.
+// Package source turns berth's pod sources (static pod files, the API
+// server) into one stream of desired-pod changes. The pod workers own the
+// Merger (podworker.PodSet); everything else reads desired pods there.
 //
 // Each source delivers full snapshots of the pods it wants; it never sends
 // deltas, so a lost or repeated snapshot does no harm. Merger keeps the
