@@ -12,24 +12,9 @@ import (
 	"github.com/berth-dev/berth/internal/source"
 )
 
-// systemCriticalPriority is the priority of the system-cluster-critical
-// class; pods at or above it are critical (upstream's
-// scheduling.SystemCriticalPriority).
-const systemCriticalPriority = 2000000000
-
 func isStatic(pod *v1.Pod) bool { return source.IsStatic(pod) }
 
-func isMirror(pod *v1.Pod) bool {
-	_, ok := pod.Annotations[source.AnnotationConfigMirror]
-	return ok
-}
-
-// isCritical: a pod the node must run even if others have to make room
-// (upstream's kubetypes.IsCriticalPod).
-func isCritical(pod *v1.Pod) bool {
-	return isStatic(pod) || isMirror(pod) ||
-		(pod.Spec.Priority != nil && *pod.Spec.Priority >= systemCriticalPriority)
-}
+func isCritical(pod *v1.Pod) bool { return source.IsCritical(pod) }
 
 // preemptable reports whether preemptor may take victim's resources: a
 // critical pod those of any non-critical one, otherwise only a pod of

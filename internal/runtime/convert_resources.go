@@ -11,6 +11,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/source"
 )
 
 // CPU and OOM constants of the upstream kubelet (cm/helpers_linux.go,
@@ -163,21 +164,10 @@ func oomScoreAdj(pod *v1.Pod, c *v1.Container, memoryCapacity int64) int64 {
 }
 
 // isNodeCritical mirrors upstream types.IsNodeCriticalPod: a critical pod
-// (static, or of system priority) in the system-node-critical class.
+// (static, mirror, or of system priority) in the system-node-critical class.
 func isNodeCritical(pod *v1.Pod) bool {
-	if pod.Spec.PriorityClassName != "system-node-critical" {
-		return false
-	}
-	static := pod.Annotations[configSourceAnnotation] != "" && pod.Annotations[configSourceAnnotation] != "api"
-	return static || (pod.Spec.Priority != nil && *pod.Spec.Priority >= systemCriticalPriority)
+	return pod.Spec.PriorityClassName == "system-node-critical" && source.IsCritical(pod)
 }
-
-const (
-	// configSourceAnnotation says where a pod came from ("file", "http",
-	// "api"); upstream kubetypes.ConfigSourceAnnotationKey.
-	configSourceAnnotation = "kubernetes.io/config.source"
-	systemCriticalPriority = 2000000000
-)
 
 // minRegularMemoryRequest is the smallest memory request among the regular
 // containers, or -1 when there are none.

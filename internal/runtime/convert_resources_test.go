@@ -1,8 +1,6 @@
 package runtime
 
 import (
-	"github.com/berth-dev/berth/internal/container"
-
 	"reflect"
 	"testing"
 
@@ -10,6 +8,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/source"
 )
 
 func rl(cpu, mem string) v1.ResourceList {
@@ -146,9 +147,15 @@ func TestOOMScoreAdjNodeCritical(t *testing.T) {
 	if got := oomScoreAdj(pod, &pod.Spec.Containers[0], 1<<30); got != besteffortOOMScoreAdj {
 		t.Errorf("non-static node-critical pod = %d, want best effort's", got)
 	}
-	pod.Annotations = map[string]string{configSourceAnnotation: "file"}
+	pod.Annotations = map[string]string{source.AnnotationConfigSource: source.SourceFile}
 	if got := oomScoreAdj(pod, &pod.Spec.Containers[0], 1<<30); got != guaranteedOOMScoreAdj {
 		t.Errorf("static node-critical pod = %d, want %d", got, guaranteedOOMScoreAdj)
+	}
+	api := podWith(v1.ResourceRequirements{})
+	api.Spec.PriorityClassName = "system-node-critical"
+	api.Spec.Priority = ptrTo[int32](source.SystemCriticalPriority + 1000)
+	if got := oomScoreAdj(api, &api.Spec.Containers[0], 1<<30); got != guaranteedOOMScoreAdj {
+		t.Errorf("node-critical pod of system priority = %d, want %d", got, guaranteedOOMScoreAdj)
 	}
 }
 

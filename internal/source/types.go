@@ -70,3 +70,16 @@ func IsStatic(pod *v1.Pod) bool {
 	src, ok := pod.Annotations[AnnotationConfigSource]
 	return ok && src != SourceAPI
 }
+
+// SystemCriticalPriority is the priority of the system-cluster-critical
+// class; pods at or above it are critical (upstream's
+// scheduling.SystemCriticalPriority).
+const SystemCriticalPriority = 2000000000
+
+// IsCritical reports whether the node must run the pod even if others have
+// to make room: a static or mirror pod, or one of system priority
+// (upstream's kubetypes.IsCriticalPod).
+func IsCritical(pod *v1.Pod) bool {
+	_, mirror := pod.Annotations[AnnotationConfigMirror]
+	return IsStatic(pod) || mirror || (pod.Spec.Priority != nil && *pod.Spec.Priority >= SystemCriticalPriority)
+}
