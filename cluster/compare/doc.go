@@ -3,7 +3,8 @@
 // k8s.io/kubernetes, which berth's go.mod must not depend on: pod defaults
 // and the static pod source, KubeletConfiguration defaults, the QoS class,
 // the pull-secret keyring, the condition types the kubelet owns and the
-// pod conditions it computes (Initialized, Ready, ContainersReady), and node
+// pod conditions it computes (Initialized, Ready, ContainersReady), whether
+// an exited container restarts (restart policies and rules), and node
 // admission (whose parts from k8s.io/component-helpers berth shares, but
 // whose assembly, order and messages live in pkg/kubelet/lifecycle). A
 // difference fails the test, so a drift from upstream fails CI (`make test`
