@@ -462,3 +462,77 @@ func TestTimeLeft(t *testing.T) {
 		t.Errorf("left %s at the deadline, want <= 0 (upstream: duration >= allowed is past)", left)
 	}
 }
+
+// The PLEG's relists reach the workers through Wakeups: a runtime pod that
+// no source wants is killed, but only once every source has delivered a
+// snapshot (before, it may belong to one that has not).
+func TestRelistedOrphansWaitForEverySource(t *testing.T) {
+	files := make(chan []*v1.Pod)
+	h := start(t, func(o *Options) {
+		o.Sources = []Source{{Name: source.SourceFile, Run: func(ctx context.Context, out chan<- []*v1.Pod) {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case pods := <-files:
+					out <- pods
+				}
+			}
+		}}}
+	})
+	orphan := &container.PodStatus{UID: "orphan", Name: "old", Namespace: "default",
+		Sandboxes: []*container.SandboxStatus{{ID: "sb", State: container.SandboxReady}}}
+	h.rt.mu.Lock()
+	h.rt.pods["orphan"] = orphan
+	h.rt.mu.Unlock()
+
+	h.w.opts.Wakeups.Relisted(map[types.UID]*container.PodStatus{"orphan": orphan})
+	// Nothing may happen before the file source has spoken. Wake-ups are
+	// drained by one goroutine, relist last: once a later wake-up has been
+	// taken, the relist has been handled.
+	waitDrained(t, h.w.opts.Wakeups)
+	h.w.opts.Wakeups.Wake("nobody")
+	waitDrained(t, h.w.opts.Wakeups)
+	if h.w.pods.Admitted("orphan") {
+		t.Fatal("an orphan was killed before every source had delivered a snapshot")
+	}
+
+	files <- nil
+	for !h.w.sourcesReady.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	h.w.opts.Wakeups.Relisted(map[types.UID]*container.PodStatus{"orphan": orphan})
+	h.rt.waitFor(t, "RemovePod")
+	if uid := <-h.terminated; uid != "orphan" {
+		t.Fatalf("terminated %q", uid)
+	}
+}
+
+// A wake-up from the PLEG, prober or volumes reaches the pod's worker.
+func TestWakeupsReachTheWorker(t *testing.T) {
+	h := start(t)
+	h.w.update(testPod("u1", "busybox:1"))
+	h.rt.waitFor(t, "SyncPod")
+	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodRunning })
+	// The container exits behind the worker's back; only a wake-up tells.
+	h.rt.mu.Lock()
+	h.rt.pods["u1"].Containers[0].State = container.StateExited
+	h.rt.mu.Unlock()
+	h.w.opts.Wakeups.Wake("u1")
+	h.rt.waitFor(t, "SyncPod") // restarted (restartPolicy Always)
+}
+
+func waitDrained(t *testing.T, q *Wakeups) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		q.mu.Lock()
+		n := len(q.uids)
+		q.mu.Unlock()
+		if n == 0 && q.relist.Load() == nil {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("wake-ups not drained")
+}

@@ -788,3 +788,30 @@ func TestKubeletOwnsCondition(t *testing.T) {
 		}
 	}
 }
+
+// An eviction (the active deadline) fails the pod whatever its containers
+// say — also when they all exited 0 during the kill — and the conditions
+// follow the Failed phase.
+func TestComputeEvicted(t *testing.T) {
+	ev := &Eviction{Reason: "DeadlineExceeded", Message: "Pod was active on the node longer than the specified deadline"}
+	for _, tc := range []struct {
+		name     string
+		runtime  *container.PodStatus
+		terminal bool
+	}{
+		{"still running", rt(readySB(), c("a", "c1", running, 0)), false},
+		{"exited 0 while being killed", rt(readySB(), c("a", "c1", exited, 0)), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Compute(Input{Pod: testPod(v1.RestartPolicyAlways, onlyA), Runtime: tc.runtime, Terminal: tc.terminal, Evicted: ev, Now: now})
+			if got.Phase != v1.PodFailed || got.Reason != ev.Reason || got.Message != ev.Message {
+				t.Fatalf("phase %s reason %q message %q, want Failed with the eviction's", got.Phase, got.Reason, got.Message)
+			}
+			for _, cond := range got.Conditions {
+				if cond.Type == v1.PodReady && cond.Status != v1.ConditionFalse {
+					t.Errorf("Ready=%s on a Failed pod", cond.Status)
+				}
+			}
+		})
+	}
+}
