@@ -107,14 +107,38 @@ func (w *Workers) apply(logger klog.Logger, changes []source.Change) {
 		case parkTerminal:
 			w.pods.park(pod.UID, parkFinished)
 		case admit:
-			if w.opts.Admitter != nil {
-				if r := w.opts.Admitter.Admit(pod, w.pods.ActivePods()); !r.Admit {
-					w.reject(logger, pod, r)
-					continue
-				}
-			}
-			w.update(pod)
+			w.admit(logger, pod)
 		}
+	}
+}
+
+// admit runs a new pod through node admission and starts it, unless it is
+// a static pod whose name an older static pod still holds: that one waits
+// (startWaiting starts it once the name is free).
+func (w *Workers) admit(logger klog.Logger, pod *v1.Pod) {
+	if source.IsStatic(pod) && w.pods.staticNameTaken(pod) {
+		logger.V(2).Info("Static pod waits for the older pod of the same name to terminate", "pod", klog.KObj(pod), "podUID", pod.UID)
+		w.pods.park(pod.UID, parkWaiting)
+		return
+	}
+	if w.opts.Admitter != nil {
+		if r := w.opts.Admitter.Admit(pod, w.pods.ActivePods()); !r.Admit {
+			w.reject(logger, pod, r)
+			return
+		}
+	}
+	w.update(pod)
+}
+
+// startWaiting admits the static pods that waited for their name, now
+// that a pod has terminated.
+func (w *Workers) startWaiting(logger klog.Logger) {
+	for _, pod := range w.pods.waiting() {
+		if w.pods.staticNameTaken(pod) {
+			continue
+		}
+		w.pods.unpark(pod.UID)
+		w.admit(logger, pod)
 	}
 }
 

@@ -228,3 +228,29 @@ type recordingListener struct {
 func (l *recordingListener) PodTerminated(uid types.UID, _ *v1.Pod) {
 	l.terminated = append(l.terminated, uid)
 }
+
+// A changed static manifest gives a new UID under the same name: the new
+// pod waits until the old one has terminated, as upstream's pod workers
+// run one static pod per name.
+func TestStaticPodWaitsForItsName(t *testing.T) {
+	h := start(t)
+	logger := klog.Background()
+	named := func(p *v1.Pod) { p.Name = "web-node" }
+	h.w.setSource(logger, source.SourceFile, []*v1.Pod{pod("v1", static, named)})
+	h.rt.waitFor(t, "SyncPod")
+
+	h.rt.mu.Lock() // the old pod cannot finish terminating
+	h.w.setSource(logger, source.SourceFile, []*v1.Pod{pod("v2", static, named)})
+	waiting, admitted := h.w.pods.isParked("v2"), h.w.pods.Admitted("v2")
+	h.rt.mu.Unlock()
+	if !waiting || admitted {
+		t.Fatalf("new static pod: parked=%v admitted=%v while the old one terminates; want it waiting", waiting, admitted)
+	}
+	if uid := <-h.terminated; uid != "v1" {
+		t.Fatalf("terminated %q", uid)
+	}
+	h.rt.waitFor(t, "SyncPod")
+	if !h.w.pods.Admitted("v2") || h.w.pods.isParked("v2") {
+		t.Fatal("the new static pod did not start once the old one was gone")
+	}
+}

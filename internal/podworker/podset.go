@@ -22,9 +22,10 @@ import (
 //	            grace period and the reason) until their containers and
 //	            sandbox are gone; orphans (runtime pods no source wants)
 //	            terminate here too, without a spec
-//	parked      desired pods that will not run: rejected at admission,
-//	            terminal when first seen, or terminated on the node while
-//	            their source still lists them (active deadline)
+//	parked      desired pods that do not run: rejected at admission,
+//	            terminal when first seen, terminated on the node while
+//	            their source still lists them (active deadline), or static
+//	            pods waiting for an older static pod of the same name
 //
 // It is safe for concurrent use.
 type PodSet struct {
@@ -71,6 +72,10 @@ const (
 	parkRejected   parkReason = "rejected at admission"
 	parkFinished   parkReason = "terminal when first seen"
 	parkTerminated parkReason = "terminated on the node" // e.g. active deadline; stays until the source drops it
+	// parkWaiting: a static pod whose namespace/name another static pod
+	// still holds (a changed manifest gives a new UID): it starts once that
+	// one is gone, as upstream's pod workers allow one static pod per name.
+	parkWaiting parkReason = "waiting for a static pod of the same name"
 )
 
 // NewPodSet returns an empty pod set. statuses gives the latest status of
@@ -252,6 +257,41 @@ func (s *PodSet) unpark(uid types.UID) bool {
 	_, ok := s.parked[uid]
 	delete(s.parked, uid)
 	return ok
+}
+
+// staticNameTaken reports whether an admitted static pod other than pod
+// holds pod's namespace/name (it runs, or terminates).
+func (s *PodSet) staticNameTaken(pod *v1.Pod) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for uid, m := range s.admitted {
+		if uid != pod.UID && m.pod != nil && source.IsStatic(m.pod) &&
+			m.pod.Namespace == pod.Namespace && m.pod.Name == pod.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// waiting returns the parked static pods waiting for their name, still
+// desired.
+func (s *PodSet) waiting() []*v1.Pod {
+	s.mu.Lock()
+	var uids []types.UID
+	for uid, why := range s.parked {
+		if why == parkWaiting {
+			uids = append(uids, uid)
+		}
+	}
+	s.mu.Unlock()
+	var out []*v1.Pod
+	for _, uid := range uids {
+		if p, ok := s.merger.Pod(uid); ok {
+			out = append(out, p)
+		}
+	}
+	sortPods(out)
+	return out
 }
 
 func sortPods(pods []*v1.Pod) {

@@ -140,6 +140,10 @@ type Workers struct {
 	// runtimePods is the runtime's latest relist, for the volume cleanup.
 	runtimePods atomic.Pointer[map[types.UID]*container.PodStatus]
 
+	// released is signalled when a pod has terminated, so that the sources
+	// loop starts static pods that waited for its name.
+	released chan struct{}
+
 	mu      sync.Mutex
 	ctx     context.Context // set by Run; workers started before Run wait for it
 	started chan struct{}
@@ -170,7 +174,8 @@ func New(opts Options) *Workers {
 	if opts.Wakeups == nil {
 		opts.Wakeups = NewWakeups()
 	}
-	return &Workers{opts: opts, pods: opts.Pods, workers: map[types.UID]*worker{}, started: make(chan struct{})}
+	return &Workers{opts: opts, pods: opts.Pods, workers: map[types.UID]*worker{}, started: make(chan struct{}),
+		released: make(chan struct{}, 1)}
 }
 
 // Run runs the sources and the workers until ctx is cancelled, then waits
@@ -234,6 +239,8 @@ func (w *Workers) runSources(ctx context.Context) {
 			if !w.sourcesReady.Load() && w.pods.merger.SeenAllSources(names...) {
 				w.sourcesReady.Store(true)
 			}
+		case <-w.released:
+			w.startWaiting(logger)
 		}
 	}
 }
@@ -404,6 +411,10 @@ func (w *Workers) finish(wk *worker) bool {
 	delete(w.workers, wk.uid)
 	if !w.pods.finished(wk.uid) {
 		w.opts.Status.Delete(wk.uid)
+	}
+	select {
+	case w.released <- struct{}{}:
+	default:
 	}
 	return true
 }
