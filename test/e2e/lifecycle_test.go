@@ -170,3 +170,44 @@ func TestRestartAdoptsContainers(t *testing.T) {
 		t.Errorf("berth log does not show two starts")
 	}
 }
+
+// A changed manifest of a pod that takes its whole grace period to stop:
+// the new pod (new UID, same name) starts only once the old one's
+// containers are gone, so the two never run side by side (upstream runs
+// one static pod per name).
+func TestChangedStaticPodWaitsForItsPredecessor(t *testing.T) {
+	b := startBerth(t)
+	stubborn := `trap '' TERM; while true; do sleep 0.2; done`
+	b.writePod(shellPod("successor", stubborn, withGrace(3)))
+	old := b.runningContainer("successor", "main", 10*time.Second)
+	b.eventually(10*time.Second, b.podCond("successor", podRunning))
+
+	b.writePod(shellPod("successor", stubborn+" # v2", withGrace(3)))
+	changed := time.Now()
+	d := b.eventually(20*time.Second, func() (bool, string) {
+		cs, err := b.env.containers("successor")
+		if err != nil {
+			return false, err.Error()
+		}
+		oldRunning, newExists := false, false
+		for _, c := range cs {
+			if c.Labels[labelPodUID] == old.Labels[labelPodUID] {
+				oldRunning = oldRunning || c.State == runtimeapi.ContainerState_CONTAINER_RUNNING
+			} else {
+				newExists = true
+			}
+		}
+		if oldRunning && newExists {
+			t.Fatalf("the new pod's container exists while the old one still runs: %s", describeContainers(cs))
+		}
+		return newExists, describeContainers(cs)
+	})
+	t.Logf("new pod's container created %s after the change (old pod's grace period 3 s)", d.Round(time.Millisecond))
+	if elapsed := time.Since(changed); elapsed < 2500*time.Millisecond {
+		t.Errorf("new pod started %s after the change, before the old one's grace period could end", elapsed)
+	}
+	b.eventually(10*time.Second, b.podCond("successor", func(p *v1.Pod) (bool, string) {
+		ok, msg := podRunning(p)
+		return ok && string(p.UID) != old.Labels[labelPodUID], msg
+	}))
+}
