@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,6 +115,12 @@ func TestTerminatingPodHoldsResources(t *testing.T) {
 	}
 	if p := listed(env.kubeletPods(t), holder.UID); p == nil {
 		t.Errorf("terminating pod left the kubelet's /pods before its containers stopped")
+	}
+	// /runningpods is the runtime's view: the pod runs until its grace
+	// period ends.
+	crt, key := env.pkiPair("admin")
+	if body := kubeletGet(t, env.kubeletPort(t), credentials{certFile: crt, keyFile: key}, "/runningpods/"); !strings.Contains(string(body), string(holder.UID)) {
+		t.Errorf("/runningpods/ lacks the terminating pod %s: %s", holder.UID, truncate(body, 500))
 	}
 
 	env.eventually(t, 40*time.Second, env.podGone(ns, holder.Name))
