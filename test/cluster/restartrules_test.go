@@ -80,6 +80,28 @@ func TestContainerRestartRules(t *testing.T) {
 	}
 }
 
+// berth does not restart a whole pod in place (RestartAllContainers) and
+// declares no node features, so the scheduler keeps a pod with such a rule
+// off its node: it stays Pending, Unschedulable.
+func TestRestartAllContainersNotScheduled(t *testing.T) {
+	env := requireSuite(t)
+	ns := env.namespace(t)
+	rule := v1.ContainerRestartRule{
+		Action:    v1.ContainerRestartRuleActionRestartAllContainers,
+		ExitCodes: &v1.ContainerRestartRuleOnExitCodes{Operator: v1.ContainerRestartRuleOnExitCodesOpIn, Values: []int32{42}},
+	}
+	env.createPod(t, ns, shellPod("restart-all", "exit 42", withGrace(1), withRestartPolicy(v1.RestartPolicyNever),
+		withContainerRestart(v1.ContainerRestartPolicyNever, rule)))
+	p, _ := env.waitPod(t, ns, "restart-all", 30*time.Second, func(p *v1.Pod) (bool, string) {
+		c := podCondition(p, v1.PodScheduled)
+		return c != nil && c.Status == v1.ConditionFalse, "want PodScheduled False"
+	})
+	if c := podCondition(p, v1.PodScheduled); p.Spec.NodeName != "" || c.Reason != v1.PodReasonUnschedulable {
+		t.Errorf("pod with a RestartAllContainers rule: node %q, PodScheduled %+v; want unscheduled, Unschedulable", p.Spec.NodeName, c)
+	}
+	t.Logf("scheduler: %s", podCondition(p, v1.PodScheduled).Message)
+}
+
 // A Job whose pods never restart but whose container restarts on failure
 // completes, and its pod failure policy (fail the Job on exit 1) is not
 // triggered by the container's failed first run: upstream's "[sig-apps]
