@@ -94,3 +94,38 @@ func TestSyncPodEphemeralTargetMissing(t *testing.T) {
 		t.Errorf("events = %q", got)
 	}
 }
+
+// Ephemeral containers start before the init container of the same step,
+// as upstream's SyncPod orders them: a debugger reaches a pod whose init
+// container cannot start.
+func TestSyncPodStartsEphemeralBeforeInit(t *testing.T) {
+	e := newEnv(t)
+	pod := fakePod()
+	res := e.m.SyncPod(context.Background(), pod, nil, plan.PodActions{CreateSandbox: true, NextInitContainer: plan.NoInit})
+	if res.Err != nil {
+		t.Fatalf("SyncPod = %+v", res)
+	}
+	st := e.status(pod)
+	pod.Spec.EphemeralContainers = []v1.EphemeralContainer{{
+		EphemeralContainerCommon: v1.EphemeralContainerCommon{Name: "debugger", Image: "busybox:1.0", ImagePullPolicy: v1.PullIfNotPresent},
+	}}
+	e.calls()
+	res = e.m.SyncPod(context.Background(), pod, st, plan.PodActions{
+		SandboxID: st.LatestSandbox().ID, NextInitContainer: 0, EphemeralContainersToStart: []int{0},
+	})
+	if res.Err != nil || len(res.Waiting) != 0 {
+		t.Fatalf("SyncPod = %+v", res)
+	}
+	var created []string
+	e.rs.Lock()
+	for _, c := range e.rs.Containers {
+		created = append(created, c.Metadata.Name)
+	}
+	e.rs.Unlock()
+	e.settle()
+	st = e.status(pod)
+	dbg, init := st.FindContainer("debugger"), st.FindContainer("init")
+	if dbg == nil || init == nil || !dbg.CreatedAt.Before(init.CreatedAt) {
+		t.Errorf("debugger %+v, init %+v; want both, the debugger created first (containers %v)", dbg, init, created)
+	}
+}
