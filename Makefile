@@ -19,7 +19,8 @@ export BERTH_REPO_ROOT := $(CURDIR)
 
 .PHONY: help all build deps images unit compare e2e test-e2e test-cluster test run containerd-up containerd-down \
 	registry-up registry-down teardown clean bench \
-	cluster-build cluster-up cluster-down cluster cluster-status
+	cluster-build cluster-up cluster-down cluster cluster-status \
+	conformance conformance-slow conformance-down test-conformance
 
 help:
 	@echo "build            go build -o bin/berth ./cmd/berth"
@@ -43,6 +44,11 @@ help:
 	@echo "clean            teardown, then remove bin/ and _output/"
 	@echo "bench            berth vs the upstream kubelet, side by side, + Go micro-benchmarks (docs/benchmarks.md);"
 	@echo "                 BASELINE=<rev> also runs berth built from <rev> in the same rounds"
+	@echo "conformance      upstream's [NodeConformance] specs (e2e.test v1.37.2) against berth; KUBELET=upstream"
+	@echo "                 for the reference run; summary in _output/conformance/results (docs/conformance.md)"
+	@echo "conformance-slow the [Slow] node conformance specs, likewise"
+	@echo "test-conformance the quick subset of the conformance specs that CI runs (test/conformance/quick.txt)"
+	@echo "conformance-down stop what an interrupted conformance run left running"
 
 all: build
 
@@ -87,6 +93,7 @@ test: deps images
 	@$(MAKE) --no-print-directory compare
 	@$(MAKE) --no-print-directory test-e2e
 	@$(MAKE) --no-print-directory test-cluster
+	@$(MAKE) --no-print-directory test-conformance
 
 run: deps containerd-up build
 	@echo
@@ -130,6 +137,24 @@ clean: teardown
 # BASELINE=<git rev> adds berth as built from that revision as a third agent.
 bench: deps images cluster-build
 	@BASELINE=$(BASELINE) hack/bench.sh $(BENCH_ARGS)
+
+# Upstream's node conformance specs against a one-node cluster of its own
+# in _output/conformance (hack/conformance.sh, docs/conformance.md). The
+# first run builds e2e.test: many minutes when the Go build cache is cold.
+KUBELET ?= berth
+conformance: deps images
+	@KUBELET=$(KUBELET) hack/conformance.sh run full
+
+conformance-slow: deps images
+	@KUBELET=$(KUBELET) hack/conformance.sh run slow
+
+# The quick subset in CI: specs that pass against berth, so that none of
+# them regresses unnoticed.
+test-conformance: deps images
+	@KUBELET=$(KUBELET) hack/conformance.sh run quick
+
+conformance-down:
+	@hack/conformance.sh down
 
 cluster-build:
 	@hack/cluster.sh build

@@ -3,10 +3,13 @@
 #
 #   hack/cluster.sh build                build kube-apiserver, -controller-manager, -scheduler,
 #                                        kubelet and kubectl v1.37.2 into _output/cluster/bin (cached)
+#   hack/cluster.sh build-e2e [OUT_DIR]  build upstream's e2e.test, the ginkgo CLI and the test
+#                                        images' agnhost and nonewprivs v1.37.2 into OUT_DIR
+#                                        (default _output/conformance/bin; cached)
 #   hack/cluster.sh up        [STATE_DIR]   certs, etcd, apiserver, controller-manager, scheduler;
 #                                           wait until /readyz is ok and the default ServiceAccount exists
-#   hack/cluster.sh node-up   [STATE_DIR]   a containerd (STATE_DIR/containerd) and berth as node NODE;
-#                                           wait until the Node is Ready
+#   hack/cluster.sh node-up   [STATE_DIR]   a containerd (STATE_DIR/containerd) and berth (or the
+#                                           upstream kubelet) as node NODE; wait until the Node is Ready
 #   hack/cluster.sh down      [STATE_DIR]   stop what `up` and `node-up` started here (pid files)
 #   hack/cluster.sh status    [STATE_DIR]   what runs; exit 0 if the control plane answers
 #
@@ -26,6 +29,12 @@
 #   BERTH_CLUSTER_TIMEOUT    seconds `up` waits for the control plane (default 120)
 #   BERTH_NODE_TIMEOUT       seconds `node-up` waits for the Node to be Ready (default 60)
 #   BERTH_BIN                the berth binary `node-up` runs (default bin/berth)
+#   BERTH_NODE_AGENT         berth (default) or upstream: the upstream kubelet v1.37.2
+#                            from `build` as the node, for reference runs
+#   BERTH_KUBELET_PORT       the node's kubelet API port (default 10250; healthz at port-2)
+#   BERTH_NODE_CGROUP_ROOT   the upstream kubelet's cgroupRoot (default /berth-NODE): it
+#                            kills every process in a pod cgroup under its root that it does
+#                            not know, so it must not share one with another kubelet here
 #   BERTH_CLUSTER_BIN_DIR    where `build` writes (default _output/cluster/bin)
 set -euo pipefail
 
@@ -45,7 +54,7 @@ APISERVER="https://127.0.0.1:$APISERVER_PORT"
 ETCD="http://127.0.0.1:$ETCD_PORT"
 
 usage() {
-	echo "usage: $0 build | up|node-up|down|status [STATE_DIR]" >&2
+	echo "usage: $0 build | build-e2e [OUT_DIR] | up|node-up|down|status [STATE_DIR]" >&2
 	exit 2
 }
 
@@ -54,7 +63,7 @@ CMD="${1:-}"
 S="$(realpath -m "${2:-$REPO_ROOT/_output/cluster/state}")"
 
 log() {
-	if [[ "$CMD" == build ]]; then echo "cluster.sh: $*" >&2; else echo "cluster.sh[$S]: $*" >&2; fi
+	if [[ "$CMD" == build* ]]; then echo "cluster.sh: $*" >&2; else echo "cluster.sh[$S]: $*" >&2; fi
 }
 die() {
 	log "error: $*"
@@ -108,6 +117,36 @@ build() {
 	)
 	echo "$hash" >"$BIN/.stamp"
 	log "built $("$BIN/kube-apiserver" --version)"
+}
+
+# build_e2e compiles e2e.test as upstream does (go test -c, with the tags
+# of the control plane, so that both share the compiled packages), the
+# ginkgo CLI that runs it in parallel, and the binaries of the test images
+# (hack/conformance.sh). A cold build of e2e.test takes many minutes.
+build_e2e() {
+	local out hash b missing=0
+	out="$(realpath -m "${1:-$REPO_ROOT/_output/conformance/bin}")"
+	mkdir -p "$out"
+	exec 9>"$out/.lock"
+	flock 9
+	hash="$(build_inputs_hash)"
+	for b in e2e.test ginkgo agnhost nonewprivs; do [[ -x "$out/$b" ]] || missing=1; done
+	if ((missing == 0)) && [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$hash" ]]; then
+		log "e2e binaries up to date in $out"
+		return 0
+	fi
+	rm -f "$out/.stamp"
+	local start=$SECONDS
+	log "building e2e.test, ginkgo, agnhost, nonewprivs $KUBE_VERSION into $out (many minutes when cold)"
+	(
+		cd "$REPO_ROOT/cluster"
+		CGO_ENABLED=0 go test -c -vet=off -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$(ldflags)" \
+			-o "$out/e2e.test" k8s.io/kubernetes/test/e2e
+		CGO_ENABLED=0 go build -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$(ldflags)" -o "$out/" \
+			github.com/onsi/ginkgo/v2/ginkgo k8s.io/kubernetes/test/images/agnhost k8s.io/kubernetes/test/images/nonewprivs
+	)
+	echo "$hash" >"$out/.stamp"
+	log "built in $((SECONDS - start))s"
 }
 
 # --- processes ---------------------------------------------------------------
@@ -385,12 +424,31 @@ fail_up() {
 # node_up runs berth against its own containerd in STATE_DIR/containerd, so
 # that `make run`'s containerd and berth stay out of the node's way.
 node_up() {
-	local berth="${BERTH_BIN:-$REPO_ROOT/bin/berth}" cstate="$S/containerd" sock deadline
+	local agent="${BERTH_NODE_AGENT:-berth}" bin cstate="$S/containerd" sock deadline
+	local port="${BERTH_KUBELET_PORT:-10250}" healthz_port
+	healthz_port=$((port - 2))
 	load_env
 	if [[ ! -f "$S/env" ]] || ! apiserver_ready; then
 		die "the control plane is not up; run $0 up $S first"
 	fi
-	[[ -x "$berth" ]] || die "no berth binary at $berth; run make build"
+	case "$agent" in
+	berth)
+		bin="${BERTH_BIN:-$REPO_ROOT/bin/berth}"
+		[[ -x "$bin" ]] || die "no berth binary at $bin; run make build"
+		;;
+	upstream)
+		# Its process is called kubelet: pid_of and stop go by that name.
+		agent=kubelet
+		bin="$BIN/kubelet"
+		[[ -x "$bin" ]] || die "no kubelet at $bin; run $0 build"
+		;;
+	*) die "BERTH_NODE_AGENT must be berth or upstream, not $agent" ;;
+	esac
+	for other in berth kubelet; do
+		if [[ "$other" != "$agent" ]] && pid_of "$other" >/dev/null; then
+			die "$other already runs as this node; one kubelet per containerd ($0 down $S first)"
+		fi
+	done
 	"$REPO_ROOT/hack/containerd.sh" up "$cstate"
 	sock="$(sed -n 's/^CONTAINERD_ADDRESS=//p' "$cstate/env")"
 	mkdir -p "$S/node/root" "$S/node/pod-logs" "$S/node/manifests"
@@ -403,6 +461,9 @@ node_up() {
 		cgroupDriver: cgroupfs
 		address: 127.0.0.1
 		readOnlyPort: 0
+		port: $port
+		healthzBindAddress: 127.0.0.1
+		healthzPort: $healthz_port
 		staticPodPath: $S/node/manifests
 		podLogsDir: $S/node/pod-logs
 		clusterDomain: cluster.local
@@ -417,37 +478,59 @@ node_up() {
 		authorization:
 		  mode: Webhook
 	EOF
-	if pid_of berth >/dev/null; then
-		log "berth already running (pid $(pid_of berth))"
+	if [[ "$agent" == kubelet ]]; then
+		upstream_config >>"$S/node/kubelet-config.yaml"
+	fi
+	if pid_of "$agent" >/dev/null; then
+		log "$agent already running (pid $(pid_of "$agent"))"
 	else
-		port_free 10250 || die "port 10250 is taken (another kubelet?)"
-		log "starting berth as node $NODE; log at $S/berth.log"
-		setsid "$berth" \
+		port_free "$port" || die "port $port is taken (another kubelet?); see BERTH_KUBELET_PORT"
+		log "starting $agent as node $NODE; log at $S/$agent.log"
+		setsid "$bin" \
 			--config "$S/node/kubelet-config.yaml" \
 			--kubeconfig "$S/node.kubeconfig" \
 			--hostname-override "$NODE" \
 			--node-ip 127.0.0.1 \
 			--container-runtime-endpoint "unix://$sock" \
 			--root-dir "$S/node/root" \
-			</dev/null >>"$S/berth.log" 2>&1 8>&- 9>&- &
-		echo "$!" >"$S/berth.pid"
+			</dev/null >>"$S/$agent.log" 2>&1 8>&- 9>&- &
+		echo "$!" >"$S/$agent.pid"
 	fi
 	deadline=$((SECONDS + ${BERTH_NODE_TIMEOUT:-60}))
 	log "waiting up to ${BERTH_NODE_TIMEOUT:-60}s for node $NODE to be Ready"
 	until [[ "$(kubectl_admin get node "$NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]; do
-		if ! pid_of berth >/dev/null; then
-			log "berth exited; last lines of $S/berth.log:"
-			tail -n 40 "$S/berth.log" >&2 || true
+		if ! pid_of "$agent" >/dev/null; then
+			log "$agent exited; last lines of $S/$agent.log:"
+			tail -n 40 "$S/$agent.log" >&2 || true
 			exit 1
 		fi
 		if ((SECONDS >= deadline)); then
 			log "node $NODE is not Ready after ${BERTH_NODE_TIMEOUT:-60}s: $(kubectl_admin get node "$NODE" --no-headers 2>&1 | head -n 1)"
-			log "(berth registers its Node only once its API client lands; berth keeps running, log at $S/berth.log)"
+			log "($agent keeps running, log at $S/$agent.log)"
 			exit 1
 		fi
 		sleep 1
 	done
 	log "node $NODE is Ready"
+}
+
+# upstream_config is what the upstream kubelet needs on this machine beyond
+# berth's configuration (as hack/bench.sh runs it): cgroup v1 and swap are
+# tolerated, pod cgroups go under a root of its own (created in every
+# hierarchy, as it requires), and nothing is enforced on the node's own
+# cgroups.
+upstream_config() {
+	local root="${BERTH_NODE_CGROUP_ROOT:-/berth-$NODE}" h
+	for h in /sys/fs/cgroup/*/; do
+		[[ -d "$h" ]] && mkdir -p "$h${root#/}"
+	done
+	cat <<-EOF
+		cgroupsPerQOS: true
+		cgroupRoot: $root
+		enforceNodeAllocatable: []
+		failSwapOn: false
+		failCgroupV1: false
+	EOF
 }
 
 # --- down and status ---------------------------------------------------------
@@ -456,6 +539,7 @@ node_up() {
 # never sees its apiserver or runtime vanish under it.
 stop_all() {
 	stop berth
+	stop kubelet
 	if [[ -f "$S/containerd/config.toml" ]]; then
 		"$REPO_ROOT/hack/containerd.sh" down "$S/containerd"
 	fi
@@ -477,7 +561,7 @@ down() {
 status() {
 	local name pid rc=0
 	load_env
-	for name in etcd kube-apiserver kube-controller-manager kube-scheduler berth; do
+	for name in etcd kube-apiserver kube-controller-manager kube-scheduler berth kubelet; do
 		if pid="$(pid_of "$name")"; then
 			printf '%-24s running, pid %s\n' "$name" "$pid"
 		else
@@ -496,10 +580,16 @@ status() {
 	return "$rc"
 }
 
-if [[ "$CMD" == build ]]; then
+case "$CMD" in
+build)
 	build
 	exit 0
-fi
+	;;
+build-e2e)
+	build_e2e "${2:-}"
+	exit 0
+	;;
+esac
 [[ "$CMD" != up ]] || mkdir -p "$S"
 # One command at a time per instance.
 if [[ -d "$S" ]]; then

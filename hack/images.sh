@@ -4,6 +4,7 @@
 #   hack/images.sh build        write _output/images/{pause,busybox}.tar (cached)
 #   hack/images.sh import SOCK  import them into namespace k8s.io of the containerd at SOCK
 #   hack/images.sh names        print the image names, one a line
+#   hack/images.sh rootfs-busybox DIR  write the busybox image's tree into DIR (for other images)
 #
 # Images:
 #   registry.k8s.io/pause:3.10  tools/pause, the sandbox image containerd is configured with
@@ -102,8 +103,9 @@ case "${1:-}" in
 build) build ;;
 import) import "${2:-}" ;;
 names) printf '%s\n' "$PAUSE_IMAGE" "$BUSYBOX_IMAGE" ;;
+rootfs-busybox) build_busybox_rootfs "${2:?usage: images.sh rootfs-busybox DIR}" ;;
 *)
-	echo "usage: $0 build | import SOCK | names" >&2
+	echo "usage: $0 build | import SOCK | names | rootfs-busybox DIR" >&2
 	exit 2
 	;;
 esac

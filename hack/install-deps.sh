@@ -8,6 +8,7 @@ PACKAGES=(
 	runc
 	containernetworking-plugins
 	busybox-static
+	bash-static # bash in the conformance test images (hack/conformance.sh)
 	skopeo
 	docker-registry
 	iproute2
