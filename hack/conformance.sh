@@ -17,12 +17,13 @@
 #   slow   [NodeConformance] and [Slow], without [Serial], [Flaky], [Disruptive]
 #
 # Everything lives in _output/conformance: bin/ (e2e.test, ginkgo, berth,
-# ...), images/ (the image archives), state/ (hack/cluster.sh's STATE_DIR,
-# containerd in state/containerd) and results/KUBELET-SELECTION/ (ginkgo's
+# ...), images/ (the image archives), state-KUBELET/ (hack/cluster.sh's
+# STATE_DIR, containerd in state-KUBELET/containerd) and results/KUBELET-SELECTION/ (ginkgo's
 # output, report.json, junit.xml, summary.md, and the logs of the node and
 # the control plane). The control plane, the node name and the kubelet port
 # are its own, so that `make cluster`, `make bench` and the test suites can
-# run beside it.
+# run beside it; the upstream kubelet's run has ports 100 above berth's, so
+# that both can run at once.
 #
 # The images the specs use are built locally under the names that e2e.test
 # v1.37.2 asks for (test/utils/image/manifest.go), so no registry is needed
@@ -38,7 +39,7 @@
 #   BERTH_CONFORMANCE_KEEP=1        leave the cluster running afterwards
 #   BERTH_CONFORMANCE_APISERVER_PORT 26443  BERTH_CONFORMANCE_ETCD_PORT 24190 (peer 24200)
 #   BERTH_CONFORMANCE_KCM_PORT 10467        BERTH_CONFORMANCE_SCHEDULER_PORT 10469
-#   BERTH_CONFORMANCE_KUBELET_PORT 12250    (healthz 12248)
+#   BERTH_CONFORMANCE_KUBELET_PORT 12250    (healthz 12248); all 100 higher for KUBELET=upstream
 set -euo pipefail
 umask 022 # the rootfs modes end up in the images
 
@@ -47,20 +48,24 @@ OUT="$REPO_ROOT/_output/conformance"
 BIN="$OUT/bin"
 IMAGES="$OUT/images"
 BASE_IMAGES="$(realpath -m "${BERTH_IMAGES_DIR:-$REPO_ROOT/_output/images}")" # hack/images.sh's
-STATE="$OUT/state"
 CLUSTER_BIN="$(realpath -m "${BERTH_CLUSTER_BIN_DIR:-$REPO_ROOT/_output/cluster/bin}")"
 NODE=conformance-node
 KUBELET="${KUBELET:-berth}"
 PROCS="${BERTH_CONFORMANCE_PROCS:-4}"
 QUICK_LIST="$REPO_ROOT/test/conformance/quick.txt"
 
+# Each kubelet's run has its own state and ports, so that the reference
+# run can go beside berth's: the upstream kubelet's ports are 100 above.
+STATE="$OUT/state-$KUBELET"
+offset=0
+[[ "$KUBELET" == upstream ]] && offset=100
 export BERTH_NODE_NAME="$NODE"
-export BERTH_APISERVER_PORT="${BERTH_CONFORMANCE_APISERVER_PORT:-26443}"
-export BERTH_ETCD_PORT="${BERTH_CONFORMANCE_ETCD_PORT:-24190}"
-export BERTH_ETCD_PEER_PORT="${BERTH_CONFORMANCE_ETCD_PEER_PORT:-24200}"
-export BERTH_KCM_PORT="${BERTH_CONFORMANCE_KCM_PORT:-10467}"
-export BERTH_SCHEDULER_PORT="${BERTH_CONFORMANCE_SCHEDULER_PORT:-10469}"
-export BERTH_KUBELET_PORT="${BERTH_CONFORMANCE_KUBELET_PORT:-12250}"
+export BERTH_APISERVER_PORT="${BERTH_CONFORMANCE_APISERVER_PORT:-$((26443 + offset))}"
+export BERTH_ETCD_PORT="${BERTH_CONFORMANCE_ETCD_PORT:-$((24190 + offset))}"
+export BERTH_ETCD_PEER_PORT="${BERTH_CONFORMANCE_ETCD_PEER_PORT:-$((24200 + offset))}"
+export BERTH_KCM_PORT="${BERTH_CONFORMANCE_KCM_PORT:-$((10467 + offset))}"
+export BERTH_SCHEDULER_PORT="${BERTH_CONFORMANCE_SCHEDULER_PORT:-$((10469 + offset))}"
+export BERTH_KUBELET_PORT="${BERTH_CONFORMANCE_KUBELET_PORT:-$((12250 + offset))}"
 export BERTH_NODE_CGROUP_ROOT="/berth-conformance"
 
 log() { echo "conformance.sh: $*" >&2; }
@@ -92,8 +97,13 @@ IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # does (the read-only rootfs spec runs `/bin/sh -c 'echo test > /file'` and
 # compares ash's message). See docs/conformance.md.
 busybox_rootfs() {
-	local root="$1"
+	local root="$1" applet
 	"$REPO_ROOT/hack/images.sh" rootfs-busybox "$root"
+	# Upstream's busybox has every applet in /bin too (the sysctl specs
+	# run /bin/sysctl; Debian's list puts it in /sbin).
+	for applet in $(/bin/busybox --list); do
+		[[ -e "$root/bin/$applet" || -L "$root/bin/$applet" ]] || ln -s busybox "$root/bin/$applet"
+	done
 	rm -f "$root/bin/bash"
 	install -m 0755 /bin/bash-static "$root/bin/bash"
 	mkdir -p "$root/usr/local/bin"
@@ -201,7 +211,9 @@ build() {
 	nice "$REPO_ROOT/hack/cluster.sh" build-e2e "$BIN"
 	build_images
 	nice "$REPO_ROOT/hack/cluster.sh" build
-	(cd "$REPO_ROOT" && go build -o "$BIN/berth" ./cmd/berth && go build -o "$BIN/e2esummary" ./tools/e2esummary)
+	# berth by rename: a berth of a run beside this one may be running it.
+	(cd "$REPO_ROOT" && go build -o "$BIN/berth.new" ./cmd/berth && go build -o "$BIN/e2esummary" ./tools/e2esummary)
+	mv -f "$BIN/berth.new" "$BIN/berth"
 }
 
 # import_images SOCK: every test image, under every name, into namespace
@@ -220,7 +232,8 @@ import_images() {
 # --- selections --------------------------------------------------------------
 
 # quick_focus: the names in test/conformance/quick.txt as one regexp of
-# literal alternatives, anchored at both ends.
+# literal alternatives, anchored at the end (the text ginkgo matches starts
+# with the suite's empty top-level container).
 quick_focus() {
 	local re="" line
 	while IFS= read -r line; do
@@ -229,7 +242,7 @@ quick_focus() {
 		re+="${re:+|}$line"
 	done <"$QUICK_LIST"
 	[[ -n "$re" ]] || die "no spec names in $QUICK_LIST"
-	echo "^($re)\$"
+	echo "($re)\$"
 }
 
 # selection SELECTION sets FOCUS and SKIP.
@@ -255,12 +268,22 @@ selection() {
 
 # --- run ---------------------------------------------------------------------
 
+# down STATE_DIR...
 down() {
-	if [[ -d "$STATE" ]]; then
-		"$REPO_ROOT/hack/cluster.sh" down "$STATE" || true
-		unmount_under "$STATE"
-	fi
-	remove_pod_cgroups
+	local s
+	for s in "$@"; do
+		[[ -d "$s" ]] || continue
+		"$REPO_ROOT/hack/cluster.sh" down "$s" || true
+		unmount_under "$s"
+	done
+	upstream_running || remove_pod_cgroups
+}
+
+# upstream_running: the upstream kubelet's run has not been stopped (its
+# pid file goes with `cluster.sh down`); its cgroups are its own then.
+upstream_running() {
+	local pid
+	pid="$(cat "$OUT/state-upstream/kubelet.pid" 2>/dev/null)" && [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
 }
 
 # unmount_under DIR lazily unmounts every mount point under DIR, deepest
@@ -301,10 +324,10 @@ run() {
 
 	# A fresh etcd and containerd every run: nothing of a previous run (or
 	# of the other kubelet) may be in the way.
-	down
+	down "$STATE"
 	rm -rf "$STATE" "$results"
 	mkdir -p "$results"
-	trap 'collect_logs "'"$results"'"; if [[ "${BERTH_CONFORMANCE_KEEP:-}" != 1 ]]; then down; fi' EXIT
+	trap 'collect_logs "'"$results"'"; if [[ "${BERTH_CONFORMANCE_KEEP:-}" != 1 ]]; then down "$STATE"; fi' EXIT
 	"$REPO_ROOT/hack/cluster.sh" up "$STATE"
 	BERTH_NODE_AGENT="$KUBELET" BERTH_BIN="$BIN/berth" "$REPO_ROOT/hack/cluster.sh" node-up "$STATE"
 	import_images "$(sed -n 's/^CONTAINERD_ADDRESS=//p' "$STATE/containerd/env")"
@@ -343,17 +366,23 @@ list() {
 		sed -n 's/^\(\[[a-z-]*\] .*\)$/\1/p' | sort -u
 }
 
-case "${1:-}" in
-build) build ;;
-images)
-	"$REPO_ROOT/hack/cluster.sh" build-e2e "$BIN"
-	build_images
-	;;
-run) run "${2:-full}" ;;
-down) down ;;
-list) list "${2:-full}" ;;
-*)
-	echo "usage: $0 build | images | run [full|quick|slow] | down | list [full|quick|slow]" >&2
-	exit 2
-	;;
-esac
+# main is one function, called on the last line: a script edited while a
+# long run goes on must not have bash read the rest from the new file.
+main() {
+	case "${1:-}" in
+	build) build ;;
+	images)
+		"$REPO_ROOT/hack/cluster.sh" build-e2e "$BIN"
+		build_images
+		;;
+	run) run "${2:-full}" ;;
+	down) down "$OUT"/state-* ;;
+	list) list "${2:-full}" ;;
+	*)
+		echo "usage: $0 build | images | run [full|quick|slow] | down | list [full|quick|slow]" >&2
+		exit 2
+		;;
+	esac
+}
+
+main "$@"; exit

@@ -118,20 +118,33 @@ func specName(sr specReport) string {
 }
 
 // reasonLine is the first non-empty line of a failure or skip message,
-// cut to a length that fits a table row.
+// cut to a length that fits a table row. Gomega's messages start with a
+// bare "Expected" and put the values on the lines below, so short lines
+// are joined with the next (up to four) until the reason says something.
 func reasonLine(msg string) string {
-	const maxLen = 300
+	const (
+		maxLen   = 300
+		minLen   = 60
+		maxLines = 4
+	)
+	var parts []string
+	n := 0
 	for l := range strings.SplitSeq(msg, "\n") {
 		l = strings.TrimSpace(l)
 		if l == "" {
 			continue
 		}
-		if len(l) > maxLen {
-			l = l[:maxLen] + "…"
+		parts = append(parts, l)
+		n += len(l)
+		if n >= minLen || len(parts) == maxLines {
+			break
 		}
-		return l
 	}
-	return ""
+	r := strings.Join(parts, " ")
+	if len(r) > maxLen {
+		r = r[:maxLen] + "…"
+	}
+	return r
 }
 
 // trimPath keeps a source path from the module root on

@@ -13,7 +13,7 @@ func TestSummarize(t *testing.T) {
 	 "LeafNodeText": "should be submitted and removed [NodeConformance] [Conformance]", "State": "passed", "RunTime": 4000000000},
 	{"ContainerHierarchyTexts": ["[sig-node] Sysctls", ""], "LeafNodeType": "It",
 	 "LeafNodeText": "should not launch unsafe, but not explicitly enabled sysctls on the node", "State": "failed",
-	 "Failure": {"Message": "\n  expected pod status reason SysctlForbidden\n  got Running\n",
+	 "Failure": {"Message": "\n  expected pod status reason SysctlForbidden, got Running after 300 s\n  at x\n",
 	  "Location": {"FileName": "/root/go/pkg/mod/k8s.io/kubernetes@v1.37.2/test/e2e/common/node/sysctl.go", "LineNumber": 187}}},
 	{"ContainerHierarchyTexts": ["[sig-node] Probing container"], "LeafNodeType": "It",
 	 "LeafNodeText": "should be restarted by liveness probe", "State": "timedout",
@@ -40,7 +40,7 @@ func TestSummarize(t *testing.T) {
 	want := Result{
 		Name:   "[sig-node] Sysctls should not launch unsafe, but not explicitly enabled sysctls on the node",
 		State:  "failed",
-		Reason: "expected pod status reason SysctlForbidden",
+		Reason: "expected pod status reason SysctlForbidden, got Running after 300 s",
 		Where:  "test/e2e/common/node/sysctl.go:187",
 	}
 	if s.Failed[1] != want {
@@ -74,7 +74,8 @@ func TestReasonLine(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"", ""},
 		{"one", "one"},
-		{"\n\n  first \nsecond", "first"},
+		{"\n\n  a first line that is long enough to say on its own what went wrong \nsecond", "a first line that is long enough to say on its own what went wrong"},
+		{"Expected\n    <string>: \nto equal\n    <string>: DONE\nIn [It] at: x.go:1", "Expected <string>: to equal <string>: DONE"},
 		{strings.Repeat("x", 400), strings.Repeat("x", 300) + "…"},
 	} {
 		if got := reasonLine(tc.in); got != tc.want {
