@@ -3,11 +3,6 @@
 // Package cluster pins the upstream commands that hack/cluster.sh builds, so
 // that `go mod tidy` keeps go.sum complete for them. The build tag keeps this
 // file out of every build.
-//
-// hack/conformance.sh builds e2e.test (`go test -c k8s.io/kubernetes/test/e2e`),
-// the ginkgo CLI that runs it in parallel, and agnhost for the test images;
-// tidy does not look at the tests of dependencies, so the packages that
-// e2e_test.go imports are listed here too.
 package cluster
 
 import (
@@ -16,35 +11,4 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
 	_ "k8s.io/kubernetes/cmd/kubelet"
-
-	_ "github.com/onsi/ginkgo/v2/ginkgo"
-	_ "k8s.io/kubernetes/test/conformance/testdata"
-	_ "k8s.io/kubernetes/test/e2e"
-	_ "k8s.io/kubernetes/test/e2e/apimachinery"
-	_ "k8s.io/kubernetes/test/e2e/apps"
-	_ "k8s.io/kubernetes/test/e2e/architecture"
-	_ "k8s.io/kubernetes/test/e2e/auth"
-	_ "k8s.io/kubernetes/test/e2e/autoscaling"
-	_ "k8s.io/kubernetes/test/e2e/common"
-	_ "k8s.io/kubernetes/test/e2e/dra"
-	_ "k8s.io/kubernetes/test/e2e/feature"
-	_ "k8s.io/kubernetes/test/e2e/framework/debug/init"
-	_ "k8s.io/kubernetes/test/e2e/framework/metrics/init"
-	_ "k8s.io/kubernetes/test/e2e/framework/node/init"
-	_ "k8s.io/kubernetes/test/e2e/instrumentation"
-	_ "k8s.io/kubernetes/test/e2e/invariants"
-	_ "k8s.io/kubernetes/test/e2e/invariants/logcheck"
-	_ "k8s.io/kubernetes/test/e2e/kubectl"
-	_ "k8s.io/kubernetes/test/e2e/network"
-	_ "k8s.io/kubernetes/test/e2e/node"
-	_ "k8s.io/kubernetes/test/e2e/scheduling"
-	_ "k8s.io/kubernetes/test/e2e/storage"
-	_ "k8s.io/kubernetes/test/e2e/storage/csimock"
-	_ "k8s.io/kubernetes/test/e2e/storage/external"
-	_ "k8s.io/kubernetes/test/e2e/testing-manifests"
-	_ "k8s.io/kubernetes/test/e2e/windows"
-	_ "k8s.io/kubernetes/test/fixtures"
-	_ "k8s.io/kubernetes/test/images/agnhost"
-	_ "k8s.io/kubernetes/test/images/nonewprivs"
-	_ "k8s.io/kubernetes/test/utils/ktesting/format"
 )

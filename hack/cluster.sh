@@ -83,11 +83,13 @@ ldflags() {
 	echo "$flags"
 }
 
+# build_inputs_hash [MODULE_DIR]: the module cluster/ (default) or cluster/e2e.
 build_inputs_hash() {
+	local m="${1:-$REPO_ROOT/cluster}"
 	{
 		go version
 		ldflags
-		sha256sum "$REPO_ROOT"/cluster/go.mod "$REPO_ROOT"/cluster/go.sum "$REPO_ROOT"/cluster/tools.go | awk '{print $1}'
+		sha256sum "$m/go.mod" "$m/go.sum" "$m/tools.go" | awk '{print $1}'
 	} | sha256sum | awk '{print $1}'
 }
 
@@ -119,17 +121,18 @@ build() {
 	log "built $("$BIN/kube-apiserver" --version)"
 }
 
-# build_e2e compiles e2e.test as upstream does (go test -c, with the tags
-# of the control plane, so that both share the compiled packages), the
-# ginkgo CLI that runs it in parallel, and the binaries of the test images
-# (hack/conformance.sh). A cold build of e2e.test takes many minutes.
+# build_e2e compiles, in the module cluster/e2e, e2e.test as upstream does
+# (go test -c, with the tags of the control plane, so that both share the
+# compiled packages), the ginkgo CLI that runs it in parallel, and the
+# binaries of the test images (hack/conformance.sh). A cold build of
+# e2e.test takes many minutes.
 build_e2e() {
 	local out hash b missing=0
 	out="$(realpath -m "${1:-$REPO_ROOT/_output/conformance/bin}")"
 	mkdir -p "$out"
 	exec 9>"$out/.lock"
 	flock 9
-	hash="$(build_inputs_hash)"
+	hash="$(build_inputs_hash "$REPO_ROOT/cluster/e2e")"
 	for b in e2e.test ginkgo agnhost nonewprivs; do [[ -x "$out/$b" ]] || missing=1; done
 	if ((missing == 0)) && [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$hash" ]]; then
 		log "e2e binaries up to date in $out"
@@ -139,7 +142,7 @@ build_e2e() {
 	local start=$SECONDS
 	log "building e2e.test, ginkgo, agnhost, nonewprivs $KUBE_VERSION into $out (many minutes when cold)"
 	(
-		cd "$REPO_ROOT/cluster"
+		cd "$REPO_ROOT/cluster/e2e"
 		CGO_ENABLED=0 go test -c -vet=off -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$(ldflags)" \
 			-o "$out/e2e.test" k8s.io/kubernetes/test/e2e
 		CGO_ENABLED=0 go build -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$(ldflags)" -o "$out/" \

@@ -4,7 +4,7 @@
 # (docs/conformance.md).
 #
 #   hack/conformance.sh build             e2e.test, the ginkgo CLI and the test images'
-#                                         binaries (cluster/ module), then the images (cached)
+#                                         binaries (module cluster/e2e), then the images (cached)
 #   hack/conformance.sh images            the test images only (and the binaries they need)
 #   hack/conformance.sh run [SELECTION]   build, start the cluster, run SELECTION, write the
 #                                         summary, stop the cluster
@@ -156,7 +156,7 @@ build_images() {
 	fi
 	rm -f "$IMAGES/.stamp"
 	log "building the test images into $IMAGES"
-	src="$(cd "$REPO_ROOT/cluster" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/test/images"
+	src="$(cd "$REPO_ROOT/cluster/e2e" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/test/images"
 
 	busybox_rootfs "$root/busybox"
 	mkimage busybox "$PROMOTER/busybox:1.37.0-2" "$root/busybox" -cmd '["sh"]'
