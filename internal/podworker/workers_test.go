@@ -144,17 +144,32 @@ func testPod(uid types.UID, image string) *v1.Pod {
 }
 
 type harness struct {
-	rt         *fakeRuntime
-	store      *status.Store
-	clock      *testclock.FakeClock
-	w          *Workers
-	terminated chan types.UID
-	cancel     context.CancelFunc
-	done       chan struct{}
+	rt    *fakeRuntime
+	store *status.Store
+	// statusChanged is signalled (never blocking) on every status change,
+	// so that tests wait for a status without polling.
+	statusChanged chan struct{}
+	clock         *testclock.FakeClock
+	w             *Workers
+	terminated    chan types.UID
+	cancel        context.CancelFunc
+	done          chan struct{}
+}
+
+func newHarness() *harness {
+	h := &harness{rt: newFakeRuntime(), statusChanged: make(chan struct{}, 1),
+		clock: testclock.NewFakeClock(time.Unix(1000, 0)), terminated: make(chan types.UID, 10)}
+	h.store = status.NewStore(func(types.UID) {
+		select {
+		case h.statusChanged <- struct{}{}:
+		default:
+		}
+	})
+	return h
 }
 
 func start(t *testing.T, configure ...func(*Options)) *harness {
-	h := &harness{rt: newFakeRuntime(), store: status.NewStore(nil), clock: testclock.NewFakeClock(time.Unix(1000, 0)), terminated: make(chan types.UID, 10)}
+	h := newHarness()
 	opts := Options{Pods: NewPodSet(klog.Background(), h.store), Runtime: h.rt, Status: h.store, Clock: h.clock,
 		Listener: terminations(h.terminated)}
 	for _, c := range configure {
@@ -172,7 +187,7 @@ func TestUpdateStartsPodAndReportsStatus(t *testing.T) {
 	h := start(t)
 	h.w.update(testPod("u1", "busybox:1"))
 	h.rt.waitFor(t, "SyncPod")
-	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodRunning })
+	waitStatus(t, h, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodRunning })
 	pods := h.w.pods.Pods()
 	if len(pods) != 1 || pods[0].Status.Phase != v1.PodRunning || len(pods[0].Status.ContainerStatuses) != 1 {
 		t.Fatalf("Pods() = %+v", pods)
@@ -192,7 +207,7 @@ func TestSidecarThenAppWithoutAWake(t *testing.T) {
 	h.w.update(pod)
 	h.rt.waitFor(t, "SyncPod") // sandbox and sidecar
 	h.rt.waitFor(t, "SyncPod") // app
-	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool {
+	waitStatus(t, h, "u1", func(s v1.PodStatus) bool {
 		return len(s.ContainerStatuses) == 1 && s.ContainerStatuses[0].State.Running != nil
 	})
 }
@@ -221,7 +236,7 @@ func TestSpecChangeReplacesContainer(t *testing.T) {
 	h.rt.waitFor(t, "SyncPod")
 	h.w.update(testPod("u1", "busybox:2"))
 	// The planner kills the old container (hash differs) and starts one.
-	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool {
+	waitStatus(t, h, "u1", func(s v1.PodStatus) bool {
 		return len(s.ContainerStatuses) == 1 && s.ContainerStatuses[0].Image == "busybox:2"
 	})
 }
@@ -283,17 +298,22 @@ func (terminations) StatusChanged(*v1.Pod, *v1.PodStatus)     {}
 func (c terminations) PodTerminated(uid types.UID, _ *v1.Pod) { c <- uid }
 func (terminations) StaticPodsChanged()                       {}
 
-func waitStatus(t *testing.T, s *status.Store, uid types.UID, ok func(v1.PodStatus) bool) {
+// waitStatus waits until uid's status satisfies ok, checking at each
+// status change.
+func waitStatus(t *testing.T, h *harness, uid types.UID, ok func(v1.PodStatus) bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if st, found := s.Get(uid); found && ok(st) {
+	timeout := time.After(10 * time.Second)
+	for {
+		if st, found := h.store.Get(uid); found && ok(st) {
 			return
 		}
-		time.Sleep(time.Millisecond)
+		select {
+		case <-h.statusChanged:
+		case <-timeout:
+			st, _ := h.store.Get(uid)
+			t.Fatalf("status of %s never matched; last %+v", uid, st)
+		}
 	}
-	st, _ := s.Get(uid)
-	t.Fatalf("status of %s never matched; last %+v", uid, st)
 }
 
 type flakyVolumes struct {
@@ -322,7 +342,7 @@ func (v *flakyVolumes) TearDown(_ context.Context, uid types.UID) error {
 }
 
 func TestVolumesGateContainersAndAreTornDown(t *testing.T) {
-	h := &harness{rt: newFakeRuntime(), store: status.NewStore(nil), clock: testclock.NewFakeClock(time.Unix(1000, 0)), terminated: make(chan types.UID, 10)}
+	h := newHarness()
 	vols := &flakyVolumes{failsLeft: 1}
 	h.w = New(Options{Pods: NewPodSet(klog.Background(), h.store), Runtime: h.rt, Status: h.store, Clock: h.clock, Volumes: vols,
 		Listener: terminations(h.terminated)})
@@ -333,7 +353,7 @@ func TestVolumesGateContainersAndAreTornDown(t *testing.T) {
 
 	h.w.update(testPod("u1", "busybox:1"))
 	// First attempt: volumes fail, so the pod is reported without starting.
-	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodPending })
+	waitStatus(t, h, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodPending })
 	h.rt.mu.Lock()
 	syncs := h.rt.calls["SyncPod"]
 	h.rt.mu.Unlock()
@@ -394,7 +414,7 @@ func TestActiveDeadlineWakesTheWorkerAndFailsThePod(t *testing.T) {
 	rec := record.NewFakeRecorder(10)
 	h := start(t, func(o *Options) { o.Recorder = rec; o.ResyncPeriod = time.Minute })
 	h.w.setSource(klog.Background(), source.SourceAPI, []*v1.Pod{withDeadline(testPod("u1", "busybox:1"), 30)})
-	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodRunning })
+	waitStatus(t, h, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodRunning })
 	started := h.clock.Now()
 
 	killed := make(chan struct{})
@@ -430,7 +450,7 @@ func TestActiveDeadlineUpdatedOnARunningPod(t *testing.T) {
 	h := start(t)
 	logger := klog.Background()
 	h.w.setSource(logger, source.SourceAPI, []*v1.Pod{testPod("u1", "busybox:1")})
-	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodRunning })
+	waitStatus(t, h, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodRunning })
 	h.clock.Step(10 * time.Second)
 	h.w.setSource(logger, source.SourceAPI, []*v1.Pod{withDeadline(testPod("u1", "busybox:1"), 5)})
 	h.rt.waitFor(t, "KillPod")
@@ -513,7 +533,7 @@ func TestWakeupsReachTheWorker(t *testing.T) {
 	h := start(t)
 	h.w.update(testPod("u1", "busybox:1"))
 	h.rt.waitFor(t, "SyncPod")
-	waitStatus(t, h.store, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodRunning })
+	waitStatus(t, h, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodRunning })
 	// The container exits behind the worker's back; only a wake-up tells.
 	h.rt.mu.Lock()
 	h.rt.pods["u1"].Containers[0].State = container.StateExited
