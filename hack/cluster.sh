@@ -489,11 +489,17 @@ node_up() {
 	else
 		port_free "$port" || die "port $port is taken (another kubelet?); see BERTH_KUBELET_PORT"
 		log "starting $agent as node $NODE; log at $S/$agent.log"
+		# The upstream kubelet refuses a loopback --node-ip (the Node gets no
+		# addresses, so no logs, exec or host IPs): it takes the default
+		# route's address as InternalIP, and the apiserver still reaches it
+		# by its Hostname, 127.0.0.1.
+		local node_ip=(--node-ip 127.0.0.1)
+		[[ "$agent" == kubelet ]] && node_ip=()
 		setsid "$bin" \
 			--config "$S/node/kubelet-config.yaml" \
 			--kubeconfig "$S/node.kubeconfig" \
 			--hostname-override "$NODE" \
-			--node-ip 127.0.0.1 \
+			"${node_ip[@]}" \
 			--container-runtime-endpoint "unix://$sock" \
 			--root-dir "$S/node/root" \
 			</dev/null >>"$S/$agent.log" 2>&1 8>&- 9>&- &

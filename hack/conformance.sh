@@ -17,13 +17,13 @@
 #   slow   [NodeConformance] and [Slow], without [Serial], [Flaky], [Disruptive]
 #
 # Everything lives in _output/conformance: bin/ (e2e.test, ginkgo, berth,
-# ...), images/ (the image archives), state-KUBELET/ (hack/cluster.sh's
-# STATE_DIR, containerd in state-KUBELET/containerd) and results/KUBELET-SELECTION/ (ginkgo's
+# ...), images/ (the image archives), state-KUBELET[-slow]/ (hack/cluster.sh's
+# STATE_DIR, containerd in its containerd/) and results/KUBELET-SELECTION/ (ginkgo's
 # output, report.json, junit.xml, summary.md, and the logs of the node and
 # the control plane). The control plane, the node name and the kubelet port
 # are its own, so that `make cluster`, `make bench` and the test suites can
-# run beside it; the upstream kubelet's run has ports 100 above berth's, so
-# that both can run at once.
+# run beside it; the upstream kubelet's run has ports 100 above berth's and
+# the slow selection 200 above, so that they can all run at once.
 #
 # The images the specs use are built locally under the names that e2e.test
 # v1.37.2 asks for (test/utils/image/manifest.go), so no registry is needed
@@ -39,7 +39,8 @@
 #   BERTH_CONFORMANCE_KEEP=1        leave the cluster running afterwards
 #   BERTH_CONFORMANCE_APISERVER_PORT 26443  BERTH_CONFORMANCE_ETCD_PORT 24190 (peer 24200)
 #   BERTH_CONFORMANCE_KCM_PORT 10467        BERTH_CONFORMANCE_SCHEDULER_PORT 10469
-#   BERTH_CONFORMANCE_KUBELET_PORT 12250    (healthz 12248); all 100 higher for KUBELET=upstream
+#   BERTH_CONFORMANCE_KUBELET_PORT 12250    (healthz 12248); all 100 higher for KUBELET=upstream,
+#                                           200 higher for the slow selection
 set -euo pipefail
 umask 022 # the rootfs modes end up in the images
 
@@ -54,11 +55,17 @@ KUBELET="${KUBELET:-berth}"
 PROCS="${BERTH_CONFORMANCE_PROCS:-4}"
 QUICK_LIST="$REPO_ROOT/test/conformance/quick.txt"
 
-# Each kubelet's run has its own state and ports, so that the reference
-# run can go beside berth's: the upstream kubelet's ports are 100 above.
-STATE="$OUT/state-$KUBELET"
+# Each run has its own state and ports, so that runs can go side by side:
+# the upstream kubelet's ports are 100 above berth's, the slow selection's
+# 200 above the others'.
+instance="$KUBELET"
 offset=0
 [[ "$KUBELET" == upstream ]] && offset=100
+if [[ "${1:-}" == run && "${2:-}" == slow ]]; then
+	instance+=-slow
+	offset=$((offset + 200))
+fi
+STATE="$OUT/state-$instance"
 export BERTH_NODE_NAME="$NODE"
 export BERTH_APISERVER_PORT="${BERTH_CONFORMANCE_APISERVER_PORT:-$((26443 + offset))}"
 export BERTH_ETCD_PORT="${BERTH_CONFORMANCE_ETCD_PORT:-$((24190 + offset))}"
@@ -66,7 +73,7 @@ export BERTH_ETCD_PEER_PORT="${BERTH_CONFORMANCE_ETCD_PEER_PORT:-$((24200 + offs
 export BERTH_KCM_PORT="${BERTH_CONFORMANCE_KCM_PORT:-$((10467 + offset))}"
 export BERTH_SCHEDULER_PORT="${BERTH_CONFORMANCE_SCHEDULER_PORT:-$((10469 + offset))}"
 export BERTH_KUBELET_PORT="${BERTH_CONFORMANCE_KUBELET_PORT:-$((12250 + offset))}"
-export BERTH_NODE_CGROUP_ROOT="/berth-conformance"
+export BERTH_NODE_CGROUP_ROOT="/berth-conformance-$instance"
 
 log() { echo "conformance.sh: $*" >&2; }
 die() {
@@ -268,22 +275,16 @@ selection() {
 
 # --- run ---------------------------------------------------------------------
 
-# down STATE_DIR...
+# down STATE_DIR...: stop each run, unmount what its kubelet left mounted
+# and remove the upstream kubelet's pod cgroups.
 down() {
 	local s
 	for s in "$@"; do
 		[[ -d "$s" ]] || continue
 		"$REPO_ROOT/hack/cluster.sh" down "$s" || true
 		unmount_under "$s"
+		remove_pod_cgroups "/berth-conformance-${s##*/state-}"
 	done
-	upstream_running || remove_pod_cgroups
-}
-
-# upstream_running: the upstream kubelet's run has not been stopped (its
-# pid file goes with `cluster.sh down`); its cgroups are its own then.
-upstream_running() {
-	local pid
-	pid="$(cat "$OUT/state-upstream/kubelet.pid" 2>/dev/null)" && [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
 }
 
 # unmount_under DIR lazily unmounts every mount point under DIR, deepest
@@ -295,13 +296,13 @@ unmount_under() {
 		while read -r m; do umount -l "$m" || true; done
 }
 
-# remove_pod_cgroups removes the upstream kubelet's empty cgroups under its
-# cgroupRoot, deepest first, once the runtime has stopped every container.
+# remove_pod_cgroups ROOT removes the empty cgroups under ROOT, deepest
+# first, once the runtime has stopped every container.
 remove_pod_cgroups() {
 	local h
 	for h in /sys/fs/cgroup/*/; do
-		[[ -d "$h${BERTH_NODE_CGROUP_ROOT#/}" ]] || continue
-		find "$h${BERTH_NODE_CGROUP_ROOT#/}" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
+		[[ -d "$h${1#/}" ]] || continue
+		find "$h${1#/}" -depth -type d -exec rmdir {} + 2>/dev/null || true
 	done
 }
 
