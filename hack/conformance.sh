@@ -156,7 +156,7 @@ build_images() {
 	mkdir -p "$IMAGES"
 	"$REPO_ROOT/hack/images.sh" build # mkimage and pause
 	hash="$(hash_of "${BASH_SOURCE[0]}" "$REPO_ROOT/hack/images.sh" "$BIN/agnhost" "$BIN/nonewprivs" \
-		"$BASE_IMAGES/bin/pause" "$BASE_IMAGES/bin/mkimage" /bin/busybox /bin/bash-static /usr/bin/curl /bin/hostname)"
+		"$BASE_IMAGES/bin/pause" "$BASE_IMAGES/bin/mkimage" /bin/busybox /bin/bash-static /usr/bin/curl /bin/nc.openbsd /bin/hostname)"
 	if [[ -f "$IMAGES/.stamp" && "$(cat "$IMAGES/.stamp")" == "$hash" ]]; then
 		log "images up to date in $IMAGES"
 		return 0
@@ -170,10 +170,14 @@ build_images() {
 	mkimage nonroot "$PROMOTER/nonroot:1.5" "$root/busybox" -user 1234 -cmd '["sh"]'
 
 	# agnhost as test/images/agnhost/Dockerfile lays it out, with busybox
-	# and bash for the tools the specs exec (sh, cat, ls, nc, wget, ...)
-	# and curl (lifecycle hooks and the pod networking specs curl).
+	# and bash for the tools the specs exec (sh, cat, ls, wget, ...), curl
+	# (lifecycle hooks and the pod networking specs curl) and OpenBSD's nc
+	# (busybox's has no -u, which the node-to-pod UDP spec uses).
 	busybox_rootfs "$root/agnhost"
-	add_with_libs "$root/agnhost" /usr/bin/curl
+	add_with_libs "$root/agnhost" /usr/bin/curl /bin/nc.openbsd
+	rm -f "$root/agnhost/bin/nc" "$root/agnhost/usr/bin/nc"
+	ln -s /bin/nc.openbsd "$root/agnhost/usr/bin/nc"
+	ln -s /bin/nc.openbsd "$root/agnhost/bin/nc"
 	install -m 0755 "$BIN/agnhost" "$root/agnhost/agnhost"
 	ln -s agnhost "$root/agnhost/agnhost-2"
 	install -m 0644 "$src/agnhost/porter/localhost.crt" "$src/agnhost/porter/localhost.key" "$root/agnhost/"

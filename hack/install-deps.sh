@@ -8,7 +8,8 @@ PACKAGES=(
 	runc
 	containernetworking-plugins
 	busybox-static
-	bash-static # bash in the conformance test images (hack/conformance.sh)
+	bash-static    # bash in the conformance test images (hack/conformance.sh)
+	netcat-openbsd # nc in the conformance agnhost image, as upstream's
 	skopeo
 	docker-registry
 	iproute2
