@@ -124,7 +124,7 @@ add_with_libs() {
 	local root="$1" f
 	shift
 	for f in "$@"; do rm -f "$root$f"; done
-	for f in "$@" $(ldd "$@" | grep -o '/[^ ]*' | sort -u); do
+	for f in "$@" $(ldd "$@" | grep -o '/[^ :]*' | sort -u); do
 		cp -L --parents "$f" "$root/"
 	done
 }
