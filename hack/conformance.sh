@@ -174,10 +174,13 @@ build_images() {
 	# (lifecycle hooks and the pod networking specs curl) and OpenBSD's nc
 	# (busybox's has no -u, which the node-to-pod UDP spec uses).
 	busybox_rootfs "$root/agnhost"
+	# Its /bin/sh is bash: Debian's ash runs its own applets before PATH,
+	# so `sh -c 'nc -u ...'` would never reach OpenBSD's nc.
 	add_with_libs "$root/agnhost" /usr/bin/curl /bin/nc.openbsd
-	rm -f "$root/agnhost/bin/nc" "$root/agnhost/usr/bin/nc"
+	rm -f "$root/agnhost/bin/nc" "$root/agnhost/usr/bin/nc" "$root/agnhost/bin/sh"
 	ln -s /bin/nc.openbsd "$root/agnhost/usr/bin/nc"
 	ln -s /bin/nc.openbsd "$root/agnhost/bin/nc"
+	ln -s bash "$root/agnhost/bin/sh"
 	install -m 0755 "$BIN/agnhost" "$root/agnhost/agnhost"
 	ln -s agnhost "$root/agnhost/agnhost-2"
 	install -m 0644 "$src/agnhost/porter/localhost.crt" "$src/agnhost/porter/localhost.key" "$root/agnhost/"
@@ -325,6 +328,8 @@ run() {
 	case "$KUBELET" in berth | upstream) ;; *) die "KUBELET must be berth or upstream, not $KUBELET" ;; esac
 	selection "$sel"
 	results="$OUT/results/$KUBELET-$sel"
+	# A run of chosen specs must not replace the selection's results.
+	[[ -z "${BERTH_CONFORMANCE_FOCUS:-}" ]] || results="$OUT/results/$KUBELET-focus"
 	build
 
 	# A fresh etcd and containerd every run: nothing of a previous run (or
