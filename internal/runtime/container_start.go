@@ -108,6 +108,8 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 		hostPath:    m.volumeHostPath(pod.UID),
 		env:         env,
 		supportsRRO: m.runtimeSupportsRRO(ctx, t.rs, c),
+		podDir:      podDir(m.node.rootDir, pod.UID),
+		bindSubPath: bindSubPath,
 	})
 	if err != nil {
 		return configErr(err)

@@ -13,6 +13,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
 )
 
 // mountParams is what converting a container's volume mounts needs besides
@@ -23,20 +24,26 @@ type mountParams struct {
 	hostPath    func(volumeName string) (string, bool)
 	env         []envVar
 	supportsRRO bool
+	// podDir is the pod's directory, under which subPaths are bind-mounted.
+	podDir string
+	// bindSubPath makes the bind mount of a subPath and returns the path to
+	// hand the runtime (bindSubPath; tests record instead).
+	bindSubPath func(subPathBind) (string, error)
 }
 
 // volumeMounts converts container c's volumeMounts to CRI mounts, as
 // upstream's makeMounts does: the volume's host path (with subPath or
-// subPathExpr, checked and created inside the volume), read-only when the
-// mount or the volume type asks for it, the mount propagation. Errors are
-// configuration errors (CreateContainerConfigError). The only IO is on the
-// host side of subPaths.
+// subPathExpr, checked and created inside the volume, then bind-mounted
+// under the pod's directory), read-only when the mount or the volume type
+// asks for it, the mount propagation. Errors are configuration errors
+// (CreateContainerConfigError). The only IO is on the host side of
+// subPaths.
 func volumeMounts(pod *v1.Pod, c *v1.Container, p mountParams) ([]*runtimeapi.Mount, error) {
 	if err := checkVolumeDevices(pod, c); err != nil {
 		return nil, err
 	}
 	var out []*runtimeapi.Mount
-	for _, vm := range c.VolumeMounts {
+	for i, vm := range c.VolumeMounts {
 		vol := podVolume(pod, vm.Name)
 		hostPath, ok := "", false
 		if vol != nil && p.hostPath != nil {
@@ -59,12 +66,20 @@ func volumeMounts(pod *v1.Pod, c *v1.Container, p mountParams) ([]*runtimeapi.Mo
 			if err := checkSubPath(subPath); err != nil {
 				return nil, err
 			}
-			resolved, err := prepareSubPath(hostPath, subPath)
+			base, resolved, err := prepareSubPath(hostPath, subPath)
+			if err == nil {
+				resolved, err = p.bindSubPath(subPathBind{
+					volumePath: base,
+					path:       resolved,
+					target:     subPathTarget(p.podDir, vm.Name, c.Name, i),
+				})
+			}
 			if err != nil {
+				// Like upstream, the details of the host's file system stay
+				// out of the pod's status; the log has them.
+				klog.ErrorS(err, "Failed to prepare subPath for volumeMount of the container", "pod", klog.KObj(pod), "containerName", c.Name, "volumeMountName", vm.Name)
 				var mkErr mkdirError
 				if errors.As(err, &mkErr) {
-					// Like upstream, the details of the host's file system
-					// stay out of the pod's status.
 					return nil, fmt.Errorf("failed to create subPath directory for volumeMount %q of container %q", vm.Name, c.Name)
 				}
 				return nil, fmt.Errorf("failed to prepare subPath for volumeMount %q of container %q", vm.Name, c.Name)
@@ -179,49 +194,47 @@ type mkdirError struct{ err error }
 func (e mkdirError) Error() string { return "create subPath directory: " + e.err.Error() }
 func (e mkdirError) Unwrap() error { return e.err }
 
-// prepareSubPath returns the host path to mount for subPath of the volume
-// at volumePath, with every symlink resolved. A missing subPath is created
+// prepareSubPath returns the volume's path and the path of subPath in it,
+// both with every symlink resolved. A missing subPath is created
 // as a directory with the volume root's mode (as upstream does, so that the
 // runtime does not create it with another owner and mode).
 //
 // A container can write symlinks into its volumes, so the subPath is
 // looked at only through an os.Root of the volume, which refuses to follow
 // a link out of it; the resolved path must lie inside the volume too.
-// Unlike upstream, berth does not bind-mount the checked path to a private
-// place: a container that swaps a directory of the path for a symlink
-// between this check and the runtime's mount can still win that race.
-func prepareSubPath(volumePath, subPath string) (string, error) {
+// This is only the check: a container may swap a directory of the path
+// for a symlink right after it, so the path is then opened and bound by
+// bindSubPath, which fails on any symlink.
+func prepareSubPath(volumePath, subPath string) (base, resolved string, err error) {
 	root, err := os.OpenRoot(volumePath)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer root.Close()
 	_, err = root.Stat(subPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		fi, statErr := os.Stat(volumePath)
 		if statErr != nil {
-			return "", mkdirError{statErr}
+			return "", "", mkdirError{statErr}
 		}
 		mode := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		if err := mkdirAllIn(root, subPath, mode); err != nil {
-			return "", mkdirError{err}
+			return "", "", mkdirError{err}
 		}
 	} else if err != nil {
-		return "", err // among others: a symlink that leaves the volume
+		return "", "", err // among others: a symlink that leaves the volume
 	}
 
-	base, err := filepath.EvalSymlinks(volumePath)
-	if err != nil {
-		return "", err
+	if base, err = filepath.EvalSymlinks(volumePath); err != nil {
+		return "", "", err
 	}
-	resolved, err := filepath.EvalSymlinks(filepath.Join(volumePath, subPath))
-	if err != nil {
-		return "", err
+	if resolved, err = filepath.EvalSymlinks(filepath.Join(volumePath, subPath)); err != nil {
+		return "", "", err
 	}
 	if !within(base, resolved) {
-		return "", fmt.Errorf("subPath %q resolves to %s, outside the volume %s", subPath, resolved, base)
+		return "", "", fmt.Errorf("subPath %q resolves to %s, outside the volume %s", subPath, resolved, base)
 	}
-	return resolved, nil
+	return base, resolved, nil
 }
 
 // mkdirAllIn creates each missing directory of path inside root with mode

@@ -3,6 +3,7 @@ package runtime
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -49,6 +50,7 @@ func TestVolumeMounts(t *testing.T) {
 		env         []envVar
 		supportsRRO bool
 		want        []*runtimeapi.Mount
+		binds       []subPathBind // the subPaths bound
 		wantErr     string
 	}{
 		{
@@ -78,13 +80,18 @@ func TestVolumeMounts(t *testing.T) {
 		{
 			name:   "subPath of a file",
 			mounts: []v1.VolumeMount{{Name: "cfg", MountPath: "/etc/app.conf", SubPath: "key"}},
-			want:   []*runtimeapi.Mount{{ContainerPath: "/etc/app.conf", HostPath: filepath.Join(dirs["cfg"], "key"), Readonly: true}},
+			want:   []*runtimeapi.Mount{{ContainerPath: "/etc/app.conf", HostPath: "/pod/volume-subpaths/cfg/app/0", Readonly: true}},
+			binds:  []subPathBind{{volumePath: dirs["cfg"], path: filepath.Join(dirs["cfg"], "key"), target: "/pod/volume-subpaths/cfg/app/0"}},
 		},
 		{
 			name:   "subPathExpr from the environment",
-			mounts: []v1.VolumeMount{{Name: "data", MountPath: "/logs", SubPathExpr: "logs/$(POD_NAME)"}},
+			mounts: []v1.VolumeMount{{Name: "data", MountPath: "/a"}, {Name: "data", MountPath: "/logs", SubPathExpr: "logs/$(POD_NAME)"}},
 			env:    []envVar{{"POD_NAME", "web-1"}},
-			want:   []*runtimeapi.Mount{{ContainerPath: "/logs", HostPath: filepath.Join(dirs["data"], "logs", "web-1")}},
+			want: []*runtimeapi.Mount{
+				{ContainerPath: "/a", HostPath: dirs["data"]},
+				{ContainerPath: "/logs", HostPath: "/pod/volume-subpaths/data/app/1"},
+			},
+			binds: []subPathBind{{volumePath: dirs["data"], path: filepath.Join(dirs["data"], "logs", "web-1"), target: "/pod/volume-subpaths/data/app/1"}},
 		},
 		{
 			name:    "subPathExpr with missing variables",
@@ -163,11 +170,17 @@ func TestVolumeMounts(t *testing.T) {
 			if tt.privileged {
 				c.SecurityContext = &v1.SecurityContext{Privileged: ptrTo(true)}
 			}
+			var binds []subPathBind
 			got, err := volumeMounts(pod, c, mountParams{
 				hostPath:    func(name string) (string, bool) { p, ok := dirs[name]; return p, ok },
 				env:         tt.env,
 				supportsRRO: tt.supportsRRO,
+				podDir:      "/pod",
+				bindSubPath: func(b subPathBind) (string, error) { binds = append(binds, b); return b.target, nil },
 			})
+			if !reflect.DeepEqual(binds, tt.binds) {
+				t.Errorf("bound %+v, want %+v", binds, tt.binds)
+			}
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Errorf("err = %v, want %q", err, tt.wantErr)
@@ -249,7 +262,7 @@ func TestPrepareSubPath(t *testing.T) {
 		{subPath: "link-dangout", wantErr: true},
 	}
 	for _, tt := range tests {
-		got, err := prepareSubPath(vol, tt.subPath)
+		base, got, err := prepareSubPath(vol, tt.subPath)
 		if tt.wantErr {
 			if err == nil {
 				t.Errorf("%s: resolved to %s, want an error", tt.subPath, got)
@@ -259,6 +272,9 @@ func TestPrepareSubPath(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: %v", tt.subPath, err)
 			continue
+		}
+		if base != vol {
+			t.Errorf("%s: volume %s, want %s", tt.subPath, base, vol)
 		}
 		if want := filepath.Join(vol, tt.want); got != want {
 			t.Errorf("%s: %s, want %s", tt.subPath, got, want)
