@@ -27,7 +27,9 @@
 // caller must stop to make room, chosen by upstream's rules.
 //
 // The sysctl allowlist (sysctls.go, upstream's sysctl admit handler) is a
-// check of its own, run before Admit and for static pods too. Upstream's
+// check of its own, run before Admit and for static pods too; so is
+// berth's own Pod Security Standards check (podsecurity.go), which
+// upstream's kubelet does not have. Upstream's
 // other admit handlers are not here: eviction (node pressure), AppArmor,
 // device/topology managers, node shutdown, and pod features.
 package admission

@@ -16,8 +16,9 @@ import (
 // podAdmission is what every new pod goes through, in upstream's order:
 // the sysctl allowlist first, for every pod (static ones too, also
 // standalone and before the Node exists, since it needs nothing from the
-// API), then with an API server the checks against the Node.
-func podAdmission(logger klog.Logger, opts Options, api *apiComponents) (podworker.Admitter, error) {
+// API), then berth's Pod Security Standards levels (static pods, API pod
+// floor), then with an API server the checks against the Node.
+func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security podSecurity) (podworker.Admitter, error) {
 	kernel, err := kernelVersion()
 	if err != nil {
 		logger.Error(err, "Cannot tell the kernel version; only sysctls namespaced in every kernel count as safe")
@@ -26,16 +27,20 @@ func podAdmission(logger klog.Logger, opts Options, api *apiComponents) (podwork
 	if err != nil {
 		return nil, fmt.Errorf("allowedUnsafeSysctls: %w", err)
 	}
-	return nodeAdmission{sysctls: sysctls, api: api}, nil
+	return nodeAdmission{sysctls: sysctls, security: security, api: api}, nil
 }
 
 type nodeAdmission struct {
-	sysctls *admission.Sysctls
-	api     *apiComponents // nil standalone
+	sysctls  *admission.Sysctls
+	security podSecurity
+	api      *apiComponents // nil standalone
 }
 
 func (n nodeAdmission) Admit(pod *v1.Pod, active []*v1.Pod) admission.Result {
-	if r := n.sysctls.Admit(pod); !r.Admit || n.api == nil {
+	if r := n.sysctls.Admit(pod); !r.Admit {
+		return r
+	}
+	if r := n.security.Admit(pod); !r.Admit || n.api == nil {
 		return r
 	}
 	return n.api.admit(pod, active)

@@ -164,13 +164,17 @@ func Run(ctx context.Context, opts Options) error {
 
 	// 6. The pod workers: they keep the pod set, fed by the sources, and
 	// admit new pods.
-	admit, err := podAdmission(logger, opts, api)
+	security, err := newPodSecurity(opts)
+	if err != nil {
+		return err
+	}
+	admit, err := podAdmission(logger, opts, api, security)
 	if err != nil {
 		return err
 	}
 	workers := podworker.New(podworker.Options{
 		Pods:         pods,
-		Sources:      podSources(opts, api),
+		Sources:      podSources(opts, api, security, refusedManifest(logger, recorder, opts.NodeName)),
 		Runtime:      rt,
 		Status:       statuses,
 		Volumes:      vols,
@@ -248,10 +252,14 @@ func healthCheck(generator *pleg.PLEG, clk clock.PassiveClock) func() error {
 
 // podSources are the pod sources configured: the static pod directory and
 // the API server.
-func podSources(opts Options, api *apiComponents) []podworker.Source {
+func podSources(opts Options, api *apiComponents, security podSecurity, onRefused func(string, *v1.Pod, *v1.Pod, error)) []podworker.Source {
 	var sources []podworker.Source
 	if opts.StaticPodPath != "" {
-		files := file.New(file.Options{Path: opts.StaticPodPath, NodeName: opts.NodeName, Period: opts.FileCheckFrequency})
+		fo := file.Options{Path: opts.StaticPodPath, NodeName: opts.NodeName, Period: opts.FileCheckFrequency}
+		if security.static != nil {
+			fo.Screen, fo.OnRefused = security.screen, onRefused
+		}
+		files := file.New(fo)
 		sources = append(sources, podworker.Source{Name: source.SourceFile, Run: files.Run})
 	}
 	if api != nil {

@@ -34,6 +34,13 @@ type Options struct {
 	// may set beside the safe ones (allowedUnsafeSysctls).
 	AllowedUnsafeSysctls []string
 
+	// StaticPodSecurity is the Pod Security Standard static pods must
+	// meet, "<level>[:<version>]" (--static-pod-security, berth's own);
+	// empty checks nothing. PodSecurityFloor is the same for API pods
+	// (--pod-security-floor).
+	StaticPodSecurity string
+	PodSecurityFloor  string
+
 	ClusterDNS    []string
 	ClusterDomain string
 	ResolvConf    string // resolvConf, "" disables host DNS inheritance

@@ -31,6 +31,10 @@ type flagValues struct {
 	housekeeping     time.Duration
 	version          bool
 
+	// berth's own settings (no KubeletConfiguration field).
+	staticPodSecurity string
+	podSecurityFloor  string
+
 	podManifestPath       string
 	runtimeEndpoint       string
 	imageEndpoint         string
@@ -103,6 +107,10 @@ func newFlagSet(out io.Writer) (*pflag.FlagSet, *flagValues) {
 	fs.Var(&nodeLabels, "node-labels", "Labels to add when registering the node, key=value pairs separated by ','. Labels in the kubernetes.io and k8s.io namespaces must be ones a kubelet may set: "+kubeletLabelsHelp()+".")
 	fs.StringVar(&v.certDir, "cert-dir", "", "Directory of the kubelet API's TLS certificate and key when --tls-cert-file and --tls-private-key-file are not given (default <root-dir>/pki).")
 	fs.DurationVar(&v.housekeeping, "housekeeping-interval", DefaultHousekeepingInterval, "Time between two collections of container stats.")
+
+	// berth's own flags: settings upstream's kubelet does not have.
+	fs.StringVar(&v.staticPodSecurity, "static-pod-security", "", `Pod Security Standard static pods must meet, "<level>[:<version>]" (privileged, baseline or restricted; version "latest" or "v1.<minor>", default latest), checked as PodSecurity admission would. A refused manifest does not run; an earlier version of it keeps running. Empty checks nothing.`)
+	fs.StringVar(&v.podSecurityFloor, "pod-security-floor", "", `Pod Security Standard every pod from the API server must also meet at this node, "<level>[:<version>]"; a pod that does not is rejected at admission. Empty checks nothing.`)
 
 	// Flags that set KubeletConfiguration fields; see configFlags.
 	fs.StringVar(&v.podManifestPath, "pod-manifest-path", "", "Directory of static pod manifests, or a single manifest file (staticPodPath).")

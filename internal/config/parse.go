@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/app"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -128,6 +129,17 @@ func Parse(args []string, env Env) (*Result, error) {
 	}
 	if fs.Changed("cert-dir") && flags.certDir == "" {
 		errs = append(errs, errors.New("--cert-dir must not be empty"))
+	}
+	for _, f := range []struct{ name, val string }{
+		{"static-pod-security", flags.staticPodSecurity},
+		{"pod-security-floor", flags.podSecurityFloor},
+	} {
+		if f.val == "" {
+			continue
+		}
+		if _, err := admission.ParsePodSecurityLevel(f.val); err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %w", f.name, err))
+		}
 	}
 	if flags.housekeeping <= 0 {
 		errs = append(errs, fmt.Errorf("--housekeeping-interval must be greater than zero, got %v", flags.housekeeping))
@@ -318,6 +330,8 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 		NodeLabels:                nodeLabels,
 		RegisterWithTaints:        slices.Clone(cfg.RegisterWithTaints),
 		AllowedUnsafeSysctls:      slices.Clone(cfg.AllowedUnsafeSysctls),
+		StaticPodSecurity:         flags.staticPodSecurity,
+		PodSecurityFloor:          flags.podSecurityFloor,
 		MaxPods:                   int(cfg.MaxPods),
 		KubeReserved:              kubeReserved,
 		SystemReserved:            systemReserved,

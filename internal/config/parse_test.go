@@ -159,9 +159,13 @@ func TestParse(t *testing.T) {
 				"--address", "::1",
 				"--max-pods", "7",
 				"--allowed-unsafe-sysctls", "kernel.msg*,net.core.somaxconn",
+				"--static-pod-security", "baseline:v1.30",
+				"--pod-security-floor=privileged",
 			},
 			want: func(o *app.Options) {
 				o.AllowedUnsafeSysctls = []string{"kernel.msg*", "net.core.somaxconn"}
+				o.StaticPodSecurity = "baseline:v1.30"
+				o.PodSecurityFloor = "privileged"
 				o.StaticPodPath = manifests
 				o.SyncFrequency = 10 * time.Second
 				o.FileCheckFrequency = time.Second
@@ -559,6 +563,9 @@ func TestParseErrors(t *testing.T) {
 		{name: "bad duration flag", args: []string{"--sync-frequency", "soon"}, usage: true, wantInErr: []string{"sync-frequency", "soon"}},
 		{name: "bad number flag", args: []string{"--max-pods", "many"}, usage: true, wantInErr: []string{"max-pods"}},
 		{name: "negative -v", args: []string{"-v", "-1"}, usage: true, wantInErr: []string{"-1"}},
+		{name: "bad pod security levels", args: []string{"--static-pod-security", "strict", "--pod-security-floor", "baseline:1.30"},
+			wantInErr: []string{`--static-pod-security: pod security level "strict": must be one of privileged, baseline, restricted`,
+				`--pod-security-floor: pod security version "1.30": must be "latest" or "v1.x"`}},
 		{name: "empty --config", args: []string{"--config="}, usage: true, wantInErr: []string{"--config must not be empty"}},
 		{name: "missing config file", args: []string{"--config", "testdata/nope.yaml"}, wantInErr: []string{"read config file", "testdata/nope.yaml"}},
 		{name: "unknown field", args: []string{"--config", "testdata/unknown-field.yaml"}, wantInErr: []string{`config file "testdata/unknown-field.yaml"`, `field "podManifestPath": unknown field`}},

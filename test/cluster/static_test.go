@@ -75,18 +75,7 @@ func TestStaticPodMirror(t *testing.T) {
 	if mirror.Spec.NodeName != nodeName {
 		t.Errorf("mirror pod on node %q, want %s", mirror.Spec.NodeName, nodeName)
 	}
-	var running []string
-	env.eventually(t, 10*time.Second, func() (bool, string) {
-		cs, err := env.listContainers(map[string]string{labelPodNamespace: ns, labelPodName: mirrorName})
-		if err != nil {
-			return false, err.Error()
-		}
-		running = nil
-		for _, c := range runningOnly(cs) {
-			running = append(running, c.Id)
-		}
-		return len(running) == 1, "static pod's containers: " + describeContainers(cs)
-	})
+	running := env.runningContainers(t, ns, mirrorName)
 
 	// A deleted mirror pod comes back; the static pod itself runs on.
 	start = time.Now()

@@ -23,6 +23,9 @@ type fileState struct {
 	pod  *v1.Pod // last good pod from this file; kept while the file is broken
 	err  error   // why the current content gives no pod, or nil
 	dup  error   // why pod is left out as a duplicate, or nil
+	// refused: pod is listed although Options.Screen refused it (no
+	// allowed version came before it); admission rejects it.
+	refused bool
 }
 
 // scanState is the Source's memory between scans. Only Run's goroutine uses
@@ -133,13 +136,24 @@ func (s *Source) readFile(logger klog.Logger, path string, f *fileState) {
 	f.data = data
 	pod, err := s.parser.parse(data, path, s.opts.NodeName)
 	if err != nil {
-		// The last good pod keeps running: a half-saved edit must not kill
-		// it. Deleting the file does.
 		logger.Error(err, "Could not read static pod manifest; other pods are unaffected", "path", path)
-		f.err = err
-		return
 	}
-	f.err = nil
+	var refusal error
+	if err == nil && s.opts.Screen != nil {
+		refusal = s.opts.Screen(pod)
+	}
+	c := choosePod(f.pod, f.refused, pod, err, refusal)
+	f.err, f.refused = c.err, c.refused
+	if refusal != nil && s.opts.OnRefused != nil {
+		var kept *v1.Pod
+		if c.pod != pod {
+			kept = c.pod
+		}
+		s.opts.OnRefused(path, pod, kept, refusal)
+	}
+	if pod == nil || c.pod != pod {
+		return // the last pod stays
+	}
 	if old := f.pod; old != nil && old.UID == pod.UID {
 		// Same pod: keep when it was first seen, and the very same object if
 		// nothing else changed, so that no snapshot is sent for it.

@@ -2,9 +2,10 @@
 // --pod-manifest-path): a directory of pod manifests, or a single manifest
 // file, turned into full snapshots of the pods berth must run.
 //
-// Each file holds one Pod. A file that cannot be read or parsed is logged
-// once per change and listed by Errors; the pod it last defined keeps
-// running until the file is fixed or deleted. Changes are seen through
+// Each file holds one Pod. A file that cannot be read or parsed, or whose
+// pod Options.Screen refuses, is logged once per change and listed by
+// Errors; the pod it last defined keeps running until the file is fixed or
+// deleted. Changes are seen through
 // inotify within tens of milliseconds, and by a periodic rescan should an
 // event be lost.
 package file
@@ -48,6 +49,15 @@ type Options struct {
 	Logger klog.Logger
 	// Now stamps when a pod was first seen; nil means time.Now.
 	Now func() time.Time
+	// Screen, if set, says why the node must not run a static pod, or nil
+	// (berth's --static-pod-security). A refused manifest leaves the pod
+	// its file gave before in place, if that one was allowed; otherwise
+	// the refused pod is listed, for admission to reject (choosePod).
+	Screen func(*v1.Pod) error
+	// OnRefused, if set, is told of each changed manifest that Screen
+	// refused: the refused pod, the pod the file keeps listing instead
+	// (nil when the refused pod itself is listed) and Screen's reason.
+	OnRefused func(path string, refused, kept *v1.Pod, err error)
 }
 
 // Source watches the static pod path. Create it with New and call Run once.
