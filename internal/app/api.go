@@ -9,7 +9,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -63,11 +62,8 @@ type apiComponents struct {
 	mirrorSync   chan struct{}
 }
 
-func newAPIClients(opts Options) (*apiClients, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", opts.Kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig %q: %w", opts.Kubeconfig, err)
-	}
+// newAPIClients builds the clients from cfg, the node's credentials.
+func newAPIClients(opts Options, cfg *rest.Config) (*apiClients, error) {
 	cfg.UserAgent = "berth/" + kubeletVersion
 	if opts.KubeAPIQPS > 0 {
 		cfg.QPS = opts.KubeAPIQPS

@@ -57,11 +57,19 @@ func Run(ctx context.Context, opts Options) error {
 		go func() { defer wg.Done(); f() }()
 	}
 
-	// 1. API clients (none standalone) and the event recorder.
+	// A component that cannot go on ends berth through errc: the servers
+	// and the client certificate rotation.
+	errc := make(chan error, 3)
+
+	// 1. The node's credentials (TLS bootstrap, certificate rotation), API
+	// clients (none standalone) and the event recorder.
 	var clients *apiClients
 	if opts.Kubeconfig != "" {
-		var err error
-		if clients, err = newAPIClients(opts); err != nil {
+		cfg, err := nodeCredentials(ctx, opts, run, errc)
+		if err != nil {
+			return err
+		}
+		if clients, err = newAPIClients(opts, cfg); err != nil {
 			return err
 		}
 		if opts.NodeIP == "" {
@@ -199,7 +207,6 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	run(func() { workers.Run(ctx) })
 
-	errc := make(chan error, 2)
 	if err := startObservers(ctx, run, errc, kubeletAPIDeps{
 		opts: opts, obs: obs, runtime: rt, pods: pods, health: health, api: api,
 	}); err != nil {

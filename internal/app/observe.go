@@ -123,20 +123,28 @@ func startObservers(ctx context.Context, run func(func()), errc chan<- error, d 
 		auth.TokenReviews = d.api.client.AuthenticationV1()
 		auth.SubjectAccessReviews = d.api.client.AuthorizationV1()
 	}
+	serving, err := servingCertificate(ctx, o, d.api, run)
+	if err != nil {
+		return err
+	}
 	var ips []net.IP
 	if ip := net.ParseIP(o.NodeIP); ip != nil {
 		ips = append(ips, ip)
+	}
+	tlsOpts := server.TLSOptions{
+		CertFile: o.TLSCertFile, KeyFile: o.TLSPrivateKeyFile, CertDir: o.CertDir,
+		Hostname: o.NodeName, IPs: ips, MinVersion: o.TLSMinVersion, CipherSuites: o.TLSCipherSuites,
+	}
+	if serving != nil { // not a typed nil in the interface
+		tlsOpts.Certificates = serving
 	}
 	srv, err := server.New(server.Options{
 		Address:        o.Address,
 		Port:           o.Port,
 		HealthzAddress: o.HealthzBindAddress,
 		HealthzPort:    o.HealthzPort,
-		TLS: server.TLSOptions{
-			CertFile: o.TLSCertFile, KeyFile: o.TLSPrivateKeyFile, CertDir: o.CertDir,
-			Hostname: o.NodeName, IPs: ips, MinVersion: o.TLSMinVersion, CipherSuites: o.TLSCipherSuites,
-		},
-		Auth: auth,
+		TLS:            tlsOpts,
+		Auth:           auth,
 		Handlers: server.Handlers{
 			Pods:      d.pods,
 			Health:    d.health,

@@ -90,9 +90,21 @@ type Options struct {
 
 	// Kubeconfig is the path of the kubeconfig for the API server; empty
 	// means standalone (static pods only, no node object).
-	Kubeconfig   string
-	KubeAPIQPS   float32 // kubeAPIQPS
-	KubeAPIBurst int     // kubeAPIBurst
+	Kubeconfig string
+	// BootstrapKubeconfig (--bootstrap-kubeconfig) is used to get a client
+	// certificate when Kubeconfig is missing or its certificate expired;
+	// the kubeconfig written then points at CertDir's
+	// kubelet-client-current.pem. Empty: no TLS bootstrap.
+	BootstrapKubeconfig string
+	// RotateCertificates (rotateCertificates) renews the client
+	// certificate through the certificates API at 70-90 % of its lifetime.
+	RotateCertificates bool
+	// ServerTLSBootstrap (serverTLSBootstrap) serves the kubelet API with a
+	// certificate from the certificates API (kubelet-server-current.pem in
+	// CertDir), renewed likewise, instead of TLSCertFile or a self-signed one.
+	ServerTLSBootstrap bool
+	KubeAPIQPS         float32 // kubeAPIQPS
+	KubeAPIBurst       int     // kubeAPIBurst
 	// EventRecordQPS and EventBurst limit the events posted, on a client of
 	// their own as upstream's, so that a burst of events never delays pod
 	// starts or status; 0 QPS means no limit.

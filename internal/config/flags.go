@@ -21,15 +21,16 @@ import (
 // (pflag's Changed) are copied into the configuration, so the defaults
 // shown here are for the help text only.
 type flagValues struct {
-	config           string
-	kubeconfig       string
-	rootDir          string
-	hostnameOverride string
-	nodeIP           string
-	nodeLabels       map[string]string
-	certDir          string
-	housekeeping     time.Duration
-	version          bool
+	config              string
+	kubeconfig          string
+	bootstrapKubeconfig string
+	rootDir             string
+	hostnameOverride    string
+	nodeIP              string
+	nodeLabels          map[string]string
+	certDir             string
+	housekeeping        time.Duration
+	version             bool
 
 	// berth's own settings (no KubeletConfiguration field).
 	staticPodSecurity string
@@ -81,6 +82,9 @@ type flagValues struct {
 	volumeStatsAggPeriod    time.Duration
 	kubeletCgroups          string
 	systemCgroups           string
+
+	rotateCertificates       bool
+	rotateServerCertificates bool
 }
 
 func newFlagSet(out io.Writer) (*pflag.FlagSet, *flagValues) {
@@ -98,6 +102,7 @@ func newFlagSet(out io.Writer) (*pflag.FlagSet, *flagValues) {
 	// Flags that are not part of KubeletConfiguration (upstream's KubeletFlags).
 	fs.StringVar(&v.config, "config", "", "Path to a KubeletConfiguration file (kubelet.config.k8s.io/v1beta1, YAML or JSON). Flags override values from this file.")
 	fs.StringVar(&v.kubeconfig, "kubeconfig", "", "Path to a kubeconfig file for the API server. Omit it to run standalone (static pods only, no Node object).")
+	fs.StringVar(&v.bootstrapKubeconfig, "bootstrap-kubeconfig", "", "Path to a kubeconfig used to get a client certificate for the node (TLS bootstrap) when the --kubeconfig file is missing or its certificate has expired; the certificate is kept in --cert-dir and a kubeconfig pointing at it is written to --kubeconfig.")
 	fs.StringVar(&v.rootDir, "root-dir", DefaultRootDir, "Directory for berth's files (pod volumes, plugins, state).")
 	fs.StringVar(&v.hostnameOverride, "hostname-override", "", "Node name to use instead of the host name.")
 	fs.StringVar(&v.nodeIP, "node-ip", "", "IP address of the node. If unset, berth uses the address of the default route.")
@@ -105,7 +110,7 @@ func newFlagSet(out io.Writer) (*pflag.FlagSet, *flagValues) {
 	// "=" gets an empty value. Validated in Parse.
 	nodeLabels := cliflag.ConfigurationMap(v.nodeLabels)
 	fs.Var(&nodeLabels, "node-labels", "Labels to add when registering the node, key=value pairs separated by ','. Labels in the kubernetes.io and k8s.io namespaces must be ones a kubelet may set: "+kubeletLabelsHelp()+".")
-	fs.StringVar(&v.certDir, "cert-dir", "", "Directory of the kubelet API's TLS certificate and key when --tls-cert-file and --tls-private-key-file are not given (default <root-dir>/pki).")
+	fs.StringVar(&v.certDir, "cert-dir", "", "Directory of the node's client certificates (TLS bootstrap and rotation) and of the kubelet API's TLS certificate and key when --tls-cert-file and --tls-private-key-file are not given (default <root-dir>/pki).")
 	fs.DurationVar(&v.housekeeping, "housekeeping-interval", DefaultHousekeepingInterval, "Time between two collections of container stats.")
 
 	// berth's own flags: settings upstream's kubelet does not have.
@@ -152,6 +157,8 @@ func newFlagSet(out io.Writer) (*pflag.FlagSet, *flagValues) {
 	fs.StringVar(&v.authorizationMode, "authorization-mode", string(kubeletconfig.KubeletAuthorizationModeWebhook), "AlwaysAllow, or Webhook to ask the SubjectAccessReview API; Webhook needs --kubeconfig, AlwaysAllow is the default when standalone (authorization.mode).")
 	fs.DurationVar(&v.authzCacheAuthorizedTTL, "authorization-webhook-cache-authorized-ttl", 5*time.Minute, "How long allowed SubjectAccessReview results are cached (authorization.webhook.cacheAuthorizedTTL).")
 	fs.DurationVar(&v.authzCacheDeniedTTL, "authorization-webhook-cache-unauthorized-ttl", 30*time.Second, "How long denied SubjectAccessReview results are cached (authorization.webhook.cacheUnauthorizedTTL).")
+	fs.BoolVar(&v.rotateCertificates, "rotate-certificates", false, "Rotate the node's client certificate through the certificates API as it nears expiry (rotateCertificates).")
+	fs.BoolVar(&v.rotateServerCertificates, "rotate-server-certificates", false, "Request the kubelet API's serving certificate through the certificates API (signer kubernetes.io/kubelet-serving) and rotate it; the CertificateSigningRequests need approval (serverTLSBootstrap).")
 	fs.BoolVar(&v.enableDebuggingHandlers, "enable-debugging-handlers", true, "Serve container logs, exec, attach, port-forward and run on the kubelet API (enableDebuggingHandlers).")
 
 	// Container logs and stats.
@@ -240,6 +247,8 @@ func (v *flagValues) configFlags() []configFlag {
 		{"authorization-webhook-cache-unauthorized-ttl", "authorization.webhook.cacheUnauthorizedTTL", func(c *kubeletconfig.KubeletConfiguration) {
 			c.Authorization.Webhook.CacheUnauthorizedTTL = metav1.Duration{Duration: v.authzCacheDeniedTTL}
 		}},
+		{"rotate-certificates", "rotateCertificates", func(c *kubeletconfig.KubeletConfiguration) { c.RotateCertificates = v.rotateCertificates }},
+		{"rotate-server-certificates", "serverTLSBootstrap", func(c *kubeletconfig.KubeletConfiguration) { c.ServerTLSBootstrap = v.rotateServerCertificates }},
 		{"enable-debugging-handlers", "enableDebuggingHandlers", func(c *kubeletconfig.KubeletConfiguration) {
 			c.EnableDebuggingHandlers = ptr.To(v.enableDebuggingHandlers)
 		}},

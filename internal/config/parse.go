@@ -127,6 +127,12 @@ func Parse(args []string, env Env) (*Result, error) {
 	if flags.rootDir == "" {
 		errs = append(errs, errors.New("--root-dir must not be empty"))
 	}
+	if flags.bootstrapKubeconfig != "" && flags.kubeconfig == "" {
+		errs = append(errs, errors.New("--bootstrap-kubeconfig needs --kubeconfig: the path the bootstrapped kubeconfig is written to"))
+	}
+	if cfg.ServerTLSBootstrap && flags.kubeconfig == "" {
+		errs = append(errs, errors.New("serverTLSBootstrap (--rotate-server-certificates) needs --kubeconfig: standalone, there is no API server to issue the certificate"))
+	}
 	if fs.Changed("cert-dir") && flags.certDir == "" {
 		errs = append(errs, errors.New("--cert-dir must not be empty"))
 	}
@@ -244,6 +250,8 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 	cfg.PodLogsDir = absPath(cfg.PodLogsDir)
 	cfg.StaticPodPath = absPath(cfg.StaticPodPath)
 	flags.certDir = absPath(flags.certDir)
+	flags.kubeconfig = absPath(flags.kubeconfig)
+	flags.bootstrapKubeconfig = absPath(flags.bootstrapKubeconfig)
 	imageEndpoint := cfg.ImageServiceEndpoint
 	if imageEndpoint == "" {
 		imageEndpoint = cfg.ContainerRuntimeEndpoint
@@ -321,11 +329,14 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 		KubeletCgroups:       cfg.KubeletCgroups,
 		SystemCgroups:        cfg.SystemCgroups,
 
-		Kubeconfig:     flags.kubeconfig,
-		KubeAPIQPS:     float32(kubeAPIQPS),
-		KubeAPIBurst:   int(cfg.KubeAPIBurst),
-		EventRecordQPS: float32(ptr.Deref(cfg.EventRecordQPS, 0)),
-		EventBurst:     int(cfg.EventBurst),
+		Kubeconfig:          flags.kubeconfig,
+		BootstrapKubeconfig: flags.bootstrapKubeconfig,
+		RotateCertificates:  cfg.RotateCertificates,
+		ServerTLSBootstrap:  cfg.ServerTLSBootstrap,
+		KubeAPIQPS:          float32(kubeAPIQPS),
+		KubeAPIBurst:        int(cfg.KubeAPIBurst),
+		EventRecordQPS:      float32(ptr.Deref(cfg.EventRecordQPS, 0)),
+		EventBurst:          int(cfg.EventBurst),
 
 		NodeLabels:                nodeLabels,
 		RegisterWithTaints:        slices.Clone(cfg.RegisterWithTaints),

@@ -50,6 +50,10 @@ func supportedFields() []string {
 		"enableSystemLogHandler",
 		"enableProfilingHandler",
 
+		// Certificates from the certificates API (internal/certificate).
+		"rotateCertificates",
+		"serverTLSBootstrap",
+
 		// Container log rotation and stats.
 		"containerLogMaxSize",
 		"containerLogMaxFiles",

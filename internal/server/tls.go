@@ -34,7 +34,21 @@ type TLSOptions struct {
 	// means Go's defaults.
 	MinVersion   string
 	CipherSuites []string
+	// Certificates, when set, gives the serving certificate instead of the
+	// files (serverTLSBootstrap: a certificate from the certificates API,
+	// rotated by its owner). Until it has one, handshakes fail.
+	Certificates CertificateSource
 }
+
+// CertificateSource is the current serving certificate; nil when there is
+// none yet.
+type CertificateSource interface {
+	Current() *tls.Certificate
+}
+
+// errNoServingCertificate is upstream's message for a handshake before the
+// serving certificate has been issued.
+var errNoServingCertificate = errors.New("no serving certificate available for the kubelet")
 
 // servingFiles returns the certificate and key files to serve with,
 // writing a self-signed pair first if needed.
@@ -80,7 +94,10 @@ func servingFiles(opts TLSOptions) (certFile, keyFile string, err error) {
 // client CA follow their files.
 type servingTLS struct {
 	config *tls.Config
-	cert   *watchedFiles[tls.Certificate]
+	// current is the serving certificate: from cert, the watched files, or
+	// from TLSOptions.Certificates (then cert is nil).
+	current func() *tls.Certificate
+	cert    *watchedFiles[tls.Certificate]
 	// base is the per-connection config without certificate and client
 	// CAs; clientCAs returns the current client CA pool, nil without one.
 	base      *tls.Config
@@ -115,10 +132,6 @@ func newServingTLS(opts TLSOptions, clientCAs func() *x509.CertPool) (*servingTL
 }
 
 func newServingTLSWithClock(opts TLSOptions, clientCAs func() *x509.CertPool, clk clock.WithTicker) (*servingTLS, error) {
-	certFile, keyFile, err := servingFiles(opts)
-	if err != nil {
-		return nil, err
-	}
 	minVersion, err := cliflag.TLSVersion(opts.MinVersion)
 	if err != nil {
 		return nil, fmt.Errorf("tlsMinVersion: %w", err)
@@ -127,9 +140,18 @@ func newServingTLSWithClock(opts TLSOptions, clientCAs func() *x509.CertPool, cl
 	if err != nil {
 		return nil, fmt.Errorf("tlsCipherSuites: %w", err)
 	}
-	cert, err := newWatchedFiles("serving certificate", []string{certFile, keyFile}, loadKeyPair, clk)
-	if err != nil {
-		return nil, err
+	s := &servingTLS{clientCAs: clientCAs}
+	if opts.Certificates != nil {
+		s.current = opts.Certificates.Current
+	} else {
+		certFile, keyFile, err := servingFiles(opts)
+		if err != nil {
+			return nil, err
+		}
+		if s.cert, err = newWatchedFiles("serving certificate", []string{certFile, keyFile}, loadKeyPair, clk); err != nil {
+			return nil, err
+		}
+		s.current = s.cert.get
 	}
 	base := &tls.Config{
 		MinVersion:   minVersion,
@@ -141,7 +163,7 @@ func newServingTLSWithClock(opts TLSOptions, clientCAs func() *x509.CertPool, cl
 	if clientCAs != nil {
 		base.ClientAuth = tls.RequestClientCert
 	}
-	s := &servingTLS{cert: cert, base: base, clientCAs: clientCAs}
+	s.base = base
 	s.config = &tls.Config{
 		MinVersion:         minVersion,
 		CipherSuites:       suites,
@@ -154,7 +176,10 @@ func newServingTLSWithClock(opts TLSOptions, clientCAs func() *x509.CertPool, cl
 // configForClient is the config for a new connection: base with the
 // current certificate and client CAs.
 func (s *servingTLS) configForClient(*tls.ClientHelloInfo) (*tls.Config, error) {
-	cert := s.cert.get()
+	cert := s.current()
+	if cert == nil {
+		return nil, errNoServingCertificate
+	}
 	var pool *x509.CertPool
 	if s.clientCAs != nil {
 		pool = s.clientCAs()
@@ -169,7 +194,9 @@ func (s *servingTLS) configForClient(*tls.ClientHelloInfo) (*tls.Config, error) 
 	return c, nil
 }
 
-// run follows the certificate files until ctx ends.
+// run follows the certificate files, if served from files, until ctx ends.
 func (s *servingTLS) run(ctx context.Context) {
-	s.cert.run(ctx)
+	if s.cert != nil {
+		s.cert.run(ctx)
+	}
 }
