@@ -2,7 +2,8 @@
 # A local Kubernetes control plane (the upstream one) for development and tests.
 #
 #   hack/cluster.sh build                build kube-apiserver, -controller-manager, -scheduler,
-#                                        kubelet and kubectl v1.37.2 into _output/cluster/bin (cached)
+#                                        kubelet, kubectl and kubeadm v1.37.2 into
+#                                        _output/cluster/bin (cached)
 #   hack/cluster.sh build-e2e [OUT_DIR]  build upstream's e2e.test, the ginkgo CLI and the test
 #                                        images' agnhost and nonewprivs v1.37.2 into OUT_DIR
 #                                        (default _output/conformance/bin; cached)
@@ -119,6 +120,31 @@ build() {
 	)
 	echo "$hash" >"$BIN/.stamp"
 	log "built $("$BIN/kube-apiserver" --version)"
+}
+
+# build_kubeadm compiles kubeadm in the module cluster/kubeadm, cached by a
+# stamp of its own: its dependencies (CoreDNS's Corefile migration, the
+# system validators) would otherwise change the control plane's build inputs
+# and rebuild all of it. Same versions, so both share the compiled packages.
+build_kubeadm() {
+	local hash
+	mkdir -p "$BIN"
+	exec 9>"$BIN/.lock"
+	flock 9
+	hash="$(build_inputs_hash "$REPO_ROOT/cluster/kubeadm")"
+	if [[ -x "$BIN/kubeadm" && -f "$BIN/.stamp-kubeadm" && "$(cat "$BIN/.stamp-kubeadm")" == "$hash" ]]; then
+		log "kubeadm up to date in $BIN"
+		return 0
+	fi
+	rm -f "$BIN/.stamp-kubeadm"
+	log "building kubeadm $KUBE_VERSION into $BIN"
+	(
+		cd "$REPO_ROOT/cluster/kubeadm"
+		CGO_ENABLED=0 go build -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$(ldflags)" \
+			-o "$BIN/" k8s.io/kubernetes/cmd/kubeadm
+	)
+	echo "$hash" >"$BIN/.stamp-kubeadm"
+	log "built kubeadm $("$BIN/kubeadm" version -o short)"
 }
 
 # build_e2e compiles, in the module cluster/e2e, e2e.test as upstream does
@@ -328,6 +354,7 @@ start_apiserver() {
 		--client-ca-file "$S/pki/ca.crt" \
 		--authorization-mode Node,RBAC \
 		--enable-admission-plugins NodeRestriction \
+		--enable-bootstrap-token-auth \
 		--allow-privileged=true \
 		--service-cluster-ip-range "$SERVICE_CIDR" \
 		--service-account-issuer https://kubernetes.default.svc.cluster.local \
@@ -338,6 +365,10 @@ start_apiserver() {
 		--kubelet-preferred-address-types Hostname,InternalIP
 }
 
+# --enable-bootstrap-token-auth and the bootstrapsigner and tokencleaner
+# controllers (off by default) are what `kubeadm join` with a bootstrap
+# token needs, as on a cluster kubeadm made.
+#
 # The controller-manager and the scheduler authenticate clients of their
 # secure ports by the CA directly: looking the CAs up in the cluster logs an
 # error every few seconds, since there is no front-proxy (requestheader) CA.
@@ -353,7 +384,7 @@ start_controller_manager() {
 		--secure-port "$KCM_PORT" \
 		--cert-dir "$S/kube-controller-manager" \
 		--leader-elect=false \
-		--controllers '*' \
+		--controllers '*,bootstrapsigner,tokencleaner' \
 		--use-service-account-credentials \
 		--service-account-private-key-file "$S/pki/sa.key" \
 		--root-ca-file "$S/pki/ca.crt" \
@@ -592,6 +623,7 @@ status() {
 case "$CMD" in
 build)
 	build
+	build_kubeadm
 	exit 0
 	;;
 build-e2e)

@@ -39,7 +39,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if res.Version {
-		fmt.Fprintf(stdout, "berth %s\n", version())
+		// Exactly as the upstream kubelet prints it: installers parse it
+		// (kubeadm's preflight KubeletVersion check runs `kubelet --version`).
+		fmt.Fprintf(stdout, "Kubernetes %s\n", app.KubeletVersion)
 		return 0
 	}
 

@@ -16,7 +16,7 @@ func TestRunExitStatus(t *testing.T) {
 		wantStderr string
 	}{
 		{name: "help", args: []string{"--help"}, wantStatus: 0, wantStderr: "Usage: berth [flags]"},
-		{name: "version", args: []string{"--version"}, wantStatus: 0, wantStdout: "berth "},
+		{name: "version", args: []string{"--version"}, wantStatus: 0, wantStdout: "Kubernetes v1.37.2\n"},
 		{name: "unknown flag", args: []string{"--bogus"}, wantStatus: 2, wantStderr: "berth: unknown flag: --bogus\nRun 'berth --help' for usage.\n"},
 		{name: "missing config file", args: []string{"--config", "/nonexistent/berth.yaml"}, wantStatus: 1, wantStderr: "berth: read config file: open /nonexistent/berth.yaml"},
 		{name: "invalid value", args: []string{"--cgroup-driver", "none"}, wantStatus: 1, wantStderr: `berth: invalid configuration: cgroupDriver (--cgroup-driver) "none" is not supported`},

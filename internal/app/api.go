@@ -24,10 +24,11 @@ import (
 	"github.com/berth-dev/berth/internal/status"
 )
 
-// kubeletVersion is what berth reports as the Node's kubelet version: the
-// upstream release whose behaviour it follows, so version-skew checks of the
-// control plane treat it like that kubelet.
-const kubeletVersion = "v1.37.2"
+// KubeletVersion is what berth reports as the Node's kubelet version and
+// prints for --version: the upstream release whose behaviour it follows, so
+// that version-skew checks (the control plane's, kubeadm's) treat it like
+// that kubelet.
+const KubeletVersion = "v1.37.2"
 
 // apiClients are berth's three API clients.
 type apiClients struct {
@@ -64,7 +65,7 @@ type apiComponents struct {
 
 // newAPIClients builds the clients from cfg, the node's credentials.
 func newAPIClients(opts Options, cfg *rest.Config) (*apiClients, error) {
-	cfg.UserAgent = "berth/" + kubeletVersion
+	cfg.UserAgent = "berth/" + KubeletVersion
 	if opts.KubeAPIQPS > 0 {
 		cfg.QPS = opts.KubeAPIQPS
 	}
@@ -141,7 +142,7 @@ func newAPIComponents(c *apiClients, o Options, d apiDeps) *apiComponents {
 		UpdateFrequency:      o.NodeStatusUpdateFrequency,
 		ReportFrequency:      o.NodeStatusReportFrequency,
 		LeaseDurationSeconds: o.NodeLeaseDurationSeconds,
-		KubeletVersion:       kubeletVersion,
+		KubeletVersion:       KubeletVersion,
 		Runtime:              d.runtime,
 		Health:               d.health,
 		Clock:                d.clock,
