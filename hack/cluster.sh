@@ -11,6 +11,10 @@
 #                                           wait until /readyz is ok and the default ServiceAccount exists
 #   hack/cluster.sh node-up   [STATE_DIR]   a containerd (STATE_DIR/containerd) and berth (or the
 #                                           upstream kubelet) as node NODE; wait until the Node is Ready
+#   hack/cluster.sh restart-control-plane [STATE_DIR]
+#                                           stop kube-apiserver and kube-controller-manager and
+#                                           start them again as `up` does (e.g. with other
+#                                           BERTH_APISERVER_FLAGS / BERTH_KCM_FLAGS)
 #   hack/cluster.sh down      [STATE_DIR]   stop what `up` and `node-up` started here (pid files)
 #   hack/cluster.sh status    [STATE_DIR]   what runs; exit 0 if the control plane answers
 #
@@ -27,6 +31,9 @@
 #   BERTH_APISERVER_PORT     6443
 #   BERTH_ETCD_PORT          23790 (client); BERTH_ETCD_PEER_PORT 23800
 #   BERTH_KCM_PORT           10257 (controller-manager); BERTH_SCHEDULER_PORT 10259
+#   BERTH_APISERVER_FLAGS    extra kube-apiserver flags, split on blanks (default none), e.g.
+#                            "--enable-bootstrap-token-auth --kubelet-certificate-authority=CA"
+#   BERTH_KCM_FLAGS          extra kube-controller-manager flags, e.g. --cluster-signing-duration=3m
 #   BERTH_CLUSTER_TIMEOUT    seconds `up` waits for the control plane (default 120)
 #   BERTH_NODE_TIMEOUT       seconds `node-up` waits for the Node to be Ready (default 60)
 #   BERTH_BIN                the berth binary `node-up` runs (default bin/berth)
@@ -55,7 +62,7 @@ APISERVER="https://127.0.0.1:$APISERVER_PORT"
 ETCD="http://127.0.0.1:$ETCD_PORT"
 
 usage() {
-	echo "usage: $0 build | build-e2e [OUT_DIR] | up|node-up|down|status [STATE_DIR]" >&2
+	echo "usage: $0 build | build-e2e [OUT_DIR] | up|restart-control-plane|node-up|down|status [STATE_DIR]" >&2
 	exit 2
 }
 
@@ -338,7 +345,10 @@ start_etcd() {
 }
 
 start_apiserver() {
-	# No --kubelet-certificate-authority: berth serves with a self-signed cert.
+	local extra=()
+	read -r -a extra <<<"${BERTH_APISERVER_FLAGS:-}"
+	# No --kubelet-certificate-authority by default: berth serves with a
+	# self-signed cert.
 	# --endpoint-reconciler-type none: the reconciler refuses a loopback
 	# advertise address for the kubernetes Service's endpoints, and with the
 	# apiserver on 127.0.0.1 pods could not reach it through them anyway.
@@ -362,7 +372,8 @@ start_apiserver() {
 		--service-account-signing-key-file "$S/pki/sa.key" \
 		--kubelet-client-certificate "$S/pki/apiserver-kubelet-client.crt" \
 		--kubelet-client-key "$S/pki/apiserver-kubelet-client.key" \
-		--kubelet-preferred-address-types Hostname,InternalIP
+		--kubelet-preferred-address-types Hostname,InternalIP \
+		"${extra[@]}"
 }
 
 # --enable-bootstrap-token-auth and the bootstrapsigner and tokencleaner
@@ -373,7 +384,8 @@ start_apiserver() {
 # secure ports by the CA directly: looking the CAs up in the cluster logs an
 # error every few seconds, since there is no front-proxy (requestheader) CA.
 start_controller_manager() {
-	local kc="$S/controller-manager.kubeconfig"
+	local kc="$S/controller-manager.kubeconfig" extra=()
+	read -r -a extra <<<"${BERTH_KCM_FLAGS:-}"
 	start kube-controller-manager "$BIN/kube-controller-manager" \
 		--kubeconfig "$kc" \
 		--authentication-kubeconfig "$kc" \
@@ -390,7 +402,8 @@ start_controller_manager() {
 		--root-ca-file "$S/pki/ca.crt" \
 		--cluster-signing-cert-file "$S/pki/ca.crt" \
 		--cluster-signing-key-file "$S/pki/ca.key" \
-		--service-cluster-ip-range "$SERVICE_CIDR"
+		--service-cluster-ip-range "$SERVICE_CIDR" \
+		"${extra[@]}"
 }
 
 start_scheduler() {
@@ -639,6 +652,13 @@ if [[ -d "$S" ]]; then
 fi
 case "$CMD" in
 up) up ;;
+restart-control-plane)
+	[[ -f "$S/env" ]] || die "no control plane in $S; run $0 up $S first"
+	load_env
+	stop kube-controller-manager
+	stop kube-apiserver
+	up
+	;;
 node-up) node_up ;;
 down) down ;;
 status) status ;;

@@ -223,6 +223,13 @@ func (b *berth) stop() error {
 	return nil
 }
 
+// startCount is how many times berth was started.
+func (b *berth) startCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.starts
+}
+
 func (b *berth) running() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -319,11 +319,12 @@ if [ "$ok" = 1 ]; then rm -f "$log"; fi`
 	return cmd.Process.Release()
 }
 
-// clusterScript runs hack/cluster.sh CMD STATE_DIR with clusterEnv.
-func (env *environment) clusterScript(cmdName string) ([]byte, error) {
+// clusterScript runs hack/cluster.sh CMD STATE_DIR with clusterEnv and
+// extraEnv.
+func (env *environment) clusterScript(cmdName string, extraEnv ...string) ([]byte, error) {
 	cmd := exec.Command(filepath.Join(env.repo, "hack", "cluster.sh"), cmdName, env.stateDir)
 	cmd.Dir = env.repo
-	cmd.Env = append(os.Environ(), env.clusterEnv...)
+	cmd.Env = append(append(os.Environ(), env.clusterEnv...), extraEnv...)
 	return cmd.CombinedOutput()
 }
 
