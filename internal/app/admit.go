@@ -13,11 +13,13 @@ import (
 	"github.com/berth-dev/berth/internal/podworker"
 )
 
-// podAdmission is what every new pod goes through, in upstream's order:
-// the sysctl allowlist first, for every pod (static ones too, also
-// standalone and before the Node exists, since it needs nothing from the
-// API), then berth's Pod Security Standards levels (static pods, API pod
-// floor), then with an API server the checks against the Node.
+// podAdmission is what every new pod goes through: the sysctl allowlist
+// first, for every pod (static ones too, also standalone and before the
+// Node exists, since it needs nothing from the API), then berth's Pod
+// Security Standards levels (static pods, API pod floor) and the AppArmor
+// check, then with an API server the checks against the Node. Upstream
+// checks AppArmor after the Node; berth does it before, so that a critical
+// pod that cannot run never preempts others.
 func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security podSecurity) (podworker.Admitter, error) {
 	kernel, err := kernelVersion()
 	if err != nil {
@@ -27,12 +29,14 @@ func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security
 	if err != nil {
 		return nil, fmt.Errorf("allowedUnsafeSysctls: %w", err)
 	}
-	return nodeAdmission{sysctls: sysctls, security: security, api: api}, nil
+	apparmor := admission.NewAppArmor(appArmorEnabled())
+	return nodeAdmission{sysctls: sysctls, security: security, apparmor: apparmor, api: api}, nil
 }
 
 type nodeAdmission struct {
 	sysctls  *admission.Sysctls
 	security podSecurity
+	apparmor admission.AppArmor
 	api      *apiComponents // nil standalone
 }
 
@@ -40,10 +44,23 @@ func (n nodeAdmission) Admit(pod *v1.Pod, active []*v1.Pod) admission.Result {
 	if r := n.sysctls.Admit(pod); !r.Admit {
 		return r
 	}
-	if r := n.security.Admit(pod); !r.Admit || n.api == nil {
+	if r := n.security.Admit(pod); !r.Admit {
+		return r
+	}
+	if r := n.apparmor.Admit(pod); !r.Admit || n.api == nil {
 		return r
 	}
 	return n.api.admit(pod, active)
+}
+
+// appArmorEnabled reports whether the kernel enforces AppArmor, as
+// upstream's libcontainer check does.
+func appArmorEnabled() bool {
+	if _, err := os.Stat("/sys/kernel/security/apparmor"); err != nil {
+		return false
+	}
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	return err == nil && len(b) > 1 && b[0] == 'Y'
 }
 
 func kernelVersion() (*version.Version, error) {

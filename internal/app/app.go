@@ -131,6 +131,7 @@ func Run(ctx context.Context, opts Options) error {
 		ClusterDomain:         opts.ClusterDomain,
 		ResolvConf:            opts.ResolvConf,
 		CgroupDriver:          opts.CgroupDriver,
+		SeccompDefault:        opts.SeccompDefault,
 		MaxParallelImagePulls: opts.MaxParallelImagePulls,
 		Recorder:              recorder,
 		Clock:                 clk,

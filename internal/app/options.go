@@ -33,6 +33,9 @@ type Options struct {
 	// AllowedUnsafeSysctls are the sysctls (or patterns ending in *) pods
 	// may set beside the safe ones (allowedUnsafeSysctls).
 	AllowedUnsafeSysctls []string
+	// SeccompDefault runs containers without a seccomp profile under the
+	// runtime's default one (seccompDefault).
+	SeccompDefault bool
 
 	// StaticPodSecurity is the Pod Security Standard static pods must
 	// meet, "<level>[:<version>]" (--static-pod-security, berth's own);

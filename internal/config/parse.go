@@ -343,6 +343,7 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 		AllowedUnsafeSysctls:      slices.Clone(cfg.AllowedUnsafeSysctls),
 		StaticPodSecurity:         flags.staticPodSecurity,
 		PodSecurityFloor:          flags.podSecurityFloor,
+		SeccompDefault:            ptr.Deref(cfg.SeccompDefault, false),
 		MaxPods:                   int(cfg.MaxPods),
 		KubeReserved:              kubeReserved,
 		SystemReserved:            systemReserved,

@@ -33,6 +33,7 @@ func supportedFields() []string {
 		"resolvConf",
 		"maxPods",
 		"allowedUnsafeSysctls",
+		"seccompDefault",
 
 		"readOnlyPort",
 		"address",

@@ -128,6 +128,7 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 		restartCount: restartCount,
 		imageRef:     imageRef,
 		user:         user,
+		userns:       t.sandboxConfig.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions(),
 		env:          env,
 		mounts:       append(mounts, managed...),
 		pidTargetID:  pidTargetID,

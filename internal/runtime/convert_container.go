@@ -20,6 +20,8 @@ type containerParams struct {
 	restartCount int
 	imageRef     string // the image ID the puller resolved
 	user         imageUser
+	// userns is the pod's user namespace, as in its sandbox's config.
+	userns *runtimeapi.UserNamespace
 	// env is the container's resolved environment (containerEnv).
 	env []envVar
 	// mounts are the container's volumes and the files berth manages for
@@ -35,7 +37,7 @@ type containerParams struct {
 // are configuration errors: the container waits with
 // CreateContainerConfigError.
 func containerConfig(p containerParams, node *nodeConfig) (*runtimeapi.ContainerConfig, error) {
-	sc, err := containerSecurityContext(p.pod, p.c, p.user, node)
+	sc, err := containerSecurityContext(p.pod, p.c, p.user, p.userns, node)
 	if err != nil {
 		return nil, err
 	}

@@ -131,12 +131,14 @@ func TestContainerStopSignal(t *testing.T) {
 func TestContainerSecurityContext(t *testing.T) {
 	uid := func(v int64) *int64 { return &v }
 	tests := []struct {
-		name    string
-		psc     *v1.PodSecurityContext
-		csc     *v1.SecurityContext
-		user    imageUser
-		want    *runtimeapi.LinuxContainerSecurityContext
-		wantErr string
+		name           string
+		psc            *v1.PodSecurityContext
+		csc            *v1.SecurityContext
+		annotations    map[string]string
+		seccompDefault bool
+		user           imageUser
+		want           *runtimeapi.LinuxContainerSecurityContext
+		wantErr        string
 	}{
 		{
 			name: "pod values, container overrides, image user ignored",
@@ -165,6 +167,7 @@ func TestContainerSecurityContext(t *testing.T) {
 				Capabilities:             &runtimeapi.Capability{AddCapabilities: []string{"NET_ADMIN"}, DropCapabilities: []string{"ALL"}},
 				Seccomp:                  &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "/var/lib/kubelet/seccomp/my.json"},
 				Apparmor:                 &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault},
+				ApparmorProfile:          "runtime/default",
 				MaskedPaths:              defaultMaskedPaths,
 				ReadonlyPaths:            defaultReadonlyPaths,
 			},
@@ -215,16 +218,58 @@ func TestContainerSecurityContext(t *testing.T) {
 				MaskedPaths:      defaultMaskedPaths,
 				ReadonlyPaths:    defaultReadonlyPaths,
 			}},
+		{
+			name:           "seccompDefault: RuntimeDefault where no profile is set",
+			seccompDefault: true,
+			user:           imageUser{uid: uid(5)},
+			want: &runtimeapi.LinuxContainerSecurityContext{
+				NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+				RunAsUser:        &runtimeapi.Int64Value{Value: 5},
+				Seccomp:          &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault},
+				MaskedPaths:      defaultMaskedPaths,
+				ReadonlyPaths:    defaultReadonlyPaths,
+			},
+		},
+		{
+			name:           "seccompDefault: an explicit Unconfined stays",
+			seccompDefault: true,
+			psc:            &v1.PodSecurityContext{SeccompProfile: &v1.SeccompProfile{Type: v1.SeccompProfileTypeUnconfined}},
+			user:           imageUser{uid: uid(5)},
+			want: &runtimeapi.LinuxContainerSecurityContext{
+				NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+				RunAsUser:        &runtimeapi.Int64Value{Value: 5},
+				Seccomp:          &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined},
+				MaskedPaths:      defaultMaskedPaths,
+				ReadonlyPaths:    defaultReadonlyPaths,
+			},
+		},
+		{
+			name:        "AppArmor from the deprecated annotation before the pod's field",
+			psc:         &v1.PodSecurityContext{AppArmorProfile: &v1.AppArmorProfile{Type: v1.AppArmorProfileTypeRuntimeDefault}},
+			annotations: map[string]string{"container.apparmor.security.beta.kubernetes.io/app": "localhost/k8s-app"},
+			user:        imageUser{uid: uid(5)},
+			want: &runtimeapi.LinuxContainerSecurityContext{
+				NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+				RunAsUser:        &runtimeapi.Int64Value{Value: 5},
+				Seccomp:          &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined},
+				Apparmor:         &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "k8s-app"},
+				ApparmorProfile:  "localhost/k8s-app",
+				MaskedPaths:      defaultMaskedPaths,
+				ReadonlyPaths:    defaultReadonlyPaths,
+			},
+		},
 		{name: "localhost seccomp without a profile", csc: &v1.SecurityContext{SeccompProfile: &v1.SeccompProfile{Type: v1.SeccompProfileTypeLocalhost}},
 			wantErr: "localhostProfile must be set if seccompProfile type is Localhost"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pod := &v1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "prod", UID: "uid-1"},
+				ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "prod", UID: "uid-1", Annotations: tt.annotations},
 				Spec:       v1.PodSpec{SecurityContext: tt.psc, Containers: []v1.Container{{Name: "app", SecurityContext: tt.csc}}},
 			}
-			got, err := containerSecurityContext(pod, &pod.Spec.Containers[0], tt.user, testNode())
+			node := testNode()
+			node.seccompDefault = tt.seccompDefault
+			got, err := containerSecurityContext(pod, &pod.Spec.Containers[0], tt.user, nil, node)
 			if tt.wantErr != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

@@ -15,9 +15,10 @@ import (
 )
 
 // sandboxConfig converts a pod to the CRI sandbox config for a given
-// attempt. hostDNS is the parsed host resolv.conf. It returns events the
-// caller should record (DNS fallbacks and trimming).
-func sandboxConfig(pod *v1.Pod, attempt uint32, node *nodeConfig, hostDNS *runtimeapi.DNSConfig) (*runtimeapi.PodSandboxConfig, []eventNote, error) {
+// attempt. hostDNS is the parsed host resolv.conf; userns the pod's user
+// namespace (podUserNamespace). It returns events the caller should record
+// (DNS fallbacks and trimming).
+func sandboxConfig(pod *v1.Pod, attempt uint32, node *nodeConfig, hostDNS *runtimeapi.DNSConfig, userns *runtimeapi.UserNamespace) (*runtimeapi.PodSandboxConfig, []eventNote, error) {
 	cfg := &runtimeapi.PodSandboxConfig{
 		Metadata: &runtimeapi.PodSandboxMetadata{
 			Name:      pod.Name,
@@ -46,7 +47,7 @@ func sandboxConfig(pod *v1.Pod, attempt uint32, node *nodeConfig, hostDNS *runti
 		cfg.Hostname = hostname
 	}
 
-	linux, err := sandboxLinuxConfig(pod, node)
+	linux, err := sandboxLinuxConfig(pod, node, userns)
 	if err != nil {
 		return nil, notes, err
 	}
@@ -54,10 +55,14 @@ func sandboxConfig(pod *v1.Pod, attempt uint32, node *nodeConfig, hostDNS *runti
 	return cfg, notes, nil
 }
 
-func sandboxLinuxConfig(pod *v1.Pod, node *nodeConfig) (*runtimeapi.LinuxPodSandboxConfig, error) {
+func sandboxLinuxConfig(pod *v1.Pod, node *nodeConfig, userns *runtimeapi.UserNamespace) (*runtimeapi.LinuxPodSandboxConfig, error) {
+	ns, err := namespaceOptions(pod, userns)
+	if err != nil {
+		return nil, err
+	}
 	sc := &runtimeapi.LinuxSandboxSecurityContext{
 		Privileged:       hasPrivilegedContainer(pod),
-		NamespaceOptions: namespaceOptions(pod),
+		NamespaceOptions: ns,
 		// The pause container runs confined whatever the workload asks for
 		// (upstream issue #84623).
 		Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault},
@@ -212,11 +217,18 @@ func kernelHostname(hostname, domain string, asFQDN *bool) (string, error) {
 
 // namespaceOptions says which Linux namespaces the pod shares with the node
 // (NODE), among its containers (POD) or keeps per container (CONTAINER).
-func namespaceOptions(pod *v1.Pod) *runtimeapi.NamespaceOption {
+func namespaceOptions(pod *v1.Pod, userns *runtimeapi.UserNamespace) (*runtimeapi.NamespaceOption, error) {
+	// A pod that asks for a user namespace of its own never gets the
+	// node's: without a mapping for it the pod does not run.
+	// (POD is the zero mode: a nil userns reads as POD too.)
+	if pod.Spec.HostUsers != nil && !*pod.Spec.HostUsers && (userns.GetMode() != runtimeapi.NamespaceMode_POD || len(userns.GetUids()) == 0 || len(userns.GetGids()) == 0) {
+		return nil, errNoUserNamespaces
+	}
 	ns := &runtimeapi.NamespaceOption{
-		Network: runtimeapi.NamespaceMode_POD,
-		Ipc:     runtimeapi.NamespaceMode_POD,
-		Pid:     runtimeapi.NamespaceMode_CONTAINER,
+		Network:       runtimeapi.NamespaceMode_POD,
+		Ipc:           runtimeapi.NamespaceMode_POD,
+		Pid:           runtimeapi.NamespaceMode_CONTAINER,
+		UsernsOptions: userns,
 	}
 	if pod.Spec.HostNetwork {
 		ns.Network = runtimeapi.NamespaceMode_NODE
@@ -230,7 +242,7 @@ func namespaceOptions(pod *v1.Pod) *runtimeapi.NamespaceOption {
 	case pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace:
 		ns.Pid = runtimeapi.NamespaceMode_POD
 	}
-	return ns
+	return ns, nil
 }
 
 func hasPrivilegedContainer(pod *v1.Pod) bool {

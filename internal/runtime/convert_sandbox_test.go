@@ -48,7 +48,7 @@ func TestSandboxConfig(t *testing.T) {
 			}},
 		},
 	}
-	got, notes, err := sandboxConfig(pod, 2, testNode(), &runtimeapi.DNSConfig{})
+	got, notes, err := sandboxConfig(pod, 2, testNode(), &runtimeapi.DNSConfig{}, nil)
 	if err != nil || len(notes) != 0 {
 		t.Fatalf("sandboxConfig: %v %v", err, notes)
 	}
@@ -107,7 +107,7 @@ func TestSandboxConfigHostNetwork(t *testing.T) {
 			}},
 		},
 	}
-	got, _, err := sandboxConfig(pod, 0, testNode(), &runtimeapi.DNSConfig{Servers: []string{"1.1.1.1"}})
+	got, _, err := sandboxConfig(pod, 0, testNode(), &runtimeapi.DNSConfig{Servers: []string{"1.1.1.1"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestPodHostname(t *testing.T) {
 			if tt.override != "" {
 				pod.Spec.HostnameOverride = &tt.override
 			}
-			got, _, err := sandboxConfig(pod, 0, testNode(), &runtimeapi.DNSConfig{})
+			got, _, err := sandboxConfig(pod, 0, testNode(), &runtimeapi.DNSConfig{}, nil)
 			if tt.wantErr != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want prefix %q", err, tt.wantErr)

@@ -6,6 +6,8 @@ import (
 	"math"
 	"path/filepath"
 
+	"github.com/berth-dev/berth/internal/container"
+
 	v1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -103,13 +105,17 @@ func effectiveSecurityContext(pod *v1.Pod, c *v1.Container) *v1.SecurityContext 
 // containerSecurityContext converts the effective security context of a
 // container (upstream determineEffectiveSecurityContext). It fails when
 // runAsNonRoot cannot be honoured.
-func containerSecurityContext(pod *v1.Pod, c *v1.Container, user imageUser, node *nodeConfig) (*runtimeapi.LinuxContainerSecurityContext, error) {
+func containerSecurityContext(pod *v1.Pod, c *v1.Container, user imageUser, userns *runtimeapi.UserNamespace, node *nodeConfig) (*runtimeapi.LinuxContainerSecurityContext, error) {
 	sc := effectiveSecurityContext(pod, c)
 	if err := verifyRunAsNonRoot(pod, c, sc, user); err != nil {
 		return nil, err
 	}
+	ns, err := namespaceOptions(pod, userns)
+	if err != nil {
+		return nil, err
+	}
 	out := &runtimeapi.LinuxContainerSecurityContext{
-		NamespaceOptions: namespaceOptions(pod),
+		NamespaceOptions: ns,
 		SelinuxOptions:   seLinuxOptions(sc.SELinuxOptions),
 		Privileged:       sc.Privileged != nil && *sc.Privileged,
 		ReadonlyRootfs:   sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem,
@@ -147,11 +153,10 @@ func containerSecurityContext(pod *v1.Pod, c *v1.Container, user imageUser, node
 		out.SupplementalGroups, out.SupplementalGroupsPolicy = groups, policy
 	}
 
-	var err error
-	if out.Seccomp, err = seccompProfile(sc.SeccompProfile, filepath.Join(node.rootDir, "seccomp")); err != nil {
+	if out.Seccomp, err = seccompProfile(sc.SeccompProfile, filepath.Join(node.rootDir, "seccomp"), node.seccompDefault); err != nil {
 		return nil, err
 	}
-	if out.Apparmor, err = appArmorProfile(sc.AppArmorProfile); err != nil {
+	if out.Apparmor, out.ApparmorProfile, err = appArmorProfile(container.AppArmorProfile(pod, c)); err != nil {
 		return nil, err
 	}
 
@@ -163,10 +168,14 @@ func containerSecurityContext(pod *v1.Pod, c *v1.Container, user imageUser, node
 	return out, nil
 }
 
-// seccompProfile converts a seccomp profile. Unset means Unconfined, the
-// upstream default while the SeccompDefault setting is off.
-func seccompProfile(p *v1.SeccompProfile, profileRoot string) (*runtimeapi.SecurityProfile, error) {
+// seccompProfile converts a seccomp profile (upstream
+// fieldSeccompProfile). Unset means Unconfined, or RuntimeDefault with the
+// seccompDefault setting.
+func seccompProfile(p *v1.SeccompProfile, profileRoot string, runtimeDefault bool) (*runtimeapi.SecurityProfile, error) {
 	if p == nil {
+		if runtimeDefault {
+			return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}, nil
+		}
 		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}, nil
 	}
 	switch p.Type {
@@ -174,7 +183,7 @@ func seccompProfile(p *v1.SeccompProfile, profileRoot string) (*runtimeapi.Secur
 		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}, nil
 	case v1.SeccompProfileTypeLocalhost:
 		if p.LocalhostProfile == nil || *p.LocalhostProfile == "" {
-			return nil, errors.New("localhostProfile must be set if seccompProfile type is Localhost")
+			return nil, errors.New("localhostProfile must be set if seccompProfile type is Localhost.")
 		}
 		return &runtimeapi.SecurityProfile{
 			ProfileType:  runtimeapi.SecurityProfile_Localhost,
@@ -184,24 +193,27 @@ func seccompProfile(p *v1.SeccompProfile, profileRoot string) (*runtimeapi.Secur
 	return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}, nil
 }
 
-// appArmorProfile converts an AppArmor profile; unset leaves the choice to
-// the runtime.
-func appArmorProfile(p *v1.AppArmorProfile) (*runtimeapi.SecurityProfile, error) {
+// appArmorProfile converts an AppArmor profile, also in the deprecated
+// string form older runtimes read (upstream getAppArmorProfile); unset
+// leaves the choice to the runtime. Admission has refused pods asking for a
+// profile on a host without AppArmor.
+func appArmorProfile(p *v1.AppArmorProfile) (*runtimeapi.SecurityProfile, string, error) {
 	if p == nil {
-		return nil, nil
+		return nil, "", nil
 	}
 	switch p.Type {
 	case v1.AppArmorProfileTypeRuntimeDefault:
-		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}, nil
+		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}, v1.DeprecatedAppArmorBetaProfileRuntimeDefault, nil
 	case v1.AppArmorProfileTypeUnconfined:
-		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}, nil
+		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined}, v1.DeprecatedAppArmorBetaProfileNameUnconfined, nil
 	case v1.AppArmorProfileTypeLocalhost:
-		if p.LocalhostProfile == nil || *p.LocalhostProfile == "" {
-			return nil, errors.New("missing localhost apparmor profile name")
+		if p.LocalhostProfile == nil {
+			return nil, "", errors.New("missing localhost apparmor profile name")
 		}
-		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: *p.LocalhostProfile}, nil
+		return &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: *p.LocalhostProfile},
+			v1.DeprecatedAppArmorBetaProfileNamePrefix + *p.LocalhostProfile, nil
 	}
-	return nil, fmt.Errorf("unknown apparmor profile type: %q", p.Type)
+	return nil, "", fmt.Errorf("unknown apparmor profile type: %q", p.Type)
 }
 
 // verifyRunAsNonRoot refuses to run a container as root when the pod or

@@ -47,6 +47,9 @@ type Options struct {
 	// CgroupDriver is "cgroupfs" (default) or "systemd", as the runtime is
 	// configured.
 	CgroupDriver string
+	// SeccompDefault gives containers without a seccomp profile the
+	// runtime's default one (RuntimeDefault) instead of none.
+	SeccompDefault bool
 	// MaxParallelImagePulls bounds concurrent pulls; 0 means unlimited.
 	MaxParallelImagePulls int
 	// Recorder receives events with the upstream reasons; nil drops them.
@@ -196,13 +199,14 @@ func newManager(opts Options) (*Manager, error) {
 		clock:    opts.Clock,
 		recorder: opts.Recorder,
 		node: nodeConfig{
-			nodeName:      opts.NodeName,
-			rootDir:       opts.RootDir,
-			podLogsDir:    opts.PodLogsDir,
-			clusterDNS:    opts.ClusterDNS,
-			clusterDomain: opts.ClusterDomain,
-			resolvConf:    opts.ResolvConf,
-			cgroupDriver:  opts.CgroupDriver,
+			nodeName:       opts.NodeName,
+			rootDir:        opts.RootDir,
+			podLogsDir:     opts.PodLogsDir,
+			clusterDNS:     opts.ClusterDNS,
+			clusterDomain:  opts.ClusterDomain,
+			resolvConf:     opts.ResolvConf,
+			cgroupDriver:   opts.CgroupDriver,
+			seccompDefault: opts.SeccompDefault,
 		},
 		// The flowcontrol "fake" constructor only means "with this clock".
 		crashBO:      flowcontrol.NewFakeBackOff(crashBackOffInitial, crashBackOffMax, opts.Clock),

@@ -21,6 +21,8 @@ type nodeConfig struct {
 	clusterDomain string
 	resolvConf    string // "" means the pod gets no host DNS settings
 	cgroupDriver  string // "cgroupfs" or "systemd"
+	// seccompDefault: RuntimeDefault for containers without a profile.
+	seccompDefault bool
 	// nodeHosts is the node's hosts file, which host-network pods start
 	// from; "" is /etc/hosts (tests set another).
 	nodeHosts string

@@ -25,13 +25,18 @@ func parallelSandboxStarts(cpus int) int {
 }
 
 // makeSandboxConfig builds the sandbox config of a pod, reading the host
-// resolv.conf, and records the events the conversion asks for.
-func (m *Manager) makeSandboxConfig(id podIdentity, pod *v1.Pod, attempt uint32) (*runtimeapi.PodSandboxConfig, error) {
+// resolv.conf and, for a pod with hostUsers: false, asking the runtime
+// about user namespaces, and records the events the conversion asks for.
+func (m *Manager) makeSandboxConfig(ctx context.Context, rs internalapi.RuntimeService, id podIdentity, pod *v1.Pod, attempt uint32) (*runtimeapi.PodSandboxConfig, error) {
 	hostDNS, err := m.hostDNS()
 	if err != nil {
 		return nil, err
 	}
-	cfg, notes, err := sandboxConfig(pod, attempt, &m.node, hostDNS)
+	userns, err := m.podUserNamespace(ctx, rs, pod)
+	if err != nil {
+		return nil, err
+	}
+	cfg, notes, err := sandboxConfig(pod, attempt, &m.node, hostDNS, userns)
 	m.noteEvents(id, notes)
 	return cfg, err
 }

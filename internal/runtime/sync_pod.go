@@ -88,7 +88,7 @@ func (m *Manager) SyncPod(ctx context.Context, pod *v1.Pod, st *container.PodSta
 		}
 		attempt, target.podIPs = sb.Attempt, sb.IPs
 	}
-	cfg, err := m.makeSandboxConfig(id, pod, attempt)
+	cfg, err := m.makeSandboxConfig(ctx, rs, id, pod, attempt)
 	if err != nil {
 		if a.CreateSandbox {
 			m.podEvent(id, v1.EventTypeWarning, eventFailedCreatePodSandBox, fmt.Sprintf("Failed to create pod sandbox: %v", err))

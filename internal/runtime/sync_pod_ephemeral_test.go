@@ -53,9 +53,10 @@ func TestSyncPodStartsEphemeralContainer(t *testing.T) {
 
 	e.settle()
 	after := e.status(pod)
+	nodeUserns := &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}
 	for name, want := range map[string]*runtimeapi.NamespaceOption{
-		"debugger": {Network: runtimeapi.NamespaceMode_POD, Ipc: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_TARGET, TargetId: app.ID},
-		"plain":    {Network: runtimeapi.NamespaceMode_POD, Ipc: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER},
+		"debugger": {Network: runtimeapi.NamespaceMode_POD, Ipc: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_TARGET, TargetId: app.ID, UsernsOptions: nodeUserns},
+		"plain":    {Network: runtimeapi.NamespaceMode_POD, Ipc: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER, UsernsOptions: nodeUserns},
 	} {
 		cs := after.FindContainer(name)
 		if cs == nil || cs.State != container.StateRunning || cs.SandboxID != st.LatestSandbox().ID {

@@ -123,3 +123,155 @@ func TestSubPathMountedAndCleanedUp(t *testing.T) {
 		return len(m) == 0 && os.IsNotExist(err), fmt.Sprintf("mounts left %v, pod directory: %v", m, err)
 	})
 }
+
+// addConfig appends KubeletConfiguration fields (YAML lines) to berth's
+// config file; call it before start.
+func (b *berth) addConfig(yaml string) {
+	b.t.Helper()
+	f, err := os.OpenFile(b.configPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(yaml); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// rejectedWith is a condition: the pod failed admission with reason and
+// message.
+func rejectedWith(reason, message string) func(*v1.Pod) (bool, string) {
+	return func(p *v1.Pod) (bool, string) {
+		ok := p.Status.Phase == v1.PodFailed && p.Status.Reason == reason && p.Status.Message == message
+		return ok, fmt.Sprintf("want Failed %s %q; %s message %q", reason, message, describePod(p), p.Status.Message)
+	}
+}
+
+// seccompMode is the Seccomp line of /proc/1/status in container id: 0
+// none, 2 a filter.
+func (env *environment) seccompMode(t *testing.T, id string) string {
+	t.Helper()
+	for _, line := range strings.Split(env.exec(t, id, "cat", "/proc/1/status"), "\n") {
+		if v, ok := strings.CutPrefix(line, "Seccomp:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no Seccomp line in /proc/1/status of %s", shortID(id))
+	return ""
+}
+
+// With seccompDefault a container without a profile runs under the
+// runtime's default filter; one that asks for Unconfined does not.
+func TestSeccompDefault(t *testing.T) {
+	b := newBerth(t)
+	b.addConfig("seccompDefault: true\n")
+	b.start()
+	b.writePod(shellPod("seccomp-default", "sleep 3600"))
+	b.writePod(shellPod("seccomp-unconfined", "sleep 3600", func(p *v1.Pod) {
+		p.Spec.SecurityContext = &v1.PodSecurityContext{SeccompProfile: &v1.SeccompProfile{Type: v1.SeccompProfileTypeUnconfined}}
+	}))
+	c := b.runningContainer("seccomp-default", "main", 20*time.Second)
+	if got := b.env.seccompMode(t, c.Id); got != "2" {
+		t.Errorf("container without a profile: Seccomp %s, want 2 (filter)", got)
+	}
+	c = b.runningContainer("seccomp-unconfined", "main", 20*time.Second)
+	if got := b.env.seccompMode(t, c.Id); got != "0" {
+		t.Errorf("Unconfined container: Seccomp %s, want 0", got)
+	}
+}
+
+// Without seccompDefault (upstream's default) a container without a
+// profile runs unconfined.
+func TestSeccompDefaultOff(t *testing.T) {
+	b := startBerth(t)
+	b.writePod(shellPod("seccomp-none", "sleep 3600"))
+	c := b.runningContainer("seccomp-none", "main", 20*time.Second)
+	if got := b.env.seccompMode(t, c.Id); got != "0" {
+		t.Errorf("Seccomp %s, want 0", got)
+	}
+}
+
+// hostUsers: false on containerd 1.6, which has no user namespace support
+// in CRI: the pod gets no sandbox (upstream's FailedCreatePodSandBox event,
+// the pod stays Pending) and never runs in the node's user namespace.
+func TestHostUsersFalseRefusedWithoutRuntimeSupport(t *testing.T) {
+	b := startBerth(t)
+	b.writePod(shellPod("userns", "sleep 3600", func(p *v1.Pod) { p.Spec.HostUsers = ptrTo(false) }))
+	b.writePod(shellPod("userns-neighbour", "sleep 3600"))
+	b.runningContainer("userns-neighbour", "main", 20*time.Second)
+	b.eventually(20*time.Second, b.logMentions(`reason="FailedCreatePodSandBox"`,
+		"Failed to create pod sandbox: can't set `spec.hostUsers: false`, runtime does not support user namespaces"))
+	p, err := b.pod("userns")
+	if err != nil || p == nil {
+		t.Fatalf("pod userns: %v %v", p, err)
+	}
+	if p.Status.Phase != v1.PodPending {
+		t.Errorf("phase %s, want Pending: %s", p.Status.Phase, describePod(p))
+	}
+	if sbs, err := b.env.sandboxes("userns"); err != nil || len(sbs) > 0 {
+		t.Errorf("sandboxes of the refused pod: %s %v", describeSandboxes(sbs), err)
+	}
+}
+
+// A pod asking for an AppArmor profile on a host without AppArmor is
+// refused at admission with upstream's reason and message; Unconfined is
+// fine. Skipped on a host with AppArmor.
+func TestAppArmorRefusedWithoutAppArmor(t *testing.T) {
+	if b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled"); err == nil && strings.HasPrefix(string(b), "Y") {
+		t.Skip("this host has AppArmor")
+	}
+	b := startBerth(t)
+	b.writePod(shellPod("apparmor", "sleep 3600", func(p *v1.Pod) {
+		p.Spec.SecurityContext = &v1.PodSecurityContext{AppArmorProfile: &v1.AppArmorProfile{Type: v1.AppArmorProfileTypeRuntimeDefault}}
+	}))
+	b.writePod(shellPod("apparmor-unconfined", "sleep 3600", func(p *v1.Pod) {
+		p.Spec.Containers[0].SecurityContext = &v1.SecurityContext{AppArmorProfile: &v1.AppArmorProfile{Type: v1.AppArmorProfileTypeUnconfined}}
+	}))
+	b.eventually(20*time.Second, b.podCond("apparmor",
+		rejectedWith("AppArmor", "Pod was rejected: Cannot enforce AppArmor: AppArmor is not enabled on the host")))
+	b.runningContainer("apparmor-unconfined", "main", 20*time.Second)
+	if cs, err := b.env.containers("apparmor"); err != nil || len(cs) > 0 {
+		t.Errorf("containers of the refused pod: %s %v", describeContainers(cs), err)
+	}
+}
+
+// An unsafe sysctl is refused at admission (SysctlForbidden, upstream's
+// message); a safe one is applied in the pod; an unsafe one allowed by
+// allowedUnsafeSysctls is applied too.
+func TestSysctlsStatic(t *testing.T) {
+	b := newBerth(t)
+	b.addConfig("allowedUnsafeSysctls: [\"kernel.msg*\"]\n")
+	b.start()
+	sysctls := func(s ...v1.Sysctl) func(*v1.Pod) {
+		return func(p *v1.Pod) { p.Spec.SecurityContext = &v1.PodSecurityContext{Sysctls: s} }
+	}
+	b.writePod(shellPod("sysctl-unsafe", "sleep 3600", sysctls(v1.Sysctl{Name: "kernel.sem", Value: "250 32000 32 128"})))
+	b.writePod(shellPod("sysctl-safe", "sleep 3600", sysctls(
+		v1.Sysctl{Name: "kernel/shm_rmid_forced", Value: "1"},
+		v1.Sysctl{Name: "kernel.msgmax", Value: "12345"})))
+	b.eventually(20*time.Second, b.podCond("sysctl-unsafe",
+		rejectedWith("SysctlForbidden", `Pod was rejected: forbidden sysctl: "kernel.sem" not allowlisted`)))
+	c := b.runningContainer("sysctl-safe", "main", 20*time.Second)
+	for file, want := range map[string]string{"/proc/sys/kernel/shm_rmid_forced": "1", "/proc/sys/kernel/msgmax": "12345"} {
+		if got := strings.TrimSpace(b.env.exec(t, c.Id, "cat", file)); got != want {
+			t.Errorf("%s in the pod: %q, want %q", file, got, want)
+		}
+	}
+}
+
+// A manifest whose UID would leave the root dir is refused with a clear
+// log line; the other pods run.
+func TestStaticPodUIDValidated(t *testing.T) {
+	b := startBerth(t)
+	bad := shellPod("bad-uid", "sleep 3600")
+	bad.UID = "../../escape"
+	b.writePod(bad)
+	b.writePod(shellPod("good-uid", "sleep 3600"))
+	b.runningContainer("good-uid", "main", 20*time.Second)
+	b.eventually(10*time.Second, b.logMentions(`metadata.uid: Invalid value: \"../../escape\"`))
+	if cs, err := b.env.containers("bad-uid"); err != nil || len(cs) > 0 {
+		t.Errorf("containers of the refused pod: %s %v", describeContainers(cs), err)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }

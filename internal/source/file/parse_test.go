@@ -143,6 +143,22 @@ func TestParseManifest(t *testing.T) {
 		data:    strings.Replace(yamlPod, "name: web", "name: Web_Server", 1),
 		wantErr: "metadata.name: Invalid value",
 	}, {
+		name:    "uid leaving the root dir",
+		data:    strings.Replace(yamlPod, "  name: web\n", "  name: web\n  uid: ../..\n", 1),
+		wantErr: `metadata.uid: Invalid value: "../..": must be 1-253 letters`,
+	}, {
+		name:    "uid with a slash",
+		data:    strings.Replace(yamlPod, "  name: web\n", "  name: web\n  uid: a/b\n", 1),
+		wantErr: `metadata.uid: Invalid value: "a/b"`,
+	}, {
+		name:    "unmasked /proc in the host user namespace",
+		data:    strings.Replace(yamlPod, "    image: nginx:1.25\n", "    image: nginx:1.25\n    securityContext:\n      procMount: Unmasked\n", 1),
+		wantErr: "spec.containers[0].securityContext.procMount: Invalid value: \"Unmasked\": `hostUsers` must be false to use `Unmasked`",
+	}, {
+		name:    "unknown procMount",
+		data:    strings.Replace(yamlPod, "    image: nginx:1.25\n", "    image: nginx:1.25\n    securityContext:\n      procMount: Half\n", 1),
+		wantErr: `spec.containers[0].securityContext.procMount: Unsupported value: "Half"`,
+	}, {
 		name:    "invalid namespace",
 		data:    strings.Replace(yamlPod, "  name: web\n", "  name: web\n  namespace: Kube.System\n", 1),
 		wantErr: "metadata.namespace: Invalid value",

@@ -2,10 +2,12 @@ package file
 
 import (
 	"fmt"
+	"regexp"
 
 	v1 "k8s.io/api/core/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -26,6 +28,7 @@ func validatePod(pod *v1.Pod) error {
 	for _, msg := range validation.IsDNS1123Label(pod.Namespace) {
 		errs = append(errs, field.Invalid(meta.Child("namespace"), pod.Namespace, msg))
 	}
+	errs = append(errs, validateUID(pod.UID, meta.Child("uid"))...)
 	errs = append(errs, metav1validation.ValidateLabels(pod.Labels, meta.Child("labels"))...)
 	errs = append(errs, apivalidation.ValidateAnnotations(pod.Annotations, meta.Child("annotations"))...)
 
@@ -71,6 +74,7 @@ func validatePod(pod *v1.Pod) error {
 		errs = append(errs, validateContainer(&spec.Containers[i], sp.Child("containers").Index(i), names, volumes, grace)...)
 	}
 	errs = append(errs, hostPortConflicts(spec.Containers, sp.Child("containers"), 0)...)
+	errs = append(errs, validateProcMount(spec, sp)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid pod: %w", errs.ToAggregate())
 	}
@@ -267,6 +271,49 @@ func validateRestartPolicy(c *v1.Container, p *field.Path) field.ErrorList {
 		if len(rule.ExitCodes.Values) > 255 {
 			errs = append(errs, field.TooMany(rp.Child("exitCodes", "values"), len(rule.ExitCodes.Values), 255))
 		}
+	}
+	return errs
+}
+
+// uidSegment is what a static pod's UID may be: it names the pod's
+// directory under the root dir (pods/<uid>), so it must be one plain path
+// segment; "../.." would reach outside on removal.
+var uidSegment = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
+
+func validateUID(uid types.UID, p *field.Path) field.ErrorList {
+	if !uidSegment.MatchString(string(uid)) {
+		return field.ErrorList{field.Invalid(p, string(uid),
+			"must be 1-253 letters, digits, '-', '_' or '.', starting with a letter or digit (it names the pod's directory)")}
+	}
+	return nil
+}
+
+// validateProcMount checks procMount as the API server does: Default or
+// Unmasked, and Unmasked only in a user namespace of the pod's own.
+func validateProcMount(spec *v1.PodSpec, sp *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	hostUsers := spec.HostUsers == nil || *spec.HostUsers
+	check := func(c *v1.Container, p *field.Path) {
+		if c.SecurityContext == nil || c.SecurityContext.ProcMount == nil {
+			return
+		}
+		pm := *c.SecurityContext.ProcMount
+		p = p.Child("securityContext", "procMount")
+		switch pm {
+		case v1.DefaultProcMount:
+		case v1.UnmaskedProcMount:
+			if hostUsers {
+				errs = append(errs, field.Invalid(p, pm, "`hostUsers` must be false to use `Unmasked`"))
+			}
+		default:
+			errs = append(errs, field.NotSupported(p, pm, []v1.ProcMountType{v1.DefaultProcMount, v1.UnmaskedProcMount}))
+		}
+	}
+	for i := range spec.InitContainers {
+		check(&spec.InitContainers[i], sp.Child("initContainers").Index(i))
+	}
+	for i := range spec.Containers {
+		check(&spec.Containers[i], sp.Child("containers").Index(i))
 	}
 	return errs
 }

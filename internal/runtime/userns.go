@@ -1,0 +1,63 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	v1 "k8s.io/api/core/v1"
+	internalapi "k8s.io/cri-api/pkg/apis"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// errNoUserNamespaces is upstream's refusal of `hostUsers: false` on a
+// runtime handler without user namespace support: the sandbox is not
+// created (FailedCreatePodSandBox), the pod stays pending, and nothing
+// runs in the node's user namespace instead.
+var errNoUserNamespaces = errors.New("can't set `spec.hostUsers: false`, runtime does not support user namespaces")
+
+// userNamespace is the user namespace of a pod's sandbox and containers
+// (upstream GetOrCreateUserNamespaceMappings): the node's unless the pod
+// sets hostUsers: false, which needs a runtime handler that supports user
+// namespaces. berth does not allocate ID ranges for pod user namespaces
+// yet, so such a pod is refused on every runtime, with a message saying
+// which of the two is missing.
+func userNamespace(pod *v1.Pod, handlerSupports bool) (*runtimeapi.UserNamespace, error) {
+	if pod.Spec.HostUsers == nil || *pod.Spec.HostUsers {
+		return &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}, nil
+	}
+	if !handlerSupports {
+		return nil, errNoUserNamespaces
+	}
+	return nil, errors.New("can't set `spec.hostUsers: false`: berth does not allocate user namespace ID ranges yet")
+}
+
+// handlerSupportsUserNamespaces asks the runtime whether its default
+// handler supports user namespaces (upstream
+// HandlerSupportsUserNamespaces): a runtime that lists no handlers (CRI
+// before v1.30, containerd 1.x) does not.
+func handlerSupportsUserNamespaces(ctx context.Context, rs internalapi.RuntimeService) (bool, error) {
+	resp, err := rs.Status(ctx, false)
+	if err != nil {
+		return false, fmt.Errorf("runtime status: %w", err)
+	}
+	for _, h := range resp.GetRuntimeHandlers() {
+		if h.GetName() == "" {
+			return h.GetFeatures().GetUserNamespaces(), nil
+		}
+	}
+	return false, nil
+}
+
+// podUserNamespace is userNamespace, asking the runtime only for pods that
+// want a user namespace of their own.
+func (m *Manager) podUserNamespace(ctx context.Context, rs internalapi.RuntimeService, pod *v1.Pod) (*runtimeapi.UserNamespace, error) {
+	supports := false
+	if pod.Spec.HostUsers != nil && !*pod.Spec.HostUsers {
+		var err error
+		if supports, err = handlerSupportsUserNamespaces(ctx, rs); err != nil {
+			return nil, fmt.Errorf("%w: %w", errNoUserNamespaces, err)
+		}
+	}
+	return userNamespace(pod, supports)
+}
