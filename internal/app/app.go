@@ -91,6 +91,11 @@ func Run(ctx context.Context, opts Options) error {
 	node := &nodestatus.Published{}
 	statuses := status.NewStore(nil)
 	pods := podworker.NewPodSet(logger, statuses)
+	cgroups, err := newCgroupManager(logger, opts, pods.ActivePods, recorder)
+	if err != nil {
+		return fmt.Errorf("set up the node's cgroups: %w", err)
+	}
+	layout := cgroups.Layout()
 
 	// 3. Volumes and the objects they read.
 	objs := objects.New(objects.Options{Client: clients.podClient()})
@@ -112,6 +117,10 @@ func Run(ctx context.Context, opts Options) error {
 		envObjects = objs
 	}
 	rt, err := runtime.New(ctx, runtime.Options{
+		CgroupLayout:          &layout,
+		PodCgroups:            cgroups,
+		DisableCPUCFSQuota:    !opts.Cgroups.CPUCFSQuota,
+		CPUCFSQuotaPeriod:     opts.Cgroups.CPUCFSQuotaPeriod,
 		WrapRuntimeService:    obs.wrapRuntime,
 		WrapImageService:      obs.wrapImages,
 		OnContainerStarted:    watches.Watch,
@@ -198,7 +207,11 @@ func Run(ctx context.Context, opts Options) error {
 		Clock:        clk,
 	})
 
-	// 7. Start everything; then the servers.
+	// 7. Start everything; then the servers. The node's cgroups come
+	// first: no pod may start before its parents exist with their limits.
+	if err := cgroups.Start(ctx, run); err != nil {
+		return fmt.Errorf("start the cgroup manager: %w", err)
+	}
 	run(func() { objs.Run(ctx, vols) })
 	run(func() { vols.Run(ctx) })
 	run(func() { generator.Run(ctx) })

@@ -76,9 +76,11 @@ type kubeletAPIDeps struct {
 func startObservers(ctx context.Context, run func(func()), errc chan<- error, d kubeletAPIDeps) error {
 	logger := klog.FromContext(ctx)
 	o := d.opts
+	layout := cgroupLayout(o)
 	collector := stats.New(stats.Options{
 		Runtime:              d.runtime,
 		CgroupDriver:         o.CgroupDriver,
+		CgroupLayout:         &layout,
 		RootDir:              o.RootDir,
 		PodLogsDir:           o.PodLogsDir,
 		NodeName:             o.NodeName,

@@ -126,6 +126,23 @@ type Options struct {
 	NodeLeaseDurationSeconds  int32             // nodeLeaseDurationSeconds (40)
 	Port                      int32             // port: the kubelet API port reported in the Node's daemonEndpoints
 
+	// Cgroups are the node's cgroup settings (internal/cm).
+	Cgroups CgroupOptions
+
 	// Config is the full merged configuration, kept for /configz.
 	Config *kubeletconfig.KubeletConfiguration
+}
+
+// CgroupOptions are the settings of the node's cgroups, defaulted.
+type CgroupOptions struct {
+	PerQOS            bool          // cgroupsPerQOS (true)
+	Root              string        // cgroupRoot; "/" when empty with PerQOS
+	CPUCFSQuota       bool          // cpuCFSQuota (true)
+	CPUCFSQuotaPeriod time.Duration // cpuCFSQuotaPeriod (100 ms)
+	PodPidsLimit      int64         // podPidsLimit; -1 or 0 is none
+	// EnforceNodeAllocatable is enforceNodeAllocatable (["pods"]) without
+	// "none".
+	EnforceNodeAllocatable []string
+	KubeReservedCgroup     string // kubeReservedCgroup
+	SystemReservedCgroup   string // systemReservedCgroup
 }

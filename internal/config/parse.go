@@ -353,6 +353,8 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 		NodeLeaseDurationSeconds:  cfg.NodeLeaseDurationSeconds,
 		Port:                      cfg.Port,
 
+		Cgroups: cgroupOptions(cfg),
+
 		Config: cfg,
 	}
 }

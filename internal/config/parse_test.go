@@ -84,6 +84,10 @@ func defaultOptions() app.Options {
 		NodeStatusReportFrequency: 5 * time.Minute,
 		NodeLeaseDurationSeconds:  40,
 		Port:                      10250,
+		Cgroups: app.CgroupOptions{
+			PerQOS: true, Root: "/", CPUCFSQuota: true, CPUCFSQuotaPeriod: 100 * time.Millisecond,
+			PodPidsLimit: -1, EnforceNodeAllocatable: []string{"pods"},
+		},
 	}
 }
 
@@ -372,7 +376,6 @@ func TestParse(t *testing.T) {
 				o.KubeletCgroups = "/berth"
 				o.SystemCgroups = "/system.slice"
 			},
-			unsupp: []string{"cgroupRoot"},
 		},
 		{
 			name: "server, log and stats flags override the file",
@@ -417,7 +420,6 @@ func TestParse(t *testing.T) {
 				o.CertDir = "/etc/berth/pki"
 				o.HousekeepingInterval = 30 * time.Second
 			},
-			unsupp: []string{"cgroupRoot"},
 		},
 		{
 			name: "kubeconfig: webhook settings by flag",

@@ -64,6 +64,16 @@ func supportedFields() []string {
 		"kubeletCgroups",
 		"systemCgroups",
 
+		// The node's cgroups (internal/cm).
+		"cgroupsPerQOS",
+		"cgroupRoot",
+		"cpuCFSQuota",
+		"cpuCFSQuotaPeriod",
+		"podPidsLimit",
+		"enforceNodeAllocatable",
+		"kubeReservedCgroup",
+		"systemReservedCgroup",
+
 		// The API server connection and the Node object.
 		"kubeAPIQPS",
 		"kubeAPIBurst",

@@ -55,7 +55,7 @@ func TestUnsupported(t *testing.T) {
 				"enableProfilingHandler", "containerLogMaxSize", "containerLogMaxFiles", "containerLogMaxWorkers",
 				"containerLogMonitorInterval", "volumeStatsAggPeriod", "kubeletCgroups", "systemCgroups",
 				"tlsCurvePreferences", "enableDebugFlagsHandler", "enableSystemLogQuery", "cgroupRoot"},
-			want: []string{"cgroupRoot", "enableDebugFlagsHandler", "enableSystemLogQuery", "tlsCurvePreferences"},
+			want: []string{"enableDebugFlagsHandler", "enableSystemLogQuery", "tlsCurvePreferences"},
 		},
 		{
 			name: "nested and sorted, without duplicates",

@@ -116,6 +116,7 @@ func validate(cfg *kubeletconfig.KubeletConfiguration) error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, validateEvictionHard(cfg.EvictionHard)...)
+	errs = append(errs, validateCgroups(cfg)...)
 
 	// Container logs, as upstream validates them and its log manager
 	// parses them.

@@ -153,3 +153,16 @@ func (r reservation) total(capacity v1.ResourceList) v1.ResourceList {
 	}
 	return total
 }
+
+// MachineCapacity is the capacity the Node reports for this host (cpu,
+// memory, huge pages, ephemeral-storage; pods as maxPods), read now. The
+// node's cgroups are sized from it (internal/cm), so that they agree with
+// the Node. Facts that cannot be read are left out, with the errors.
+func MachineCapacity(rootDir string, maxPods int) (v1.ResourceList, []error) {
+	m, errs := readMachine(linuxFiles(), rootDir)
+	c := capacity(nil, m, maxPods)
+	if m.memoryBytes == 0 {
+		delete(c, v1.ResourceMemory)
+	}
+	return c, errs
+}

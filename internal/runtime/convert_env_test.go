@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/berth-dev/berth/internal/cm"
 )
 
 func envPod() *v1.Pod {
@@ -47,7 +49,7 @@ func testNode() *nodeConfig {
 		clusterDNS:       []string{"10.96.0.10"},
 		clusterDomain:    "cluster.local",
 		resolvConf:       "/etc/resolv.conf",
-		cgroupDriver:     "cgroupfs",
+		cgroups:          cm.NewLayout("/", true, "cgroupfs"),
 		cpuCapacityMilli: 4000,
 		memoryCapacity:   8 << 30,
 		minOOMScoreAdj:   -1000,

@@ -1,108 +1,37 @@
 package runtime
 
 import (
-	"path"
-	"strings"
-
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/types"
 	resourcehelper "k8s.io/component-helpers/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-dev/berth/internal/cm"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/source"
 )
 
-// CPU and OOM constants of the upstream kubelet (cm/helpers_linux.go,
-// qos/policy.go).
+// OOM score constants of the upstream kubelet (qos/policy.go).
 const (
-	minShares     = 2
-	maxShares     = 262144
-	sharesPerCPU  = 1024
-	milliCPUToCPU = 1000
-	quotaPeriod   = 100000 // µs
-	minQuota      = 1000   // µs
-
 	guaranteedOOMScoreAdj = -997
 	besteffortOOMScoreAdj = 1000
 )
 
-// podCgroupParent is the cgroup the pod's sandbox and containers live
-// under, in the form the runtime's cgroup driver expects: for cgroupfs
-// "/kubepods/burstable/pod<uid>" (Guaranteed pods sit directly under
-// /kubepods), for systemd the expanded slice path
-// "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice".
-func podCgroupParent(pod *v1.Pod, driver string) string {
-	return cgroupParentFor(pod.UID, container.PodQOS(pod), driver)
-}
-
-// cgroupParentFor is podCgroupParent for a pod known only by UID and class.
-func cgroupParentFor(uid types.UID, qos v1.PodQOSClass, driver string) string {
-	parts := []string{"kubepods"}
-	switch qos {
-	case v1.PodQOSBurstable:
-		parts = append(parts, "burstable")
-	case v1.PodQOSBestEffort:
-		parts = append(parts, "besteffort")
-	}
-	parts = append(parts, "pod"+string(uid))
-	if driver == "systemd" {
-		return systemdSlicePath(parts)
-	}
-	return "/" + path.Join(parts...)
-}
-
-// systemdSlicePath expands cgroup name parts to the nested slice path, as
-// the upstream CgroupName.ToSystemd does ("-" is escaped as "_" since systemd
-// uses it as the nesting separator).
-func systemdSlicePath(parts []string) string {
-	var b strings.Builder
-	prefix := ""
-	for _, p := range parts {
-		p = strings.ReplaceAll(p, "-", "_")
-		if prefix == "" {
-			prefix = p
-		} else {
-			prefix += "-" + p
-		}
-		b.WriteString("/" + prefix + ".slice")
-	}
-	return b.String()
-}
-
-// milliCPUToShares converts a CPU request to cgroup v1 cpu.shares.
-func milliCPUToShares(milliCPU int64) int64 {
-	if milliCPU == 0 {
-		// Zero would mean "unset" (1024 shares) to the runtime; 2 matches
-		// the kernel's minimum, which is what no request should get.
-		return minShares
-	}
-	shares := milliCPU * sharesPerCPU / milliCPUToCPU
-	return min(max(shares, minShares), maxShares)
-}
-
-// milliCPUToQuota converts a CPU limit to a CFS quota for period (µs); 0
-// means no limit.
-func milliCPUToQuota(milliCPU, period int64) int64 {
-	if milliCPU == 0 {
-		return 0
-	}
-	return max(milliCPU*period/milliCPUToCPU, minQuota)
-}
-
 // linuxResources computes the cgroup settings for cpu request and limits
-// (upstream calculateLinuxResources with the CFS quota enforced). A nil
-// cpuRequest falls back to the limit.
-func linuxResources(cpuRequest, cpuLimit, memoryLimit *resource.Quantity) *runtimeapi.LinuxContainerResources {
+// (upstream calculateLinuxResources): the CFS quota and period only with
+// cpuCFSQuota, the period being cpuCFSQuotaPeriod. A nil cpuRequest falls
+// back to the limit.
+func linuxResources(cpuRequest, cpuLimit, memoryLimit *resource.Quantity, node *nodeConfig) *runtimeapi.LinuxContainerResources {
 	if cpuRequest == nil {
 		cpuRequest = cpuLimit
 	}
 	r := &runtimeapi.LinuxContainerResources{
-		CpuShares:          milliCPUToShares(cpuRequest.MilliValue()),
-		CpuPeriod:          quotaPeriod,
-		CpuQuota:           milliCPUToQuota(cpuLimit.MilliValue(), quotaPeriod),
+		CpuShares:          int64(cm.MilliCPUToShares(cpuRequest.MilliValue())),
 		MemoryLimitInBytes: memoryLimit.Value(),
+	}
+	if !node.disableCPUQuota {
+		r.CpuPeriod = node.cpuPeriod()
+		r.CpuQuota = cm.MilliCPUToQuota(cpuLimit.MilliValue(), r.CpuPeriod)
 	}
 	return r
 }
@@ -114,7 +43,7 @@ func containerResources(pod *v1.Pod, c *v1.Container, node *nodeConfig) *runtime
 	if _, ok := c.Resources.Requests[v1.ResourceCPU]; ok {
 		cpuRequest = c.Resources.Requests.Cpu()
 	}
-	r := linuxResources(cpuRequest, c.Resources.Limits.Cpu(), c.Resources.Limits.Memory())
+	r := linuxResources(cpuRequest, c.Resources.Limits.Cpu(), c.Resources.Limits.Memory(), node)
 	r.OomScoreAdj = max(oomScoreAdj(pod, c, node.memoryCapacity), node.minOOMScoreAdj)
 	if node.cgroupV2 {
 		r.Unified = map[string]string{
@@ -189,7 +118,7 @@ func minRegularMemoryRequest(pod *v1.Pod) int64 {
 // the largest init container alongside the sidecars started before it,
 // whichever is more; pod-level resources where set). A limit is the sum of
 // the limits that are set, as upstream.
-func sandboxResources(pod *v1.Pod) *runtimeapi.LinuxContainerResources {
+func sandboxResources(pod *v1.Pod, node *nodeConfig) *runtimeapi.LinuxContainerResources {
 	opts := resourcehelper.PodResourcesOptions{ExcludeOverhead: true}
 	req := resourcehelper.PodRequests(pod, opts)
 	lim := resourcehelper.PodLimits(pod, opts)
@@ -197,15 +126,15 @@ func sandboxResources(pod *v1.Pod) *runtimeapi.LinuxContainerResources {
 	if _, ok := req[v1.ResourceCPU]; ok {
 		cpuRequest = req.Cpu()
 	}
-	return linuxResources(cpuRequest, lim.Cpu(), lim.Memory())
+	return linuxResources(cpuRequest, lim.Cpu(), lim.Memory(), node)
 }
 
 // overheadResources turns the pod's RuntimeClass overhead into cgroup
 // settings; overhead has no separate request and limit.
-func overheadResources(pod *v1.Pod) *runtimeapi.LinuxContainerResources {
+func overheadResources(pod *v1.Pod, node *nodeConfig) *runtimeapi.LinuxContainerResources {
 	if pod.Spec.Overhead == nil {
 		return &runtimeapi.LinuxContainerResources{}
 	}
 	cpu, mem := pod.Spec.Overhead.Cpu(), pod.Spec.Overhead.Memory()
-	return linuxResources(cpu, cpu, mem)
+	return linuxResources(cpu, cpu, mem, node)
 }

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-dev/berth/internal/cm"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/source"
 )
@@ -70,10 +71,12 @@ func TestPodQOSAndCgroupParent(t *testing.T) {
 			if tt.cgfs == "" {
 				return
 			}
-			if got := podCgroupParent(tt.pod, "cgroupfs"); got != tt.cgfs {
+			node := testNode()
+			if got := node.cgroups.Pod(tt.pod.UID, container.PodQOS(tt.pod)); got != tt.cgfs {
 				t.Errorf("cgroupfs parent = %s, want %s", got, tt.cgfs)
 			}
-			if got := podCgroupParent(tt.pod, "systemd"); got != tt.systemd {
+			node.cgroups = cm.NewLayout("/", true, "systemd")
+			if got := node.cgroups.Pod(tt.pod.UID, container.PodQOS(tt.pod)); got != tt.systemd {
 				t.Errorf("systemd parent = %s, want %s", got, tt.systemd)
 			}
 		})
@@ -131,7 +134,18 @@ func TestContainerResources(t *testing.T) {
 		})
 	}
 
+	// cpuCFSQuota false: no quota, no period; a period of its own.
+	guaranteed := podWith(v1.ResourceRequirements{Requests: rl("500m", "1Gi"), Limits: rl("500m", "1Gi")})
 	node := testNode()
+	node.disableCPUQuota = true
+	checkProto(t, "without cpuCFSQuota", &runtimeapi.LinuxContainerResources{CpuShares: 512, MemoryLimitInBytes: gi, OomScoreAdj: -997},
+		containerResources(guaranteed, &guaranteed.Spec.Containers[0], node))
+	node = testNode()
+	node.cfsPeriod = 50000
+	checkProto(t, "cpuCFSQuotaPeriod 50ms", &runtimeapi.LinuxContainerResources{CpuShares: 512, CpuPeriod: 50000, CpuQuota: 25000, MemoryLimitInBytes: gi, OomScoreAdj: -997},
+		containerResources(guaranteed, &guaranteed.Spec.Containers[0], node))
+
+	node = testNode()
 	node.cgroupV2 = true
 	pod := podWith(v1.ResourceRequirements{})
 	got := containerResources(pod, &pod.Spec.Containers[0], node)
@@ -193,21 +207,6 @@ func TestOOMScoreAdjSidecar(t *testing.T) {
 	}
 }
 
-func TestMilliCPUConversions(t *testing.T) {
-	shares := map[int64]int64{0: 2, 1: 2, 2: 2, 10: 10, 100: 102, 1000: 1024, 300000: 262144}
-	for in, want := range shares {
-		if got := milliCPUToShares(in); got != want {
-			t.Errorf("milliCPUToShares(%d) = %d, want %d", in, got, want)
-		}
-	}
-	quota := map[int64]int64{0: 0, 1: 1000, 10: 1000, 250: 25000, 2000: 200000}
-	for in, want := range quota {
-		if got := milliCPUToQuota(in, quotaPeriod); got != want {
-			t.Errorf("milliCPUToQuota(%d) = %d, want %d", in, got, want)
-		}
-	}
-}
-
 func TestSandboxResources(t *testing.T) {
 	always := v1.ContainerRestartPolicyAlways
 	pod := podWith(
@@ -218,7 +217,7 @@ func TestSandboxResources(t *testing.T) {
 		{Name: "init", Resources: v1.ResourceRequirements{Requests: rl("1", "64Mi"), Limits: rl("1", "1Gi")}},
 		{Name: "side", RestartPolicy: &always, Resources: v1.ResourceRequirements{Requests: rl("50m", "10Mi"), Limits: rl("50m", "10Mi")}},
 	}
-	got := sandboxResources(pod)
+	got := sandboxResources(pod, testNode())
 	// The init container's 1 CPU beats 250m; its 1Gi limit beats 410Mi.
 	want := &runtimeapi.LinuxContainerResources{CpuShares: 1024, CpuPeriod: 100000, CpuQuota: 100000, MemoryLimitInBytes: 1 << 30}
 	checkProto(t, "sandboxResources", want, got)
@@ -226,12 +225,12 @@ func TestSandboxResources(t *testing.T) {
 	// Upstream sums the limits that are set, even beside an unlimited
 	// container: 200m+50m and 200Mi+10Mi, still beaten by the init container.
 	pod.Spec.Containers[1].Resources.Limits = nil
-	got = sandboxResources(pod)
+	got = sandboxResources(pod, testNode())
 	checkProto(t, "sandboxResources with an unlimited container", want, got)
 
 	// Pod-level resources replace the containers' (cpu and memory).
 	pod.Spec.Resources = &v1.ResourceRequirements{Requests: rl("2", "2Gi"), Limits: rl("3", "3Gi")}
-	got = sandboxResources(pod)
+	got = sandboxResources(pod, testNode())
 	want = &runtimeapi.LinuxContainerResources{CpuShares: 2048, CpuPeriod: 100000, CpuQuota: 300000, MemoryLimitInBytes: 3 << 30}
 	checkProto(t, "sandboxResources with pod-level resources", want, got)
 	pod.Spec.Resources = nil
@@ -240,8 +239,8 @@ func TestSandboxResources(t *testing.T) {
 	noReq := podWith(v1.ResourceRequirements{Limits: rl("500m", "100Mi")})
 	noReq.Spec.Containers[0].Resources.Requests = nil
 	want = &runtimeapi.LinuxContainerResources{CpuShares: 512, CpuPeriod: 100000, CpuQuota: 50000, MemoryLimitInBytes: 100 << 20}
-	checkProto(t, "sandboxResources without requests", want, sandboxResources(noReq))
+	checkProto(t, "sandboxResources without requests", want, sandboxResources(noReq, testNode()))
 
 	pod.Spec.Overhead = rl("100m", "50Mi")
-	checkProto(t, "overheadResources", &runtimeapi.LinuxContainerResources{CpuShares: 102, CpuPeriod: 100000, CpuQuota: 10000, MemoryLimitInBytes: 50 << 20}, overheadResources(pod))
+	checkProto(t, "overheadResources", &runtimeapi.LinuxContainerResources{CpuShares: 102, CpuPeriod: 100000, CpuQuota: 10000, MemoryLimitInBytes: 50 << 20}, overheadResources(pod, testNode()))
 }

@@ -86,11 +86,11 @@ func sandboxLinuxConfig(pod *v1.Pod, node *nodeConfig, userns *runtimeapi.UserNa
 		sc.SelinuxOptions = seLinuxOptions(psc.SELinuxOptions)
 	}
 	return &runtimeapi.LinuxPodSandboxConfig{
-		CgroupParent:    podCgroupParent(pod, node.cgroupDriver),
+		CgroupParent:    node.cgroups.Pod(pod.UID, container.PodQOS(pod)),
 		SecurityContext: sc,
 		Sysctls:         sysctls,
-		Resources:       sandboxResources(pod),
-		Overhead:        overheadResources(pod),
+		Resources:       sandboxResources(pod, node),
+		Overhead:        overheadResources(pod, node),
 	}, nil
 }
 

@@ -19,9 +19,11 @@ const (
 	eventSandboxChanged         = "SandboxChanged"
 	eventFailedCreatePodSandBox = "FailedCreatePodSandBox"
 	eventFailedPodSandBoxStatus = "FailedPodSandBoxStatus"
-	eventFailedPostStartHook    = "FailedPostStartHook"
-	eventFailedPreStopHook      = "FailedPreStopHook"
-	eventLifecycleHTTPFallback  = "LifecycleHTTPFallback"
+	// eventFailedToCreatePodContainer: the pod's cgroup could not be made.
+	eventFailedToCreatePodContainer = "FailedToCreatePodContainer"
+	eventFailedPostStartHook        = "FailedPostStartHook"
+	eventFailedPreStopHook          = "FailedPreStopHook"
+	eventLifecycleHTTPFallback      = "LifecycleHTTPFallback"
 
 	eventInvalidEnvironmentVariableNames = "InvalidEnvironmentVariableNames"
 )

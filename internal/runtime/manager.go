@@ -17,6 +17,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/berth-dev/berth/internal/cm"
 	"github.com/berth-dev/berth/internal/image"
 )
 
@@ -50,6 +51,17 @@ type Options struct {
 	// SeccompDefault gives containers without a seccomp profile the
 	// runtime's default one (RuntimeDefault) instead of none.
 	SeccompDefault bool
+	// CgroupLayout names the pods' cgroups; nil is upstream's default
+	// (cgroupRoot "/", cgroupsPerQOS, CgroupDriver).
+	CgroupLayout *cm.Layout
+	// PodCgroups creates a pod's cgroup, with its limits, before its
+	// sandbox, and removes it with the pod; nil leaves both to the
+	// runtime (which creates the cgroup without limits).
+	PodCgroups PodCgroups
+	// DisableCPUCFSQuota is cpuCFSQuota false: containers get no CPU
+	// quota. CPUCFSQuotaPeriod is cpuCFSQuotaPeriod (default 100 ms).
+	DisableCPUCFSQuota bool
+	CPUCFSQuotaPeriod  time.Duration
 	// MaxParallelImagePulls bounds concurrent pulls; 0 means unlimited.
 	MaxParallelImagePulls int
 	// Recorder receives events with the upstream reasons; nil drops them.
@@ -83,6 +95,14 @@ type Options struct {
 	// services once connected, e.g. to count and time every call.
 	WrapRuntimeService func(internalapi.RuntimeService) internalapi.RuntimeService
 	WrapImageService   func(internalapi.ImageManagerService) internalapi.ImageManagerService
+}
+
+// PodCgroups owns the pods' cgroups (internal/cm).
+type PodCgroups interface {
+	// EnsurePod creates the pod's cgroup with its limits unless it exists.
+	EnsurePod(ctx context.Context, pod *v1.Pod) error
+	// RemovePod removes the pod's cgroup, which the runtime has emptied.
+	RemovePod(uid types.UID) error
 }
 
 // VolumeHostPaths finds the host directory (or file) of a volume of a pod
@@ -205,8 +225,11 @@ func newManager(opts Options) (*Manager, error) {
 			clusterDNS:     opts.ClusterDNS,
 			clusterDomain:  opts.ClusterDomain,
 			resolvConf:     opts.ResolvConf,
-			cgroupDriver:   opts.CgroupDriver,
+			cgroups:        cm.NewLayout("/", true, opts.CgroupDriver),
 			seccompDefault: opts.SeccompDefault,
+
+			disableCPUQuota: opts.DisableCPUCFSQuota,
+			cfsPeriod:       opts.CPUCFSQuotaPeriod.Microseconds(),
 		},
 		// The flowcontrol "fake" constructor only means "with this clock".
 		crashBO:      flowcontrol.NewFakeBackOff(crashBackOffInitial, crashBackOffMax, opts.Clock),
@@ -216,6 +239,9 @@ func newManager(opts Options) (*Manager, error) {
 	// default of twice the maximum (which happens to be the same today).
 	m.crashBO.HasExpiredFunc = func(eventTime, lastUpdate time.Time, _ time.Duration) bool {
 		return eventTime.Sub(lastUpdate) > crashBackOffReset
+	}
+	if opts.CgroupLayout != nil {
+		m.node.cgroups = *opts.CgroupLayout
 	}
 	m.hooks = hookRunner{http: newHookHTTPClient()}
 	for _, ip := range strings.Split(opts.NodeIP, ",") {

@@ -7,6 +7,8 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
+
+	"github.com/berth-dev/berth/internal/cm"
 )
 
 // nodeConfig is everything about the node and berth's settings that the
@@ -20,9 +22,14 @@ type nodeConfig struct {
 	clusterDNS    []string
 	clusterDomain string
 	resolvConf    string // "" means the pod gets no host DNS settings
-	cgroupDriver  string // "cgroupfs" or "systemd"
 	// seccompDefault: RuntimeDefault for containers without a profile.
 	seccompDefault bool
+	// cgroups names the pods' cgroups (internal/cm).
+	cgroups cm.Layout
+	// disableCPUQuota is cpuCFSQuota false; cfsPeriod is
+	// cpuCFSQuotaPeriod in µs, 0 for the default 100 ms.
+	disableCPUQuota bool
+	cfsPeriod       int64
 	// nodeHosts is the node's hosts file, which host-network pods start
 	// from; "" is /etc/hosts (tests set another).
 	nodeHosts string
@@ -36,6 +43,14 @@ type nodeConfig struct {
 	minOOMScoreAdj int64
 	// cgroupV2 is set on a unified cgroup v2 host.
 	cgroupV2 bool
+}
+
+// cpuPeriod is the CFS period containers get, in µs.
+func (n *nodeConfig) cpuPeriod() int64 {
+	if n.cfsPeriod > 0 {
+		return n.cfsPeriod
+	}
+	return cm.QuotaPeriod
 }
 
 func (n *nodeConfig) etcHosts() string {

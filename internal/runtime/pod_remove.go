@@ -82,8 +82,13 @@ func (m *Manager) RemovePod(ctx context.Context, st *container.PodStatus) error 
 	if err := m.removePodDir(st); err != nil {
 		errs = append(errs, err)
 	}
-	if err := removePodCgroups(cgroupRoot, m.node.cgroupDriver, st.UID); err != nil {
-		klog.FromContext(ctx).V(2).Info("Could not remove the pod's cgroup; it is left empty", "podUID", st.UID, "err", err)
+	// runc removes the container cgroups but not their parent, so without
+	// this every pod would leave directories behind. An error is not
+	// fatal: a leftover empty cgroup costs nothing but a directory.
+	if m.opts.PodCgroups != nil {
+		if err := m.opts.PodCgroups.RemovePod(st.UID); err != nil {
+			klog.FromContext(ctx).V(2).Info("Could not remove the pod's cgroup; it is left empty", "podUID", st.UID, "err", err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove pod %s: %w", st.UID, err)

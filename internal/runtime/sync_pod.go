@@ -17,8 +17,9 @@ import (
 //
 //  1. KillPod: stop every container and the sandbox; unless a new sandbox
 //     follows, that is all. Else kill ContainersToKill, one by one.
-//  2. CreateSandbox: run a new sandbox (after removing the old sandbox's
-//     init containers, which must run again in it).
+//  2. CreateSandbox: create the pod's cgroup if it is not there, then run
+//     a new sandbox (after removing the old sandbox's init containers,
+//     which must run again in it).
 //  3. Start EphemeralContainersToStart (first, as upstream: a debugger
 //     reaches a pod whose init container cannot start), then
 //     NextInitContainer if set, then every one of ContainersToStart (the
@@ -97,6 +98,15 @@ func (m *Manager) SyncPod(ctx context.Context, pod *v1.Pod, st *container.PodSta
 		return res
 	}
 	target.sandboxConfig = cfg
+	if a.CreateSandbox && m.opts.PodCgroups != nil {
+		// The pod's cgroup, with its limits, is in place before anything
+		// runs in it (upstream's pod container manager, EnsureExists).
+		if err := m.opts.PodCgroups.EnsurePod(ctx, pod); err != nil {
+			m.podEvent(id, v1.EventTypeWarning, eventFailedToCreatePodContainer, fmt.Sprintf("unable to ensure pod container exists: %v", err))
+			res.Err = fmt.Errorf("failed to ensure that the pod: %v cgroups exist and are correctly applied: %w", pod.UID, err)
+			return res
+		}
+	}
 	if a.CreateSandbox {
 		sandboxID, ips, err := m.runSandbox(ctx, rs, pod, cfg)
 		if err != nil {

@@ -5,43 +5,13 @@ import (
 	"path"
 	"slices"
 	"strings"
-
-	"k8s.io/apimachinery/pkg/types"
 )
 
-// Where berth's pods live (internal/runtime podCgroupParent): cgroupfs puts
-// a pod at /kubepods[/burstable|/besteffort]/pod<uid> and each container
-// (the sandbox's pause container too) in a child named by its ID; systemd
+// Where berth's pods live is internal/cm's Layout: with cgroupfs a pod is
+// at /kubepods[/burstable|/besteffort]/pod<uid> and each container (the
+// sandbox's pause container too) in a child named by its ID; systemd
 // nests slices, kubepods-burstable-pod<uid_>.slice, with containers in
 // scopes such as cri-containerd-<id>.scope.
-
-// podsCgroup is the cgroup that holds every pod (the "pods" system
-// container).
-func podsCgroup(driver string) string {
-	if driver == "systemd" {
-		return "/kubepods.slice"
-	}
-	return "/kubepods"
-}
-
-// podCgroupCandidates lists where a pod's cgroup may be, one place per QoS
-// class; berth only knows the class from the pod spec, which the stats
-// collector does not need.
-func podCgroupCandidates(uid types.UID, driver string) []string {
-	if driver == "systemd" {
-		u := strings.ReplaceAll(string(uid), "-", "_")
-		return []string{
-			"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + u + ".slice",
-			"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + u + ".slice",
-			"/kubepods.slice/kubepods-pod" + u + ".slice",
-		}
-	}
-	return []string{
-		"/kubepods/burstable/pod" + string(uid),
-		"/kubepods/besteffort/pod" + string(uid),
-		"/kubepods/pod" + string(uid),
-	}
-}
 
 // childFor picks the child cgroup that belongs to a container ID: its own
 // name (cgroupfs) or a scope that carries it (systemd).

@@ -159,12 +159,7 @@ func TestParsePSI(t *testing.T) {
 	}
 }
 
-func TestPodCgroupCandidates(t *testing.T) {
-	got := podCgroupCandidates("a-b", "systemd")
-	want := "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-poda_b.slice"
-	if got[0] != want {
-		t.Errorf("systemd candidate = %s, want %s", got[0], want)
-	}
+func TestChildFor(t *testing.T) {
 	if c, ok := childFor([]string{"cri-containerd-abc.scope", "other"}, "abc"); !ok || c != "cri-containerd-abc.scope" {
 		t.Errorf("childFor systemd scope = %q, %v", c, ok)
 	}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/berth-dev/berth/internal/cm"
 	"github.com/berth-dev/berth/internal/container"
 )
 
@@ -37,6 +38,9 @@ type Options struct {
 	// CgroupDriver is the runtime's driver, "cgroupfs" (default) or
 	// "systemd": it decides where pod cgroups are (see cgroup_paths.go).
 	CgroupDriver string
+	// CgroupLayout names the node's pod cgroups (cgroupRoot,
+	// cgroupsPerQOS); nil is upstream's default layout for CgroupDriver.
+	CgroupLayout *cm.Layout
 	// KubeletCgroup, RuntimeCgroup and SystemCgroup name the cgroups of
 	// the node's system containers (--kubelet-cgroups, --runtime-cgroups,
 	// --system-cgroups). An empty KubeletCgroup means berth's own cgroup,
@@ -110,6 +114,10 @@ func New(opts Options) *Collector {
 func newCollector(opts Options, cg cgroupFS) *Collector {
 	if opts.CgroupDriver == "" {
 		opts.CgroupDriver = "cgroupfs"
+	}
+	if opts.CgroupLayout == nil {
+		l := cm.NewLayout("/", true, opts.CgroupDriver)
+		opts.CgroupLayout = &l
 	}
 	if opts.RootDir == "" {
 		opts.RootDir = "/var/lib/kubelet"

@@ -172,7 +172,7 @@ func (c *Collector) sampleSystem(next map[cpuKey]cpuPoint) []systemSnap {
 	add(statsapi.SystemContainerKubelet, c.opts.KubeletCgroup, c.started)
 	add(statsapi.SystemContainerRuntime, c.opts.RuntimeCgroup, c.machine.BootTime)
 	add(statsapi.SystemContainerMisc, c.opts.SystemCgroup, c.machine.BootTime)
-	add(statsapi.SystemContainerPods, podsCgroup(c.opts.CgroupDriver), c.machine.BootTime)
+	add(statsapi.SystemContainerPods, c.opts.CgroupLayout.Pods(), c.machine.BootTime)
 	return out
 }
 

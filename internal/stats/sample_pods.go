@@ -139,7 +139,7 @@ func (c *Collector) findPodCgroup(uid types.UID) (string, cgroupSample, bool) {
 			return cg, s, true
 		}
 	}
-	for _, cg := range podCgroupCandidates(uid, c.opts.CgroupDriver) {
+	for _, cg := range c.opts.CgroupLayout.PodCandidates(uid) {
 		if s, err := c.cg.read(&c.rd, cg, now); err == nil {
 			return cg, s, true
 		}
