@@ -40,6 +40,24 @@ answers() {
 	[[ "$code" == 200 || "$code" == 401 ]]
 }
 
+# htpasswd_entry USER PASSWORD: a bcrypt htpasswd line (the only hash the
+# registry accepts), by htpasswd (apache2-utils) or else Python's crypt
+# module over the C library's bcrypt (glibc's libxcrypt on Debian 12).
+htpasswd_entry() {
+	if command -v htpasswd >/dev/null; then
+		htpasswd -Bbn "$1" "$2"
+		return
+	fi
+	command -v python3 >/dev/null || die "htpasswd (apache2-utils) or python3 is needed for BERTH_REGISTRY_AUTH"
+	python3 -W ignore -c '
+import crypt, sys
+h = crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH))
+if not h or not h.startswith("$2"):
+    sys.exit("no bcrypt in this C library; install apache2-utils for htpasswd")
+print(sys.argv[1] + ":" + h)
+' "$1" "$2" || die "cannot make a bcrypt htpasswd entry"
+}
+
 pid_alive() {
 	local pid
 	[[ -f "$1" ]] || return 1
@@ -76,8 +94,7 @@ up() {
 	EOF
 	if [[ -n "$AUTH" ]]; then
 		[[ "$AUTH" == *:* ]] || die "BERTH_REGISTRY_AUTH must be user:password"
-		command -v htpasswd >/dev/null || die "htpasswd (apache2-utils) is needed for BERTH_REGISTRY_AUTH"
-		htpasswd -Bbn "${AUTH%%:*}" "${AUTH#*:}" >"$s/htpasswd"
+		htpasswd_entry "${AUTH%%:*}" "${AUTH#*:}" >"$s/htpasswd"
 		cat >>"$s/config.yml" <<-EOF
 			auth:
 			  htpasswd:

@@ -116,6 +116,10 @@ func Run(ctx context.Context, opts Options) error {
 	if clients != nil {
 		envObjects = objs
 	}
+	pullRecords, verify, err := imageVerification(opts)
+	if err != nil {
+		return err
+	}
 	rt, err := runtime.New(ctx, runtime.Options{
 		CgroupLayout:          &layout,
 		PodCgroups:            cgroups,
@@ -142,6 +146,8 @@ func Run(ctx context.Context, opts Options) error {
 		CgroupDriver:          opts.CgroupDriver,
 		SeccompDefault:        opts.SeccompDefault,
 		MaxParallelImagePulls: opts.MaxParallelImagePulls,
+		ImagePullRecords:      pullRecords,
+		ImageVerify:           verify,
 		Recorder:              recorder,
 		Clock:                 clk,
 	})

@@ -30,6 +30,13 @@ type Options struct {
 
 	MaxParallelImagePulls int // 1 when serializeImagePulls is true
 
+	// ImagePullCredentialsVerificationPolicy and
+	// PreloadedImagesVerificationAllowlist: when a pod must show that its
+	// own credentials could pull an image already on the node (upstream's
+	// KEP-2535); empty means NeverVerifyPreloadedImages.
+	ImagePullCredentialsVerificationPolicy string
+	PreloadedImagesVerificationAllowlist   []string
+
 	// AllowedUnsafeSysctls are the sysctls (or patterns ending in *) pods
 	// may set beside the safe ones (allowedUnsafeSysctls).
 	AllowedUnsafeSysctls []string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/app"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
@@ -146,6 +147,9 @@ func Parse(args []string, env Env) (*Result, error) {
 		if _, err := admission.ParsePodSecurityLevel(f.val); err != nil {
 			errs = append(errs, fmt.Errorf("--%s: %w", f.name, err))
 		}
+	}
+	if _, err := image.NewVerifyPolicy(cfg.ImagePullCredentialsVerificationPolicy, cfg.PreloadedImagesVerificationAllowlist); err != nil {
+		errs = append(errs, err)
 	}
 	if flags.housekeeping <= 0 {
 		errs = append(errs, fmt.Errorf("--housekeeping-interval must be greater than zero, got %v", flags.housekeeping))
@@ -352,6 +356,9 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 		NodeStatusReportFrequency: cfg.NodeStatusReportFrequency.Duration,
 		NodeLeaseDurationSeconds:  cfg.NodeLeaseDurationSeconds,
 		Port:                      cfg.Port,
+
+		ImagePullCredentialsVerificationPolicy: string(cfg.ImagePullCredentialsVerificationPolicy),
+		PreloadedImagesVerificationAllowlist:   slices.Clone(cfg.PreloadedImagesVerificationAllowlist),
 
 		Cgroups: cgroupOptions(cfg),
 

@@ -39,8 +39,10 @@ func defaultOptions() app.Options {
 		CgroupDriver:          "cgroupfs",
 		MaxParallelImagePulls: 1,
 		ResolvConf:            "/etc/resolv.conf",
-		ReadOnlyAddress:       "127.0.0.1",
-		ReadOnlyPort:          10255,
+
+		ImagePullCredentialsVerificationPolicy: "NeverVerifyPreloadedImages",
+		ReadOnlyAddress:                        "127.0.0.1",
+		ReadOnlyPort:                           10255,
 
 		Address:            "127.0.0.1",
 		HealthzBindAddress: "127.0.0.1",
@@ -568,6 +570,8 @@ func TestParseErrors(t *testing.T) {
 		{name: "bad pod security levels", args: []string{"--static-pod-security", "strict", "--pod-security-floor", "baseline:1.30"},
 			wantInErr: []string{`--static-pod-security: pod security level "strict": must be one of privileged, baseline, restricted`,
 				`--pod-security-floor: pod security version "1.30": must be "latest" or "v1.x"`}},
+		{name: "bad image credential verification", args: []string{"--config", "testdata/bad-image-verification.yaml"},
+			wantInErr: []string{"can't set `preloadedImagesVerificationAllowlist` if `imagePullCredentialsVerificationPolicy` is not \"NeverVerifyAllowlistedImages\""}},
 		{name: "empty --config", args: []string{"--config="}, usage: true, wantInErr: []string{"--config must not be empty"}},
 		{name: "missing config file", args: []string{"--config", "testdata/nope.yaml"}, wantInErr: []string{"read config file", "testdata/nope.yaml"}},
 		{name: "unknown field", args: []string{"--config", "testdata/unknown-field.yaml"}, wantInErr: []string{`config file "testdata/unknown-field.yaml"`, `field "podManifestPath": unknown field`}},

@@ -27,6 +27,8 @@ func supportedFields() []string {
 
 		"serializeImagePulls",
 		"maxParallelImagePulls",
+		"imagePullCredentialsVerificationPolicy",
+		"preloadedImagesVerificationAllowlist",
 
 		"clusterDNS",
 		"clusterDomain",

@@ -2,9 +2,13 @@ package image
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 
 	v1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	kubeletconfig "k8s.io/kubelet/config/v1beta1"
 )
 
 // Keyring finds the registry credentials to pull an image for a pod. The
@@ -14,13 +18,38 @@ type Keyring interface {
 	// repository (e.g. "docker.io/library/busybox"), and the names of the
 	// pod's pull secrets that could not be read: should the pull fail,
 	// the puller says so in an event.
-	Lookup(ctx context.Context, pod *v1.Pod, repo string) (auths []*runtimeapi.AuthConfig, missing []string)
+	Lookup(ctx context.Context, pod *v1.Pod, repo string) (creds []Credential, missing []string)
+}
+
+// Credential is one set of registry credentials and where it comes from.
+type Credential struct {
+	Auth *runtimeapi.AuthConfig
+	// Secret is the pull secret the credentials are in, with their hash
+	// (upstream's secret coordinates and credential hash), as a pull with
+	// them is recorded; nil for credentials every pod on the node has.
+	Secret *kubeletconfig.ImagePullSecret
+}
+
+// credentialHash is upstream's hash of credentials (credentialprovider's
+// hashAuthConfig): SHA-256 of the JSON of user name, password and email,
+// so that a record written by either kubelet matches in the other.
+func credentialHash(username, password, email string) string {
+	b, err := json.Marshal(struct {
+		Username string `json:"username,omitempty"`
+		Password string `json:"password,omitempty"`
+		Email    string `json:"email,omitempty"`
+	}{username, password, email})
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // NoKeyring has no credentials.
 type NoKeyring struct{}
 
 // Lookup returns nothing.
-func (NoKeyring) Lookup(context.Context, *v1.Pod, string) ([]*runtimeapi.AuthConfig, []string) {
+func (NoKeyring) Lookup(context.Context, *v1.Pod, string) ([]Credential, []string) {
 	return nil, nil
 }

@@ -19,9 +19,11 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	crierrors "k8s.io/cri-api/pkg/errors"
 	"k8s.io/klog/v2"
+	kubeletconfig "k8s.io/kubelet/config/v1beta1"
 	"k8s.io/utils/clock"
 
 	"github.com/berth-dev/berth/internal/container"
@@ -80,6 +82,12 @@ type Options struct {
 	MaxParallelPulls int
 	// Keyring supplies registry credentials; nil means NoKeyring.
 	Keyring Keyring
+	// Records, if set, keeps the pull records on disk, and Verify decides
+	// when a pod must prove that it may use an image already on the node
+	// (imagePullCredentialsVerificationPolicy). Without Records nothing is
+	// verified, as upstream with KubeletEnsureSecretPulledImages off.
+	Records *Records
+	Verify  VerifyPolicy
 }
 
 // Puller ensures images are present. It is safe for concurrent use.
@@ -88,6 +96,9 @@ type Puller struct {
 	recorder record.EventRecorder
 	clock    clock.Clock
 	keyring  Keyring
+	records  *Records
+	verify   VerifyPolicy
+	recover  sync.Once // the records left by the last run, on the first EnsureImage
 	backOff  *flowcontrol.Backoff
 	// tokens is a semaphore of MaxParallelPulls slots; nil when unlimited.
 	tokens chan struct{}
@@ -123,6 +134,8 @@ func New(opts Options) *Puller {
 		recorder:    opts.Recorder,
 		clock:       opts.Clock,
 		keyring:     opts.Keyring,
+		records:     opts.Records,
+		verify:      opts.Verify,
 		lastFailure: map[string]pullFailure{},
 	}
 	if p.clock == nil {
@@ -165,8 +178,18 @@ func (p *Puller) EnsureImage(ctx context.Context, pod *v1.Pod, c *v1.Container, 
 			return fail(ReasonImageInspectError, msg, 0, err)
 		}
 		if id != "" {
-			p.event(ref, v1.EventTypeNormal, EventPulled, fmt.Sprintf("Container image %q already present on machine", requested))
-			return id, nil, nil
+			if p.records == nil {
+				p.event(ref, v1.EventTypeNormal, EventPulled, fmt.Sprintf("Container image %q already present on machine", requested))
+				return id, nil, nil
+			}
+			if !p.mustPull(ctx, pod, requested, spec.Image, id) {
+				p.event(ref, v1.EventTypeNormal, EventPulled, fmt.Sprintf("Container image %q already present on machine and can be accessed by the pod", requested))
+				return id, nil, nil
+			}
+			// Present, but this pod has not shown that it may use it:
+			// it pulls with its own credentials. With policy Never it
+			// fails as if the image were absent, as upstream, so that
+			// the image's presence is not given away.
 		}
 		if policy == v1.PullNever {
 			msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", requested)
@@ -175,6 +198,43 @@ func (p *Puller) EnsureImage(ctx context.Context, pod *v1.Pod, c *v1.Container, 
 		}
 	}
 	return p.pull(ctx, ref, pod, requested, spec, sandboxConfig)
+}
+
+// mustPull reads the records and asks the verification policy whether
+// the pod must pull image (requested as the pod wrote it), present as
+// imageRef. Records that cannot be read mean a pull, as upstream.
+func (p *Puller) mustPull(ctx context.Context, pod *v1.Pod, requested, image, imageRef string) bool {
+	logger := klog.FromContext(ctx)
+	p.recover.Do(func() {
+		p.records.recover(logger, func(image string) (string, error) {
+			return p.imageID(ctx, &runtimeapi.ImageSpec{Image: image})
+		}, metav1.NewTime(p.clock.Now()))
+	})
+	if !p.verify.Verifying() {
+		return false
+	}
+	record, intent, err := p.records.lookup(requested, imageRef)
+	if err != nil {
+		logger.Error(err, "Unable to access cache records about image pulls", "image", requested)
+		return true
+	}
+	var presented access
+	if r, err := ParseReference(image); err == nil {
+		creds, _ := p.keyring.Lookup(ctx, pod, r.Repository())
+		for _, c := range creds {
+			if c.Secret != nil {
+				presented.secrets = append(presented.secrets, *c.Secret)
+			}
+		}
+	}
+	v := p.verify.mustPull(requested, record, intent, presented)
+	if v.remember != nil {
+		creds := pullCredentials(v.remember)
+		if err := p.records.remember(requested, imageRef, &creds, metav1.NewTime(p.clock.Now())); err != nil {
+			logger.Error(err, "Failed to write image pulled record", "image", requested, "imageRef", imageRef)
+		}
+	}
+	return v.pull
 }
 
 func (p *Puller) pull(ctx context.Context, ref *v1.ObjectReference, pod *v1.Pod, requested string, spec *runtimeapi.ImageSpec, sandboxConfig *runtimeapi.PodSandboxConfig) (string, *container.Waiting, error) {
@@ -203,10 +263,21 @@ func (p *Puller) pull(ctx context.Context, ref *v1.ObjectReference, pod *v1.Pod,
 	if err := p.acquire(ctx); err != nil {
 		return fail(ReasonErrImagePull, err.Error(), 0, err)
 	}
+	if p.records != nil {
+		if err := p.records.startPull(requested); err != nil {
+			p.release()
+			msg := fmt.Sprintf("Failed to record image pull intent for container image %q: %v", requested, err)
+			return fail(ReasonErrImagePull, msg, 0, err)
+		}
+	}
 	pullStart := p.clock.Now()
-	imageRef, missingSecrets, err := p.pullWithCredentials(ctx, pod, spec, sandboxConfig)
+	imageRef, used, missingSecrets, err := p.pullWithCredentials(ctx, pod, spec, sandboxConfig)
 	p.release()
 	end := p.clock.Now()
+	if p.records != nil {
+		creds := pullCredentials(used)
+		p.records.endPull(logger, requested, imageRef, &creds, metav1.NewTime(end))
+	}
 	if err != nil {
 		p.event(ref, v1.EventTypeWarning, EventFailed, fmt.Sprintf("Failed to pull image %q: %v", requested, grpcMessage(err)))
 		if len(missingSecrets) > 0 {
@@ -252,26 +323,27 @@ func (p *Puller) forgetOldFailures(now time.Time) {
 
 // pullWithCredentials tries each credential the keyring has for the
 // image's repository, as the upstream kubelet does, or pulls anonymously.
-// It also returns the pull secrets the keyring could not read.
-func (p *Puller) pullWithCredentials(ctx context.Context, pod *v1.Pod, spec *runtimeapi.ImageSpec, sandboxConfig *runtimeapi.PodSandboxConfig) (string, []string, error) {
-	var auths []*runtimeapi.AuthConfig
+// It returns the pull secret whose credentials pulled the image (nil for
+// an anonymous pull), and the pull secrets the keyring could not read.
+func (p *Puller) pullWithCredentials(ctx context.Context, pod *v1.Pod, spec *runtimeapi.ImageSpec, sandboxConfig *runtimeapi.PodSandboxConfig) (string, *kubeletconfig.ImagePullSecret, []string, error) {
+	var creds []Credential
 	var missing []string
 	if ref, err := ParseReference(spec.Image); err == nil {
-		auths, missing = p.keyring.Lookup(ctx, pod, ref.Repository())
+		creds, missing = p.keyring.Lookup(ctx, pod, ref.Repository())
 	}
-	if len(auths) == 0 {
+	if len(creds) == 0 {
 		id, err := p.svc.PullImage(ctx, spec, nil, sandboxConfig)
-		return id, missing, err
+		return id, nil, missing, err
 	}
 	var errs []error
-	for _, auth := range auths {
-		id, err := p.svc.PullImage(ctx, spec, auth, sandboxConfig)
+	for _, c := range creds {
+		id, err := p.svc.PullImage(ctx, spec, c.Auth, sandboxConfig)
 		if err == nil {
-			return id, missing, nil
+			return id, c.Secret, missing, nil
 		}
 		errs = append(errs, err)
 	}
-	return "", missing, errors.Join(errs...)
+	return "", nil, missing, errors.Join(errs...)
 }
 
 func (p *Puller) imageID(ctx context.Context, spec *runtimeapi.ImageSpec) (string, error) {

@@ -307,11 +307,15 @@ func TestEnsureImageParallelLimit(t *testing.T) {
 
 type staticKeyring []*runtimeapi.AuthConfig
 
-func (k staticKeyring) Lookup(_ context.Context, _ *v1.Pod, repo string) ([]*runtimeapi.AuthConfig, []string) {
+func (k staticKeyring) Lookup(_ context.Context, _ *v1.Pod, repo string) ([]Credential, []string) {
 	if repo != "registry.example/app" {
 		return nil, nil
 	}
-	return k, nil
+	var out []Credential
+	for _, a := range k {
+		out = append(out, Credential{Auth: a})
+	}
+	return out, nil
 }
 
 func TestEnsureImageCredentials(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
+	kubeletconfig "k8s.io/kubelet/config/v1beta1"
 )
 
 // SecretGetter reads a Secret; the runtime's API object cache is one.
@@ -32,9 +33,9 @@ type PullSecretKeyring struct {
 }
 
 // Lookup returns the credentials of the pod's pull secrets that match repo,
-// the most specific entries first. Secrets that cannot be read, or do not
-// parse, are named in missing.
-func (k PullSecretKeyring) Lookup(ctx context.Context, pod *v1.Pod, repo string) ([]*runtimeapi.AuthConfig, []string) {
+// the most specific entries first, each with the secret it came from.
+// Secrets that cannot be read, or do not parse, are named in missing.
+func (k PullSecretKeyring) Lookup(ctx context.Context, pod *v1.Pod, repo string) ([]Credential, []string) {
 	logger := klog.FromContext(ctx)
 	var kr dockerKeyring
 	var missing []string
@@ -55,7 +56,7 @@ func (k PullSecretKeyring) Lookup(ctx context.Context, pod *v1.Pod, repo string)
 			missing = append(missing, ref.Name)
 			continue
 		}
-		kr.add(cfg)
+		kr.add(cfg, kubeletconfig.ImagePullSecret{UID: string(secret.UID), Namespace: pod.Namespace, Name: ref.Name})
 	}
 	return kr.lookup(repo), missing
 }
@@ -127,12 +128,13 @@ const defaultRegistryKey = "index.docker.io"
 // dockerKeyring indexes credentials by registry key: host[:port][/path].
 type dockerKeyring struct {
 	index []string // keys, reverse-sorted so that longer paths match first
-	creds map[string][]*runtimeapi.AuthConfig
+	creds map[string][]Credential
 }
 
-func (k *dockerKeyring) add(cfg map[string]dockerConfigEntry) {
+// add indexes the registries of one secret's docker config.
+func (k *dockerKeyring) add(cfg map[string]dockerConfigEntry, secret kubeletconfig.ImagePullSecret) {
 	if k.creds == nil {
-		k.creds = map[string][]*runtimeapi.AuthConfig{}
+		k.creds = map[string][]Credential{}
 	}
 	// Sorted, so that two registries of one secret come out the same way
 	// every time.
@@ -142,7 +144,12 @@ func (k *dockerKeyring) add(cfg map[string]dockerConfigEntry) {
 			continue
 		}
 		e := cfg[registry]
-		k.creds[key] = append(k.creds[key], &runtimeapi.AuthConfig{Username: e.Username, Password: e.Password})
+		src := secret
+		src.CredentialHash = credentialHash(e.Username, e.Password, e.Email)
+		k.creds[key] = append(k.creds[key], Credential{
+			Auth:   &runtimeapi.AuthConfig{Username: e.Username, Password: e.Password},
+			Secret: &src,
+		})
 		if !slices.Contains(k.index, key) {
 			k.index = append(k.index, key)
 		}
@@ -174,8 +181,8 @@ func registryKey(registry string) (string, bool) {
 
 // lookup returns every credential whose key matches repo, most specific
 // key first; with none, Docker Hub's credentials for Docker Hub images.
-func (k *dockerKeyring) lookup(repo string) []*runtimeapi.AuthConfig {
-	var out []*runtimeapi.AuthConfig
+func (k *dockerKeyring) lookup(repo string) []Credential {
+	var out []Credential
 	for _, key := range k.index {
 		if registryMatches(key, repo) {
 			out = append(out, k.creds[key]...)

@@ -157,7 +157,11 @@ func TestPullSecretKeyring(t *testing.T) {
 			for _, name := range tt.pullSecrets {
 				pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, v1.LocalObjectReference{Name: name})
 			}
-			got, missing := PullSecretKeyring{Secrets: secrets}.Lookup(context.Background(), pod, tt.repo)
+			creds, missing := PullSecretKeyring{Secrets: secrets}.Lookup(context.Background(), pod, tt.repo)
+			var got []*runtimeapi.AuthConfig
+			for _, c := range creds {
+				got = append(got, c.Auth)
+			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("auths = %v, want %v", got, tt.want)
 			}

@@ -64,6 +64,11 @@ type Options struct {
 	CPUCFSQuotaPeriod  time.Duration
 	// MaxParallelImagePulls bounds concurrent pulls; 0 means unlimited.
 	MaxParallelImagePulls int
+	// ImagePullRecords keeps the kubelet's image pull records (under the
+	// root directory); with ImageVerify it makes a pod prove that it may
+	// use an image already on the node. Nil verifies nothing.
+	ImagePullRecords *image.Records
+	ImageVerify      image.VerifyPolicy
 	// Recorder receives events with the upstream reasons; nil drops them.
 	Recorder record.EventRecorder
 	// Clock drives the crash and image pull back-offs and the timing of
@@ -260,6 +265,8 @@ func newManager(opts Options) (*Manager, error) {
 		Clock:            opts.Clock,
 		MaxParallelPulls: opts.MaxParallelImagePulls,
 		Keyring:          keyring,
+		Records:          opts.ImagePullRecords,
+		Verify:           opts.ImageVerify,
 	})
 	return m, nil
 }

@@ -34,9 +34,15 @@ const (
 // there (a developer's, the standalone suite's) does not ask for our user.
 func (env *environment) startAuthRegistry(t *testing.T, name string) (image, logPath string) {
 	t.Helper()
-	for _, tool := range []string{"docker-registry", "skopeo", "curl", "htpasswd"} {
+	for _, tool := range []string{"docker-registry", "skopeo", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("pull secret test needs %s (Debian packages docker-registry, skopeo, curl, apache2-utils): %v", tool, err)
+			t.Skipf("pull secret test needs %s (Debian packages docker-registry, skopeo, curl): %v", tool, err)
+		}
+	}
+	// hack/registry.sh hashes the password with htpasswd, or else python3.
+	if _, err := exec.LookPath("htpasswd"); err != nil {
+		if _, err := exec.LookPath("python3"); err != nil {
+			t.Skipf("pull secret test needs htpasswd (apache2-utils) or python3: %v", err)
 		}
 	}
 	if ln, err := net.Listen("tcp", authRegistryAddr); err != nil {
@@ -75,11 +81,29 @@ func (env *environment) startAuthRegistry(t *testing.T, name string) (image, log
 			t.Errorf("remove the registry's storage: %v", err)
 		}
 	})
-	archive := filepath.Join(env.repo, "_output", "images", "busybox.tar")
+	archive := env.distinctImage(t, dir, name)
 	if out, err := run("push", archive, name); err != nil {
 		t.Fatalf("hack/registry.sh push %s %s: %v\n%s", archive, name, err, out)
 	}
 	return authRegistryAddr + "/" + name, filepath.Join(dir, "registry.log")
+}
+
+// distinctImage builds, into dir, an archive of the busybox image whose
+// configuration names name, so that its image ID is its own. A pulled
+// copy of the very busybox image that hack/images.sh preloads would share
+// that image's ID, and with it the kubelet's pull record: every pod using
+// the preloaded image would then have to verify its credentials
+// (imagePullCredentialsVerificationPolicy), as on upstream's kubelet.
+func (env *environment) distinctImage(t *testing.T, dir, name string) string {
+	t.Helper()
+	images := filepath.Join(env.repo, "_output", "images")
+	archive := filepath.Join(dir, "image.tar")
+	cmd := exec.Command(filepath.Join(images, "bin", "mkimage"), "-o", archive, "-name", "berth.local/"+name,
+		"-rootfs", filepath.Join(images, "rootfs", "busybox"), "-cmd", `["sh"]`, "-env", "BERTH_TEST_IMAGE="+name)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build image %s: %v\n%s", name, err, out)
+	}
+	return archive
 }
 
 // dockerConfigSecret is a kubernetes.io/dockerconfigjson Secret with one
