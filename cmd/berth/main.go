@@ -70,6 +70,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger.Info("Warning: berth does not act on these configuration fields yet; they are ignored",
 			"fields", res.Unsupported)
 	}
+	if len(res.UnsupportedFlags) > 0 {
+		logger.Info("Warning: berth does not act on these flags yet; they are ignored",
+			"flags", res.UnsupportedFlags)
+	}
 
 	if err := app.Run(ctx, opts); err != nil {
 		// Logged once here, at the boundary; components return errors.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -295,11 +296,13 @@ func podSources(opts Options, api *apiComponents, security podSecurity, onRefuse
 	return sources
 }
 
+// nodeIPs are the node's addresses, primary first: one, or a dual-stack
+// pair.
 func nodeIPs(opts Options) []string {
 	if opts.NodeIP == "" {
 		return nil
 	}
-	return []string{opts.NodeIP}
+	return strings.Split(opts.NodeIP, ",")
 }
 
 // podEvents passes the pod set's events on to those who follow it.

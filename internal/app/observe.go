@@ -130,8 +130,10 @@ func startObservers(ctx context.Context, run func(func()), errc chan<- error, d 
 		return err
 	}
 	var ips []net.IP
-	if ip := net.ParseIP(o.NodeIP); ip != nil {
-		ips = append(ips, ip)
+	for _, s := range nodeIPs(o) {
+		if ip := net.ParseIP(s); ip != nil {
+			ips = append(ips, ip)
+		}
 	}
 	tlsOpts := server.TLSOptions{
 		CertFile: o.TLSCertFile, KeyFile: o.TLSPrivateKeyFile, CertDir: o.CertDir,
@@ -156,7 +158,7 @@ func startObservers(ctx context.Context, run func(func()), errc chan<- error, d 
 			Metrics: server.Gatherers{
 				Berth: d.obs.berth, CAdvisor: d.obs.cadvisor, Resource: d.obs.resource, Probes: d.obs.probes,
 			},
-			Config:                  o.Config,
+			Config:                  o.Configz,
 			EnableDebuggingHandlers: o.EnableDebuggingHandlers,
 			EnableSystemLogHandler:  o.EnableSystemLogHandler,
 			EnableProfilingHandler:  o.EnableProfilingHandler,

@@ -14,7 +14,9 @@ import (
 // (see internal/config).
 type Options struct {
 	NodeName string
-	NodeIP   string // may be empty: berth then uses the address of the default route
+	// NodeIP is --node-ip: one address or a dual-stack pair, comma-separated
+	// (primary first). Empty: berth uses the address of the default route.
+	NodeIP string
 
 	RootDir    string // --root-dir, default /var/lib/kubelet
 	PodLogsDir string // podLogsDir, default /var/log/pods
@@ -122,7 +124,12 @@ type Options struct {
 	EventBurst     int     // eventBurst
 
 	// Node registration and status (used only with Kubeconfig).
-	NodeLabels                map[string]string // --node-labels
+	NodeLabels map[string]string // --node-labels
+	// ExternalCloudProvider is --cloud-provider=external: the Node
+	// registers with the node.cloudprovider.kubernetes.io/uninitialized
+	// taint, which the provider removes.
+	ExternalCloudProvider     bool
+	ProviderID                string            // providerID / --provider-id: the Node's spec.providerID
 	RegisterWithTaints        []v1.Taint        // registerWithTaints
 	MaxPods                   int               // maxPods
 	KubeReserved              v1.ResourceList   // kubeReserved
@@ -136,8 +143,11 @@ type Options struct {
 	// Cgroups are the node's cgroup settings (internal/cm).
 	Cgroups CgroupOptions
 
-	// Config is the full merged configuration, kept for /configz.
+	// Config is the full merged configuration.
 	Config *kubeletconfig.KubeletConfiguration
+	// Configz is what /configz shows: the fields of Config berth acts on
+	// (config.InForce), so that it never reports a setting not in force.
+	Configz any
 }
 
 // CgroupOptions are the settings of the node's cgroups, defaulted.

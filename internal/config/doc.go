@@ -8,10 +8,72 @@
 // is an error that names the file and the field's JSON path. Relative paths
 // in the file are relative to the file's directory, as upstream.
 //
-// Precedence is upstream's: flags the user gave > the --config file >
-// defaults. The defaults are upstream's (SetDefaults), filled into every
-// field so that /configz can show the complete configuration berth runs
-// with.
+// Precedence is upstream's: flags the user gave > the --config-dir
+// drop-ins > the --config file > defaults. The defaults are upstream's
+// (SetDefaults), filled into every field.
+//
+// # Flags
+//
+// berth accepts every flag of the upstream kubelet v1.37.2, with the same
+// names (underscores read as dashes), shorthands, value types and
+// deprecations (cluster/compare/kubeletflags checks the set against
+// upstream's); a name upstream does not know is an error. As upstream,
+// the flags are parsed twice: once to find --config and --config-dir and
+// to reject bad flags, then again onto the loaded configuration so that
+// they win over it. Feature gates the flags do not name keep the file's
+// values. --seccomp-default adds to seccompDefault, as upstream ORs them.
+//
+// --config-dir merges the .conf files of a directory and its
+// subdirectories, in the order filepath.WalkDir visits them, over the
+// defaulted --config file, each as a JSON merge patch (RFC 7386), as
+// upstream does: objects merge key by key, lists replace, null brings the
+// default back. berth reads each drop-in as strictly as --config (upstream
+// silently drops unknown fields of a drop-in). Other files are skipped with
+// a warning.
+//
+// --feature-gates and featureGates are checked against upstream's gates at
+// v1.37 (featuregates_list.go): an unknown name, or a locked gate set to
+// anything but its default, is an error with upstream's message; setting a
+// GA or deprecated gate is a warning. berth acts on no gate (the field is
+// reported as not acted on) and does not check dependencies between gates.
+//
+// --node-ip takes one address or a dual-stack pair, validated as upstream
+// does (one IPv4 and one IPv6, neither unspecified); upstream ignores an
+// entry it cannot parse, berth refuses it. A single "0.0.0.0" or "::"
+// means "detect", as without the flag. --cloud-provider is "" or
+// "external" (upstream has no built-in providers left); external registers
+// the Node with the node.cloudprovider.kubernetes.io/uninitialized taint,
+// annotates it with the node IP (alpha.kubernetes.io/provided-node-ip), and
+// leaves its addresses to the provider once it has set some.
+// --provider-id (providerID) sets spec.providerID at registration.
+// failSwapOn (default true) refuses to start when /proc/swaps lists swap.
+//
+// # Settings berth cannot honour yet
+//
+// Three outcomes for a field or flag the user sets, and no fourth:
+//
+//   - berth acts on it (supportedFields and supportedFlags in supported.go);
+//   - it weakens nothing when ignored: it is accepted and reported once at
+//     start-up as not acted on (Result.Unsupported, Result.UnsupportedFlags);
+//   - it asks for security or resource protection berth does not give:
+//     a value other than the upstream default (or another value berth
+//     honours, such as imageGCHighThresholdPercent 100, which disables
+//     image GC) is refused at start-up with an error naming the field and
+//     its flag. refused.go holds the one table; a feature that enforces a
+//     setting removes its line and adds the field to supported.go.
+//
+// The defaults themselves are never refused, even where berth does not
+// enforce what they ask for (the default image GC thresholds): refusing
+// them would refuse every configuration. Settings that weaken nothing when
+// ignored, or make berth only stricter (localStorageCapacityIsolation
+// false, failCgroupV1, hairpinMode), are reported, not refused.
+//
+// # /configz
+//
+// /configz shows the configuration in force: the merged configuration with
+// only the fields berth acts on (InForce). A field berth ignores is left
+// out rather than shown with a value that is not in force. Upstream shows
+// every field.
 //
 // # The read-only port in standalone mode
 //
@@ -79,10 +141,10 @@
 //
 // berth honours only some KubeletConfiguration fields; the list is
 // supportedFields in supported.go, extended as features land. Every other
-// field the user sets is accepted (so upstream files load unchanged) and
-// returned in Result.Unsupported, for the caller to report once at
-// start-up. "Set" means written in the file or given as a flag, even if
-// equal to the default.
+// field the user sets is accepted (so upstream files load unchanged),
+// unless refused (above), and returned in Result.Unsupported, for the
+// caller to report once at start-up. "Set" means written in the file or a
+// drop-in, or given as a flag, even if equal to the default.
 //
 // The package does no logging and never exits: Parse returns errors and
 // warnings for cmd/berth to report.

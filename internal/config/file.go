@@ -43,6 +43,24 @@ func LoadFile(path string) (*kubeletconfig.KubeletConfiguration, []string, error
 // case-sensitively), duplicate keys and values of the wrong type are errors
 // that name the field. It also returns the JSON paths of the fields set.
 func Decode(data []byte) (*kubeletconfig.KubeletConfiguration, []string, error) {
+	js, set, err := decodeJSON(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The walk has checked every field; decoding strictly again guards
+	// against anything it might miss.
+	var cfg kubeletconfig.KubeletConfiguration
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, nil, fmt.Errorf("decode: %w", err)
+	}
+	return &cfg, set, nil
+}
+
+// decodeJSON checks a KubeletConfiguration document as Decode does and
+// returns it as JSON, with the JSON paths of the fields it sets.
+func decodeJSON(data []byte) ([]byte, []string, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, nil, errors.New("file is empty")
 	}
@@ -72,16 +90,7 @@ func Decode(data []byte) (*kubeletconfig.KubeletConfiguration, []string, error) 
 	if len(w.errs) > 0 {
 		return nil, nil, joinErrors(w.errs)
 	}
-
-	// The walk has checked every field; decoding strictly again guards
-	// against anything it might miss.
-	var cfg kubeletconfig.KubeletConfiguration
-	dec = json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, nil, fmt.Errorf("decode: %w", err)
-	}
-	return &cfg, w.set, nil
+	return js, w.set, nil
 }
 
 func checkTypeMeta(obj map[string]any) error {

@@ -224,41 +224,6 @@ func checkTaintEffect(e v1.TaintEffect) error {
 	return fmt.Errorf("unknown effect %q, want NoSchedule, PreferNoSchedule or NoExecute", e)
 }
 
-// taintsValue is the --register-with-taints flag: comma-separated
-// "<key>[=<value>]:<effect>", parsed as upstream's ParseTaints does. A
-// repeated flag replaces the earlier list, as upstream.
-type taintsValue struct{ taints *[]v1.Taint }
-
-func (t taintsValue) Type() string { return "taints" }
-
-func (t taintsValue) String() string {
-	if t.taints == nil {
-		return ""
-	}
-	specs := make([]string, len(*t.taints))
-	for i, taint := range *t.taints {
-		specs[i] = fmt.Sprintf("%s=%s:%s", taint.Key, taint.Value, taint.Effect)
-	}
-	return strings.Join(specs, ",")
-}
-
-func (t taintsValue) Set(s string) error {
-	if s == "" {
-		*t.taints = nil
-		return nil
-	}
-	var taints []v1.Taint
-	for _, spec := range strings.Split(s, ",") {
-		taint, err := parseTaint(spec)
-		if err != nil {
-			return err
-		}
-		taints = append(taints, taint)
-	}
-	*t.taints = taints
-	return nil
-}
-
 // parseTaint parses "<key>[=<value>]:<effect>".
 func parseTaint(spec string) (v1.Taint, error) {
 	kv, effect, ok := strings.Cut(spec, ":")

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
+	netutils "k8s.io/utils/net"
 	"k8s.io/utils/ptr"
 )
 
@@ -26,8 +27,12 @@ type Env struct {
 	// Hostname gives the node name when --hostname-override is not set.
 	// Nil means os.Hostname.
 	Hostname func() (string, error)
-	// Output receives the -h usage text. Nil means io.Discard.
+	// Output receives the -h usage text and the flag deprecation
+	// notices. Nil means io.Discard.
 	Output io.Writer
+	// SwapOn reports whether swap is on, for failSwapOn. Nil means
+	// reading /proc/swaps.
+	SwapOn func() (bool, error)
 }
 
 // Result is the outcome of a successful Parse.
@@ -37,8 +42,11 @@ type Result struct {
 	// Kubeconfig is --kubeconfig; empty means standalone mode.
 	Kubeconfig string
 	// Unsupported lists, sorted, the JSON paths of the fields the user set
-	// (in the file or by flag) that berth does not act on yet.
+	// (in the file, a drop-in or by flag) that berth does not act on yet.
 	Unsupported []string
+	// UnsupportedFlags lists the flags given that are not configuration
+	// fields and that berth does not act on yet ("--lock-file").
+	UnsupportedFlags []string
 	// Warnings are problems that do not stop berth, to be logged once.
 	Warnings []Warning
 	// Version is true when --version was given; nothing else is filled in.
@@ -65,31 +73,45 @@ func (e *UsageError) Unwrap() error { return e.Err }
 // written to Env.Output.
 var ErrHelp = pflag.ErrHelp
 
-// Parse turns berth's command line into Options: it loads the --config
-// file, applies the upstream defaults, then the flags the user gave
-// (flags > file > defaults), the default eviction thresholds, the
-// standalone read-only port default, and validates the result. It does no logging and never exits.
+// Parse turns berth's command line into Options, in upstream's order: it
+// parses the flags (unknown names and bad values are usage errors), loads
+// the --config file and merges the --config-dir drop-ins over it, applies
+// the upstream defaults, then the flags again over the result (flags >
+// drop-ins > file > defaults), the default eviction thresholds and the
+// standalone defaults, and validates the result, refusing settings berth
+// cannot honour (refused.go). It does no logging and never exits.
 func Parse(args []string, env Env) (*Result, error) {
 	out := env.Output
 	if out == nil {
 		out = io.Discard
 	}
-	fs, flags := newFlagSet(out)
+	// First pass: the configuration flags go to a scratch configuration;
+	// what matters is the kubelet flags (--config, --config-dir, -h, ...)
+	// and that every flag parses.
+	flags := newKubeletFlags()
+	scratch := &kubeletconfig.KubeletConfiguration{}
+	SetDefaults(scratch)
+	fs, _ := newFlagSet(out, flags, scratch)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil, ErrHelp
 		}
 		return nil, &UsageError{Err: err}
 	}
+	if flags.help {
+		fs.Usage()
+		return nil, ErrHelp
+	}
 	if fs.NArg() > 0 {
 		return nil, &UsageError{Err: fmt.Errorf("unexpected argument %q: berth takes only flags", fs.Arg(0))}
 	}
-	if flags.version {
+	if flags.version != versionFalse {
 		return &Result{Version: true}, nil
 	}
 
 	cfg := &kubeletconfig.KubeletConfiguration{}
 	var set []string
+	var warnings []Warning
 	if fs.Changed("config") {
 		if flags.config == "" {
 			return nil, &UsageError{Err: errors.New("--config must not be empty")}
@@ -98,14 +120,55 @@ func Parse(args []string, env Env) (*Result, error) {
 		if cfg, set, err = LoadFile(flags.config); err != nil {
 			return nil, err
 		}
+		// Upstream gives evictionHard its default when it loads the file,
+		// before the drop-ins and flags.
+		applyEvictionDefaults(cfg)
+	}
+	if flags.configDir != "" {
+		SetDefaults(cfg)
+		merged, dropInSet, skipped, err := mergeDropIns(cfg, flags.configDir)
+		if err != nil {
+			return nil, err
+		}
+		cfg, set = merged, append(set, dropInSet...)
+		for _, f := range skipped {
+			warnings = append(warnings, Warning{Msg: "Skipped file in drop-in directory (does not have .conf extension)", KeysAndValues: []any{"file", f}})
+		}
 	}
 	SetDefaults(cfg)
 	cfg.APIVersion, cfg.Kind = APIVersion, Kind
-	set = append(set, flags.applyTo(fs, cfg)...)
 
-	applyEvictionDefaults(cfg)
+	// Second pass: the flags again, now onto the configuration, so that
+	// they win over the file and the drop-ins. Feature gates the flags do
+	// not name keep the file's values, as upstream.
+	fileGates := cfg.FeatureGates
+	fs2, fieldOf := newFlagSet(io.Discard, newKubeletFlags(), cfg)
+	if err := fs2.Parse(args); err != nil {
+		return nil, &UsageError{Err: err} // the first pass accepted the same arguments
+	}
+	for k, v := range fileGates {
+		if _, ok := cfg.FeatureGates[k]; !ok {
+			cfg.FeatureGates[k] = v
+		}
+	}
+	var unsupportedFlags []string
+	fs2.Visit(func(f *pflag.Flag) {
+		if field, ok := fieldOf[f.Name]; ok {
+			set = append(set, field)
+		} else if !isSupportedFlag(f.Name) {
+			unsupportedFlags = append(unsupportedFlags, "--"+f.Name)
+		}
+	})
+	// --seccomp-default adds to the field, as upstream ORs the two.
+	if flags.seccompDefault {
+		cfg.SeccompDefault = ptr.To(true)
+		set = append(set, "seccompDefault")
+	}
+	if !fs.Changed("config") {
+		applyEvictionDefaults(cfg)
+	}
 
-	res := &Result{Kubeconfig: flags.kubeconfig, Unsupported: unsupported(set)}
+	res := &Result{Kubeconfig: flags.kubeconfig, Unsupported: unsupported(set), UnsupportedFlags: unsupportedFlags}
 	if res.Standalone() {
 		applyStandaloneDefaults(cfg, set)
 	}
@@ -117,12 +180,23 @@ func Parse(args []string, env Env) (*Result, error) {
 	if res.Standalone() {
 		errs = append(errs, validateStandaloneAuth(cfg)...)
 	}
+	flagOf := map[string]string{"seccompDefault": "seccomp-default"}
+	for name, field := range fieldOf {
+		flagOf[field] = name
+	}
+	errs = append(errs, checkRefusals(cfg, flagOf)...)
+	gateWarnings, gateErrs := checkFeatureGates(cfg.FeatureGates)
+	errs = append(errs, gateErrs...)
 	errs = append(errs, validateNodeLabels(flags.nodeLabels)...)
 	nodeName, err := nodeName(flags.hostnameOverride, env.Hostname)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if err := validateNodeIP(flags.nodeIP); err != nil {
+	if err := validateCloudProvider(flags.cloudProvider); err != nil {
+		errs = append(errs, err)
+	}
+	nodeIP, err := parseNodeIP(flags.nodeIP)
+	if err != nil {
 		errs = append(errs, err)
 	}
 	if flags.rootDir == "" {
@@ -154,13 +228,22 @@ func Parse(args []string, env Env) (*Result, error) {
 	if flags.housekeeping <= 0 {
 		errs = append(errs, fmt.Errorf("--housekeeping-interval must be greater than zero, got %v", flags.housekeeping))
 	}
+	if err := checkSwap(cfg, env.SwapOn); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration: %w", joinErrors(errs))
 	}
 
+	res.Warnings = append(res.Warnings, warnings...)
+	res.Warnings = append(res.Warnings, gateWarnings...)
 	res.Warnings = append(res.Warnings, staticPodPathWarnings(cfg.StaticPodPath)...)
 	res.Warnings = append(res.Warnings, tlsWarnings(cfg)...)
+	flags.nodeIP = nodeIP
 	res.Options = options(cfg, nodeName, flags)
+	if res.Options.Configz, err = InForce(cfg); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
@@ -204,19 +287,52 @@ func nodeName(override string, hostname func() (string, error)) (string, error) 
 	return name, nil
 }
 
-// validateNodeIP accepts one IP address. Upstream also takes a dual-stack
-// pair; berth does not yet.
-func validateNodeIP(ip string) error {
-	if ip == "" {
+// parseNodeIP checks --node-ip as upstream's ParseNodeIPArgument does: one
+// address, or a dual-stack pair (one IPv4, one IPv6, neither unspecified),
+// comma-separated. Upstream ignores an entry it cannot parse, with a log
+// line; berth refuses it. It returns the addresses, comma-separated, in
+// their canonical form.
+func parseNodeIP(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	var ips []net.IP
+	for _, part := range strings.Split(s, ",") {
+		ip := netutils.ParseIPSloppy(strings.TrimSpace(part))
+		if ip == nil {
+			return "", fmt.Errorf("--node-ip %q: %q is not an IP address", s, strings.TrimSpace(part))
+		}
+		ips = append(ips, ip)
+	}
+	switch {
+	case len(ips) > 2 || (len(ips) == 2 && netutils.IsIPv6(ips[0]) == netutils.IsIPv6(ips[1])):
+		return "", fmt.Errorf("--node-ip %q: must contain either a single IP or a dual-stack pair of IPs", s)
+	case len(ips) == 2 && (ips[0].IsUnspecified() || ips[1].IsUnspecified()):
+		return "", fmt.Errorf("--node-ip %q: dual-stack node IP cannot include '0.0.0.0' or '::'", s)
+	}
+	if len(ips) == 1 && ips[0].IsUnspecified() {
+		// Upstream's way of asking for the default address (of that
+		// family): berth detects the address as without --node-ip.
+		return "", nil
+	}
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.String()
+	}
+	return strings.Join(out, ","), nil
+}
+
+// CloudProviderExternal is the one --cloud-provider value besides "":
+// upstream has no built-in providers left.
+const CloudProviderExternal = "external"
+
+// validateCloudProvider refuses a built-in cloud provider, with upstream's
+// advice.
+func validateCloudProvider(p string) error {
+	if p == "" || p == CloudProviderExternal {
 		return nil
 	}
-	if strings.Contains(ip, ",") {
-		return fmt.Errorf("--node-ip %q: dual-stack node IPs are not supported yet, give one address", ip)
-	}
-	if net.ParseIP(ip) == nil {
-		return fmt.Errorf("--node-ip %q is not an IP address", ip)
-	}
-	return nil
+	return fmt.Errorf("--cloud-provider %q: built-in cloud providers are disabled; set --cloud-provider=external and migrate to an external cloud provider", p)
 }
 
 // staticPodPathWarnings flags a static pod path that is not there yet. That
@@ -247,7 +363,7 @@ func staticPodPathWarnings(path string) []Warning {
 }
 
 // options builds app.Options from the merged, validated configuration.
-func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *flagValues) app.Options {
+func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *kubeletFlags) app.Options {
 	// Paths go to the runtime (bind-mount sources, log directories), which
 	// resolves relative ones against its own directories, not berth's.
 	flags.rootDir = absPath(flags.rootDir)
@@ -343,6 +459,8 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *fl
 		EventBurst:          int(cfg.EventBurst),
 
 		NodeLabels:                nodeLabels,
+		ExternalCloudProvider:     flags.cloudProvider == CloudProviderExternal,
+		ProviderID:                cfg.ProviderID,
 		RegisterWithTaints:        slices.Clone(cfg.RegisterWithTaints),
 		AllowedUnsafeSysctls:      slices.Clone(cfg.AllowedUnsafeSysctls),
 		StaticPodSecurity:         flags.staticPodSecurity,

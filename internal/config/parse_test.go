@@ -22,7 +22,10 @@ import (
 )
 
 func testEnv() Env {
-	return Env{Hostname: func() (string, error) { return " Node-1.Example ", nil }}
+	return Env{
+		Hostname: func() (string, error) { return " Node-1.Example ", nil },
+		SwapOn:   func() (bool, error) { return false, nil },
+	}
 }
 
 // defaultOptions is what Parse gives with no flags at all.
@@ -268,7 +271,7 @@ func TestParse(t *testing.T) {
 				// Set in the file: no defaults merged in.
 				o.EvictionHard = map[string]string{"memory.available": "100Mi", "nodefs.available": "10%"}
 			},
-			unsupp: []string{"failSwapOn", "featureGates", "logging.format"},
+			unsupp: []string{"featureGates", "logging.format"},
 		},
 		{
 			name: "node registration and status from the file",
@@ -340,13 +343,9 @@ func TestParse(t *testing.T) {
 				// cpu is rounded to millicores, as upstream.
 				o.KubeReserved = v1.ResourceList{v1.ResourceCPU: resource.MustParse("1m"), v1.ResourceMemory: resource.MustParse("1Gi")}
 				o.SystemReserved = v1.ResourceList{v1.ResourceMemory: resource.MustParse("512Mi")}
-				o.EvictionHard = map[string]string{
-					"memory.available":   "1Gi",
-					"nodefs.available":   "10%",
-					"nodefs.inodesFree":  "5%",
-					"imagefs.available":  "15%",
-					"imagefs.inodesFree": "5%",
-				}
+				// As upstream: the defaults were merged in when the file
+				// was read; the flag replaces the whole map.
+				o.EvictionHard = map[string]string{"memory.available": "1Gi"}
 				o.NodeStatusUpdateFrequency = 15 * time.Second
 				o.NodeStatusReportFrequency = time.Minute
 				o.NodeLeaseDurationSeconds = 60
@@ -482,6 +481,10 @@ func TestParse(t *testing.T) {
 				t.Fatal("Options.Config is nil")
 			}
 			got.Config = nil
+			if got.Configz == nil {
+				t.Fatal("Options.Configz is nil")
+			}
+			got.Configz = nil
 			// Semantic: quantities compare by value, not by cached text.
 			if !apiequality.Semantic.DeepEqual(got, want) {
 				t.Errorf("Options:\n got %+v\nwant %+v", got, want)
@@ -602,10 +605,16 @@ func TestParseErrors(t *testing.T) {
 		{name: "npipe endpoint", args: []string{"--container-runtime-endpoint", "npipe:////./pipe/containerd"}, wantInErr: []string{"npipe endpoints are for Windows"}},
 		{name: "unix endpoint with a host", args: []string{"--container-runtime-endpoint", "unix://run/containerd.sock"}, wantInErr: []string{"absolute socket path"}},
 		{name: "bad image endpoint", args: []string{"--image-service-endpoint", "http://x"}, wantInErr: []string{"imageServiceEndpoint (--image-service-endpoint)"}},
-		{name: "bad address", args: []string{"--address", "localhost"}, wantInErr: []string{`address (--address) "localhost" is not an IP address`}},
+		{name: "bad address", args: []string{"--address", "localhost"}, usage: true, wantInErr: []string{`invalid argument "localhost" for "--address" flag: "localhost" is not a valid IP address`}},
 		{name: "bad cluster dns", args: []string{"--cluster-dns", "10.0.0.1,dns"}, wantInErr: []string{`clusterDNS (--cluster-dns) "dns"`}},
-		{name: "bad node ip", args: []string{"--node-ip", "10.0.0"}, wantInErr: []string{`--node-ip "10.0.0" is not an IP address`}},
-		{name: "dual-stack node ip", args: []string{"--node-ip", "10.0.0.1,fd00::1"}, wantInErr: []string{"dual-stack"}},
+		{name: "bad node ip", args: []string{"--node-ip", "10.0.0"}, wantInErr: []string{`--node-ip "10.0.0": "10.0.0" is not an IP address`}},
+		{name: "two IPv4 node ips", args: []string{"--node-ip", "10.0.0.1,10.0.0.2"}, wantInErr: []string{"must contain either a single IP or a dual-stack pair of IPs"}},
+		{name: "three node ips", args: []string{"--node-ip", "10.0.0.1,fd00::1,10.0.0.2"}, wantInErr: []string{"must contain either a single IP or a dual-stack pair of IPs"}},
+		{name: "unspecified in a dual-stack pair", args: []string{"--node-ip", "0.0.0.0,fd00::1"}, wantInErr: []string{"dual-stack node IP cannot include '0.0.0.0' or '::'"}},
+		{name: "built-in cloud provider", args: []string{"--cloud-provider", "aws"}, wantInErr: []string{`--cloud-provider "aws": built-in cloud providers are disabled`}},
+		{name: "unknown feature gate", args: []string{"--feature-gates", "NoSuchGate=true"}, wantInErr: []string{"featureGates (--feature-gates): unrecognized feature gate: NoSuchGate"}},
+		{name: "locked feature gate", args: []string{"--feature-gates", "KubeletCgroupDriverFromCRI=false"}, wantInErr: []string{"cannot set feature gate KubeletCgroupDriverFromCRI to false, feature is locked to true"}},
+		{name: "bad feature gate value", args: []string{"--feature-gates", "MemoryQoS=maybe"}, usage: true, wantInErr: []string{"--feature-gates"}},
 		{name: "empty root dir", args: []string{"--root-dir="}, wantInErr: []string{"--root-dir must not be empty"}},
 		{name: "invalid node name", args: []string{"--hostname-override", "node_1"}, wantInErr: []string{`node name "node_1"`}},
 		{
@@ -736,11 +745,16 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "bad healthz settings",
-			args: []string{"--healthz-bind-address", "localhost", "--healthz-port", "-1"},
+			args: []string{"--healthz-port", "-1"},
 			wantInErr: []string{
-				`healthzBindAddress (--healthz-bind-address) "localhost" is not an IP address`,
 				"healthzPort (--healthz-port) -1 must be between 0 and 65535",
 			},
+		},
+		{
+			name:      "bad healthz address",
+			args:      []string{"--healthz-bind-address", "localhost"},
+			usage:     true,
+			wantInErr: []string{`invalid argument "localhost" for "--healthz-bind-address" flag`},
 		},
 		{
 			name: "bad cgroup names",

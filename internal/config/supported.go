@@ -94,6 +94,9 @@ func supportedFields() []string {
 		"nodeLeaseDurationSeconds",
 
 		"logging.verbosity", // klog -v
+
+		"failSwapOn", // checked at start-up (swap.go)
+		"providerID", // the Node's spec.providerID
 	}
 }
 
@@ -119,3 +122,29 @@ func unsupported(set []string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// supportedFlags lists the flags berth acts on that are not configuration
+// fields (those are covered by supportedFields). Every other one given is
+// reported once at start-up as not acted on.
+func supportedFlags() []string {
+	return []string{
+		"config",
+		"config-dir",
+		"kubeconfig",
+		"bootstrap-kubeconfig", // TLS bootstrap (internal/certificate)
+		"hostname-override",
+		"node-ip",
+		"cert-dir",
+		"cloud-provider",
+		"root-dir",
+		"seccomp-default", // sets seccompDefault
+		"node-labels",
+		"housekeeping-interval",
+		"version",
+		"help",
+		"static-pod-security", // berth's own (internal/admission)
+		"pod-security-floor",
+	}
+}
+
+func isSupportedFlag(name string) bool { return slices.Contains(supportedFlags(), name) }

@@ -10,26 +10,43 @@ import (
 )
 
 // Every supported path must name a real field, so a typo in the list
-// cannot silently hide a field from the unsupported report.
+// cannot silently hide a field from the unsupported report; likewise every
+// supported flag must be a flag.
 func TestSupportedFieldsExist(t *testing.T) {
 	for _, path := range supportedFields() {
-		typ := reflect.TypeFor[kubeletconfig.KubeletConfiguration]()
-		for _, name := range strings.Split(path, ".") {
-			for typ.Kind() == reflect.Pointer {
-				typ = typ.Elem()
-			}
-			if typ.Kind() != reflect.Struct {
-				t.Errorf("supported field %q: %q is not inside an object", path, name)
-				break
-			}
-			f, ok := jsonFields(typ)[name]
-			if !ok {
-				t.Errorf("supported field %q: no field %q in %s", path, name, typ)
-				break
-			}
-			typ = f.Type
+		if !fieldExists(path) {
+			t.Errorf("supported field %q does not exist", path)
 		}
 	}
+	fs := FlagSet()
+	for _, name := range supportedFlags() {
+		if fs.Lookup(name) == nil {
+			t.Errorf("supported flag --%s does not exist", name)
+		}
+	}
+}
+
+// fieldExists reports whether path names a KubeletConfiguration field;
+// "featureGates.X" names a gate in a map and counts.
+func fieldExists(path string) bool {
+	typ := reflect.TypeFor[kubeletconfig.KubeletConfiguration]()
+	for _, name := range strings.Split(path, ".") {
+		for typ.Kind() == reflect.Pointer {
+			typ = typ.Elem()
+		}
+		if typ.Kind() == reflect.Map {
+			return true
+		}
+		if typ.Kind() != reflect.Struct {
+			return false
+		}
+		f, ok := jsonFields(typ)[name]
+		if !ok {
+			return false
+		}
+		typ = f.Type
+	}
+	return true
 }
 
 func TestUnsupported(t *testing.T) {

@@ -26,12 +26,19 @@ type Options struct {
 	// Client talks to the API server as the node (system:node:<name>).
 	Client   kubernetes.Interface
 	NodeName string
-	// NodeIP is the InternalIP to report; empty means DetectNodeIP's
-	// choice, made again on every update.
-	NodeIP             string
-	NodeLabels         map[string]string // set when the Node is created
-	RegisterWithTaints []v1.Taint        // set when the Node is created
-	MaxPods            int
+	// NodeIP is the InternalIP to report, or a dual-stack pair
+	// (comma-separated, primary first); empty means DetectNodeIP's choice,
+	// made again on every update.
+	NodeIP string
+	// ExternalCloudProvider registers the Node with upstream's
+	// node.cloudprovider.kubernetes.io/uninitialized taint and leaves its
+	// addresses to the provider once it has some; ProviderID is its
+	// spec.providerID.
+	ExternalCloudProvider bool
+	ProviderID            string
+	NodeLabels            map[string]string // set when the Node is created
+	RegisterWithTaints    []v1.Taint        // set when the Node is created
+	MaxPods               int
 	// KubeReserved, SystemReserved and the memory.available and
 	// nodefs.available thresholds of EvictionHard are held back from
 	// allocatable.
@@ -148,13 +155,15 @@ func New(opts Options) *Controller {
 		client: opts.Client,
 		clock:  opts.Clock,
 		cfg: nodeConfig{
-			name:           opts.NodeName,
-			labels:         opts.NodeLabels,
-			taints:         opts.RegisterWithTaints,
-			maxPods:        opts.MaxPods,
-			reservation:    newReservation(opts.KubeReserved, opts.SystemReserved, opts.EvictionHard),
-			port:           opts.Port,
-			kubeletVersion: opts.KubeletVersion,
+			name:                  opts.NodeName,
+			labels:                opts.NodeLabels,
+			taints:                opts.RegisterWithTaints,
+			externalCloudProvider: opts.ExternalCloudProvider,
+			providerID:            opts.ProviderID,
+			maxPods:               opts.MaxPods,
+			reservation:           newReservation(opts.KubeReserved, opts.SystemReserved, opts.EvictionHard),
+			port:                  opts.Port,
+			kubeletVersion:        opts.KubeletVersion,
 		},
 		registered: make(chan struct{}),
 		detectIP:   DetectNodeIP,

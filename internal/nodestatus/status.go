@@ -3,6 +3,7 @@ package nodestatus
 import (
 	goruntime "runtime"
 	"slices"
+	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -15,20 +16,26 @@ import (
 
 // nodeConfig is the part of the desired Node that comes from the options.
 type nodeConfig struct {
-	name           string
-	labels         map[string]string // --node-labels
-	taints         []v1.Taint
-	maxPods        int
-	reservation    reservation
-	port           int32
-	kubeletVersion string
+	name   string
+	labels map[string]string // --node-labels
+	taints []v1.Taint
+	// externalCloudProvider (--cloud-provider=external) adds the
+	// uninitialized taint at registration and leaves the addresses to the
+	// provider once the Node has some.
+	externalCloudProvider bool
+	providerID            string // spec.providerID at registration
+	maxPods               int
+	reservation           reservation
+	port                  int32
+	kubeletVersion        string
 }
 
 // facts are what berth observed about the node at one moment.
 type facts struct {
 	now     time.Time
 	machine machine
-	// nodeIP is the InternalIP to report; empty when it is unknown, which
+	// nodeIP is the InternalIP to report, or a dual-stack pair
+	// (comma-separated, primary first); empty when it is unknown, which
 	// keeps the addresses the Node has.
 	nodeIP string
 	// runtimeName and runtimeVersion are empty until the runtime answered
@@ -53,10 +60,38 @@ func initialNode(cfg nodeConfig, f facts) *v1.Node {
 			Labels:      initialLabels(cfg.name, cfg.labels),
 			Annotations: map[string]string{controllerManagedAttachAnnotation: "true"},
 		},
-		Spec: v1.NodeSpec{Taints: slices.Clone(cfg.taints)},
+		Spec: v1.NodeSpec{Taints: slices.Clone(cfg.taints), ProviderID: cfg.providerID},
+	}
+	if cfg.externalCloudProvider {
+		// As upstream: the provider's controller removes the taint once it
+		// has initialised the Node.
+		node.Spec.Taints = append(node.Spec.Taints, v1.Taint{Key: taintExternalCloudProvider, Value: "true", Effect: v1.TaintEffectNoSchedule})
+		if f.nodeIP != "" {
+			node.Annotations[annotationProvidedNodeIP] = f.nodeIP
+		}
+	}
+	if len(node.Spec.Taints) == 0 {
+		node.Spec.Taints = nil
 	}
 	setStatus(node, cfg, f)
 	return node
+}
+
+// The taint and annotation of upstream's external cloud provider
+// (k8s.io/cloud-provider/api).
+const (
+	taintExternalCloudProvider = "node.cloudprovider.kubernetes.io/uninitialized"
+	annotationProvidedNodeIP   = "alpha.kubernetes.io/provided-node-ip"
+)
+
+// nodeAddresses are the addresses berth reports: an InternalIP per node
+// IP, primary first, then the host name, as upstream.
+func nodeAddresses(nodeIP, hostname string) []v1.NodeAddress {
+	var addrs []v1.NodeAddress
+	for _, ip := range strings.Split(nodeIP, ",") {
+		addrs = append(addrs, v1.NodeAddress{Type: v1.NodeInternalIP, Address: ip})
+	}
+	return append(addrs, v1.NodeAddress{Type: v1.NodeHostName, Address: hostname})
 }
 
 // setStatus overwrites node.Status with the status berth reports,
@@ -64,12 +99,12 @@ func initialNode(cfg nodeConfig, f facts) *v1.Node {
 // addresses it cannot determine and foreign capacities carry over.
 func setStatus(node *v1.Node, cfg nodeConfig, f facts) {
 	s := &node.Status
-	if f.nodeIP != "" {
-		s.Addresses = []v1.NodeAddress{
-			{Type: v1.NodeInternalIP, Address: f.nodeIP},
-			{Type: v1.NodeHostName, Address: cfg.name},
-		}
-	} else if len(s.Addresses) == 0 {
+	switch {
+	case cfg.externalCloudProvider && len(s.Addresses) > 0:
+		// The provider's addresses win, as upstream.
+	case f.nodeIP != "":
+		s.Addresses = nodeAddresses(f.nodeIP, cfg.name)
+	case len(s.Addresses) == 0:
 		s.Addresses = []v1.NodeAddress{{Type: v1.NodeHostName, Address: cfg.name}}
 	}
 
