@@ -28,7 +28,8 @@ help:
 	@echo "compare          berth's rules against upstream's own code on the same inputs (cluster/compare)"
 	@echo "test             deps + images + unit and compare tests + e2e tests (BERTH_E2E=1)"
 	@echo "test-e2e (e2e)   deps + images + e2e tests only"
-	@echo "test-cluster     deps + images + cluster e2e tests (control plane + berth node, BERTH_E2E=1)"
+	@echo "test-cluster     deps + images + cluster e2e tests (control plane + berth node, BERTH_E2E=1),"
+	@echo "                 and the kubeadm join tests (test/kubeadm)"
 	@echo "run              start a containerd in _output/containerd and run berth against it"
 	@echo "images           build the local test images into _output/images (cached)"
 	@echo "deps             install Debian packages the tests need (no-op when present)"
@@ -85,8 +86,11 @@ test-e2e: deps images
 # binaries first if they are missing (minutes when cold: hence the timeout,
 # which go test counts from the binary's start) and stops everything at the
 # end; `hack/cluster.sh down _output/cluster-e2e/state` is the safety net.
+# The kubeadm suite (test/kubeadm) builds a node with kubeadm join inside
+# namespaces of its own (its own control plane and containerd there); -p 1
+# runs the two suites one after the other, not side by side on two cores.
 test-cluster: deps images
-	BERTH_E2E=1 $(GO) test -count=1 -v -timeout 30m ./test/cluster/...
+	BERTH_E2E=1 $(GO) test -count=1 -v -p 1 -timeout 30m ./test/cluster/... ./test/kubeadm/...
 
 test: deps images
 	$(GO) test ./...

@@ -591,6 +591,8 @@ upstream_config() {
 # stop_all stops in reverse order of start: the node first, so that berth
 # never sees its apiserver or runtime vanish under it.
 stop_all() {
+	# kubeadm's node: the service manager first, or it restarts the kubelet.
+	stop kubeletunit
 	stop berth
 	stop kubelet
 	if [[ -f "$S/containerd/config.toml" ]]; then
