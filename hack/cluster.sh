@@ -32,7 +32,7 @@
 #   BERTH_ETCD_PORT          23790 (client); BERTH_ETCD_PEER_PORT 23800
 #   BERTH_KCM_PORT           10257 (controller-manager); BERTH_SCHEDULER_PORT 10259
 #   BERTH_APISERVER_FLAGS    extra kube-apiserver flags, split on blanks (default none), e.g.
-#                            "--enable-bootstrap-token-auth --kubelet-certificate-authority=CA"
+#                            "--kubelet-certificate-authority=CA"
 #   BERTH_KCM_FLAGS          extra kube-controller-manager flags, e.g. --cluster-signing-duration=3m
 #   BERTH_CLUSTER_TIMEOUT    seconds `up` waits for the control plane (default 120)
 #   BERTH_NODE_TIMEOUT       seconds `node-up` waits for the Node to be Ready (default 60)
