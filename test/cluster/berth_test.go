@@ -102,6 +102,25 @@ func (env *environment) manifestDir() string { return filepath.Join(env.nodeDir,
 
 // start runs berth and waits until /healthz answers "ok".
 func (b *berth) start() error {
+	if err := b.launch(); err != nil {
+		return err
+	}
+	_, err := poll(20*time.Second, func() (bool, string, error) {
+		body, err := b.get()
+		if err != nil {
+			return false, err.Error(), b.exitedUnexpectedly()
+		}
+		return body == "ok", "healthz: " + body, b.exitedUnexpectedly()
+	})
+	if err != nil {
+		return fmt.Errorf("berth /healthz: %w\n%s", err, b.logTail(0, 40))
+	}
+	return nil
+}
+
+// launch runs berth without waiting for it to serve (a TLS bootstrap
+// without rotation blocks berth's start until the certificate is issued).
+func (b *berth) launch() error {
 	b.mu.Lock()
 	if b.cmd != nil && !b.hasExitedLocked() {
 		b.mu.Unlock()
@@ -134,21 +153,7 @@ func (b *berth) start() error {
 		b.mu.Unlock()
 		close(exited)
 	}()
-	if err := os.WriteFile(b.pidPath, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
-		return err
-	}
-
-	_, err = poll(20*time.Second, func() (bool, string, error) {
-		body, err := b.get()
-		if err != nil {
-			return false, err.Error(), b.exitedUnexpectedly()
-		}
-		return body == "ok", "healthz: " + body, b.exitedUnexpectedly()
-	})
-	if err != nil {
-		return fmt.Errorf("berth /healthz: %w\n%s", err, b.logTail(0, 40))
-	}
-	return nil
+	return os.WriteFile(b.pidPath, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
 }
 
 func (b *berth) get() (string, error) {

@@ -527,6 +527,13 @@ func (env *environment) kubectlPortForward(ns, pod string, remote int) (int, fun
 // when t ends.
 func (env *environment) restartBerthWith(t *testing.T, extraConfig string, extraArgs ...string) {
 	t.Helper()
+	env.replaceBerth(t, (*berth).start, extraConfig, extraArgs...)
+}
+
+// replaceBerth stops berth and starts it again with start, extra
+// configuration and flags; when t ends, the suite's berth is restored.
+func (env *environment) replaceBerth(t *testing.T, start func(*berth) error, extraConfig string, extraArgs ...string) {
+	t.Helper()
 	b := env.berth
 	configPath := filepath.Join(env.nodeDir, "kubelet-config.yaml")
 	orig, err := os.ReadFile(configPath)
@@ -536,7 +543,7 @@ func (env *environment) restartBerthWith(t *testing.T, extraConfig string, extra
 	b.mu.Lock()
 	origArgs := slices.Clone(b.args)
 	b.mu.Unlock()
-	restart := func(config []byte, args []string) error {
+	restart := func(config []byte, args []string, start func(*berth) error) error {
 		if err := b.stop(); err != nil {
 			return err
 		}
@@ -546,10 +553,10 @@ func (env *environment) restartBerthWith(t *testing.T, extraConfig string, extra
 		b.mu.Lock()
 		b.args = args
 		b.mu.Unlock()
-		return b.start()
+		return start(b)
 	}
 	t.Cleanup(func() {
-		if err := restart(orig, origArgs); err != nil {
+		if err := restart(orig, origArgs, (*berth).start); err != nil {
 			t.Errorf("restart berth with the suite's configuration: %v", err)
 			return
 		}
@@ -558,7 +565,7 @@ func (env *environment) restartBerthWith(t *testing.T, extraConfig string, extra
 		}
 	})
 	config := append(slices.Clone(orig), []byte(extraConfig)...)
-	if err := restart(config, append(slices.Clone(origArgs), extraArgs...)); err != nil {
+	if err := restart(config, append(slices.Clone(origArgs), extraArgs...), start); err != nil {
 		t.Fatalf("restart berth with %q %v: %v", extraConfig, extraArgs, err)
 	}
 }

@@ -2,12 +2,15 @@ package cluster
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
 )
 
 // These tests cover the node's certificates from the certificates API
@@ -49,10 +53,10 @@ func TestTLSBootstrapAndRotation(t *testing.T) {
 	// signing duration.
 	start := time.Now()
 	env.restartControlPlaneWith(t,
-		"--enable-bootstrap-token-auth --kubelet-certificate-authority="+ca,
+		"--kubelet-certificate-authority="+ca,
 		"--cluster-signing-duration="+signingDuration.String())
-	t.Logf("control plane restarted with bootstrap tokens and --kubelet-certificate-authority in %s", since(start))
-	tokenID, bootstrapKubeconfig := env.bootstrapToken(t)
+	t.Logf("control plane restarted with --kubelet-certificate-authority and --cluster-signing-duration=%s in %s", signingDuration, since(start))
+	tokenID, bootstrapKubeconfig := env.bootstrapToken(t, true)
 	approved := env.approveServingCSRs(t)
 
 	// berth as kubeadm's drop-in starts it: a bootstrap kubeconfig, a
@@ -143,6 +147,128 @@ func TestTLSBootstrapAndRotation(t *testing.T) {
 	if env.berth.startCount() != starts {
 		t.Errorf("berth was restarted during the test")
 	}
+
+	// An expired client certificate: berth, restarted on it, gets a new
+	// one with the bootstrap kubeconfig.
+	if wait := time.Until(first.cert.NotAfter); wait > 0 {
+		env.eventually(t, wait+10*time.Second, func() (bool, string) {
+			return time.Now().After(first.cert.NotAfter), "the first client certificate has not expired yet"
+		})
+	}
+	if err := env.berth.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(clientLink); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(first.target, clientLink); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.berth.start(); err != nil {
+		t.Fatal(err)
+	}
+	env.eventually(t, 60*time.Second, func() (bool, string) {
+		cur, err := os.Readlink(clientLink)
+		return err == nil && cur != first.target, fmt.Sprintf("%s -> %s (%v)", filepath.Base(clientLink), cur, err)
+	})
+	renewed := readLinkedCert(t, clientLink)
+	checkNodeCert(t, renewed.cert, ca)
+	again := env.findCSR(t, certificatesv1.KubeAPIServerClientKubeletSignerName, "system:bootstrap:"+tokenID, renewed.cert)
+	env.eventually(t, 60*time.Second, env.nodeReady)
+	t.Logf("restarted on the expired certificate: a new one from CSR %s made with the bootstrap token; node Ready", again)
+}
+
+// TestTLSBootstrapResumesAfterRestart: without rotation, berth waits for
+// its client certificate before it starts anything; killed while its CSR
+// is pending, it asks again with the same key, finds the same CSR, and
+// goes on once an operator approves it.
+func TestTLSBootstrapResumesAfterRestart(t *testing.T) {
+	env := requireSuite(t)
+	ca := filepath.Join(env.stateDir, "pki", "ca.crt")
+	tokenID, bootstrapKubeconfig := env.bootstrapToken(t, false) // no automatic approval
+	user := "system:bootstrap:" + tokenID
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubelet.conf")
+	certDir := filepath.Join(dir, "pki")
+	pendingKey := filepath.Join(certDir, "kubelet-client.key.tmp")
+	if err := env.berth.stop(); err != nil {
+		t.Fatal(err)
+	}
+	env.deleteNode(t)
+	from := env.berth.logSize()
+	env.replaceBerth(t, (*berth).launch, "",
+		"--kubeconfig", kubeconfig, "--bootstrap-kubeconfig", bootstrapKubeconfig, "--cert-dir", certDir)
+
+	var pending *certificatesv1.CertificateSigningRequest
+	env.eventually(t, 60*time.Second, func() (bool, string) {
+		csrs := env.csrsBy(t, user)
+		if len(csrs) == 1 {
+			pending = &csrs[0]
+		}
+		return len(csrs) == 1, fmt.Sprintf("%d CSRs by %s", len(csrs), user)
+	})
+	if !strings.HasPrefix(pending.Name, "node-csr-") || pending.Spec.SignerName != certificatesv1.KubeAPIServerClientKubeletSignerName || csrDecided(pending) {
+		t.Errorf("CSR %s: signer %s, conditions %v; want a pending node-csr-<digest> for %s", pending.Name, pending.Spec.SignerName, pending.Status.Conditions, certificatesv1.KubeAPIServerClientKubeletSignerName)
+	}
+	if want := []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}; !slices.Equal(pending.Spec.Usages, want) {
+		t.Errorf("CSR usages %v, want %v", pending.Spec.Usages, want)
+	}
+	req, err := parseCSR(pending.Spec.Request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Subject.CommonName != "system:node:"+nodeName || !slices.Equal(req.Subject.Organization, []string{"system:nodes"}) {
+		t.Errorf("CSR subject %v", req.Subject)
+	}
+	key, err := os.ReadFile(pendingKey)
+	if err != nil {
+		t.Fatalf("pending key: %v", err)
+	}
+	if _, err := os.Stat(kubeconfig); !os.IsNotExist(err) {
+		t.Errorf("kubeconfig written before the certificate was issued (%v)", err)
+	}
+	t.Logf("berth waits for CSR %s (pending, by %s)", pending.Name, user)
+
+	// A crash while waiting, and a new start.
+	if err := env.berth.kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.berth.launch(); err != nil {
+		t.Fatal(err)
+	}
+	env.eventually(t, 60*time.Second, func() (bool, string) {
+		n := strings.Count(env.berth.logTail(from, 100000), "Waiting for the client certificate to be approved and issued")
+		return n >= 2, fmt.Sprintf("berth logged waiting for its certificate %d times, want once per start", n)
+	})
+	if again, err := os.ReadFile(pendingKey); err != nil || string(again) != string(key) {
+		t.Errorf("pending key after the restart: changed or gone (%v)", err)
+	}
+	if csrs := env.csrsBy(t, user); len(csrs) != 1 || csrs[0].Name != pending.Name {
+		t.Errorf("after the restart: %d CSRs by %s, want only %s", len(csrs), user, pending.Name)
+	}
+
+	// The operator approves; berth goes on.
+	ctx, cancel := apiContext()
+	defer cancel()
+	pending.Status.Conditions = append(pending.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+		Type: certificatesv1.CertificateApproved, Status: v1.ConditionTrue, Reason: "BerthE2E", Message: "approved by the cluster e2e test",
+	})
+	if _, err := env.kube.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, pending.Name, pending, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("approve %s: %v", pending.Name, err)
+	}
+	start := time.Now()
+	env.eventually(t, 90*time.Second, env.nodeReady)
+	clientLink := filepath.Join(certDir, "kubelet-client-current.pem")
+	issued := readLinkedCert(t, clientLink)
+	checkNodeCert(t, issued.cert, ca)
+	if !samePublicKey(t, issued.cert, key) {
+		t.Error("the issued certificate is not for the key berth kept while it waited")
+	}
+	checkBootstrappedKubeconfig(t, kubeconfig, clientLink)
+	if _, err := os.Stat(pendingKey); !os.IsNotExist(err) {
+		t.Errorf("pending key still there after the certificate was issued (%v)", err)
+	}
+	t.Logf("approved: certificate %s for the same key, node Ready %s later", filepath.Base(issued.target), since(start))
 }
 
 // idleLogScript prints one line and waits; SIGTERM ends it at once.
@@ -176,7 +302,7 @@ func (env *environment) restartControlPlaneWith(t *testing.T, apiserverFlags, kc
 // makes for TLS bootstrap (create CSRs, their automatic approval, and
 // the renewal of a node's own certificate), and writes a bootstrap
 // kubeconfig with the token. All of it is removed when t ends.
-func (env *environment) bootstrapToken(t *testing.T) (tokenID, kubeconfigPath string) {
+func (env *environment) bootstrapToken(t *testing.T, autoApprove bool) (tokenID, kubeconfigPath string) {
 	t.Helper()
 	ctx, cancel := apiContext()
 	defer cancel()
@@ -207,6 +333,9 @@ func (env *environment) bootstrapToken(t *testing.T) (tokenID, kubeconfigPath st
 		"kubeadm:node-autoapprove-bootstrap":            {"system:certificates.k8s.io:certificatesigningrequests:nodeclient", bootstrapGroup},
 		"kubeadm:node-autoapprove-certificate-rotation": {"system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes"},
 	} {
+		if name == "kubeadm:node-autoapprove-bootstrap" && !autoApprove {
+			continue
+		}
 		crb := &rbacv1.ClusterRoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: b.role},
@@ -316,6 +445,47 @@ func csrDecided(csr *certificatesv1.CertificateSigningRequest) bool {
 		}
 	}
 	return false
+}
+
+// csrsBy lists the CSRs user made.
+func (env *environment) csrsBy(t *testing.T, user string) []certificatesv1.CertificateSigningRequest {
+	t.Helper()
+	ctx, cancel := apiContext()
+	defer cancel()
+	list, err := env.kube.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []certificatesv1.CertificateSigningRequest
+	for _, csr := range list.Items {
+		if csr.Spec.Username == user {
+			out = append(out, csr)
+		}
+	}
+	return out
+}
+
+func parseCSR(pemData []byte) (*x509.CertificateRequest, error) {
+	block, _ := pem.Decode(pemData)
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		return nil, fmt.Errorf("no CERTIFICATE REQUEST PEM block")
+	}
+	return x509.ParseCertificateRequest(block.Bytes)
+}
+
+// samePublicKey reports whether cert is for the private key in keyPEM.
+func samePublicKey(t *testing.T, cert *x509.Certificate, keyPEM []byte) bool {
+	t.Helper()
+	key, err := keyutil.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		t.Fatalf("key %T cannot sign", key)
+	}
+	pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pub.Equal(signer.Public())
 }
 
 // findCSR returns the name of the approved CSR for signer by user whose
