@@ -61,12 +61,13 @@ func Run(ctx context.Context, opts Options) error {
 	// A component that cannot go on ends berth through errc: the servers
 	// and the client certificate rotation.
 	errc := make(chan error, 3)
+	obs := newObservability(opts.NodeName)
 
 	// 1. The node's credentials (TLS bootstrap, certificate rotation), API
 	// clients (none standalone) and the event recorder.
 	var clients *apiClients
 	if opts.Kubeconfig != "" {
-		cfg, err := nodeCredentials(ctx, opts, run, errc)
+		cfg, err := nodeCredentials(ctx, opts, obs, run, errc)
 		if err != nil {
 			return err
 		}
@@ -84,7 +85,6 @@ func Run(ctx context.Context, opts Options) error {
 		clients.recordEventsToAPI(broadcaster)
 	}
 	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "kubelet", Host: opts.NodeName})
-	obs := newObservability(opts.NodeName)
 
 	// 2. Holders and queues that need nothing.
 	wakeups := podworker.NewWakeups()

@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/berth-dev/berth/internal/certificate"
+	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/nodestatus"
 )
 
@@ -15,16 +16,26 @@ import (
 // client certificate rotation) and returns the REST config the API clients
 // are built from; run starts the rotation, whose failure ends berth
 // through errc.
-func nodeCredentials(ctx context.Context, opts Options, run func(func()), errc chan<- error) (*rest.Config, error) {
-	creds, err := certificate.NewClient(ctx, certificate.ClientOptions{
+func nodeCredentials(ctx context.Context, opts Options, obs *observability, run func(func()), errc chan<- error) (*rest.Config, error) {
+	co := certificate.ClientOptions{
 		Kubeconfig:          opts.Kubeconfig,
 		BootstrapKubeconfig: opts.BootstrapKubeconfig,
 		CertDir:             opts.CertDir,
 		NodeName:            opts.NodeName,
 		Rotate:              opts.RotateCertificates,
-	})
+	}
+	// Upstream's certificate manager metrics exist only with rotation.
+	if opts.RotateCertificates {
+		co.RenewErrors = metrics.CertificateRenewErrors(obs.berth, false)
+	}
+	creds, err := certificate.NewClient(ctx, co)
 	if err != nil {
 		return nil, fmt.Errorf("node credentials: %w", err)
+	}
+	if opts.RotateCertificates {
+		if err := metrics.RegisterCertificateTTL(obs.berth, false, creds.Current); err != nil {
+			return nil, err
+		}
 	}
 	run(func() {
 		if err := creds.Run(ctx); err != nil {
@@ -37,7 +48,7 @@ func nodeCredentials(ctx context.Context, opts Options, run func(func()), errc c
 // servingCertificate is the kubelet API's certificate from the
 // certificates API (serverTLSBootstrap), for the Node's published
 // addresses; nil when not configured.
-func servingCertificate(ctx context.Context, o Options, api *apiComponents, run func(func())) (*certificate.Serving, error) {
+func servingCertificate(ctx context.Context, o Options, api *apiComponents, obs *observability, run func(func())) (*certificate.Serving, error) {
 	if !o.ServerTLSBootstrap || api == nil {
 		return nil, nil
 	}
@@ -48,8 +59,14 @@ func servingCertificate(ctx context.Context, o Options, api *apiComponents, run 
 		CertFile:  o.TLSCertFile,
 		KeyFile:   o.TLSPrivateKeyFile,
 		Addresses: publishedAddresses(api.published),
+
+		RenewErrors: metrics.CertificateRenewErrors(obs.berth, true),
+		RotationAge: metrics.ServingCertificateRotationAge(obs.berth),
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := metrics.RegisterCertificateTTL(obs.berth, true, s.Current); err != nil {
 		return nil, err
 	}
 	run(func() { s.Run(ctx) })

@@ -125,7 +125,7 @@ func startObservers(ctx context.Context, run func(func()), errc chan<- error, d 
 		auth.TokenReviews = d.api.client.AuthenticationV1()
 		auth.SubjectAccessReviews = d.api.client.AuthorizationV1()
 	}
-	serving, err := servingCertificate(ctx, o, d.api, run)
+	serving, err := servingCertificate(ctx, o, d.api, d.obs, run)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,13 @@ type ClientOptions struct {
 	// through the certificates API, and bootstrap happens in the
 	// background instead of before anything starts.
 	Rotate bool
+	// RenewErrors, if set, counts failed certificate requests (with Rotate).
+	RenewErrors Counter
 }
+
+// Counter and Histogram are the metrics the certificate managers record.
+type Counter interface{ Inc() }
+type Histogram interface{ Observe(float64) }
 
 // Client holds the node's API credentials: the REST config every API
 // client is built from and, with rotation, the certificate manager behind
@@ -63,6 +69,16 @@ func NewClient(ctx context.Context, o ClientOptions) (*Client, error) {
 
 // Config is the REST config for API clients; callers may change their copy.
 func (c *Client) Config() *rest.Config { return rest.CopyConfig(c.config) }
+
+// Current is the client certificate presented now; nil without rotation
+// (the kubeconfig's is used), before the first one is issued, or when it
+// has expired.
+func (c *Client) Current() *tls.Certificate {
+	if c.manager == nil {
+		return nil
+	}
+	return c.manager.Current()
+}
 
 // newRotatingClient is upstream's rotation set-up (LoadClientConfig,
 // buildClientCertificateManager, UpdateTransport): a certificate manager
@@ -105,7 +121,7 @@ func newRotatingClient(ctx context.Context, o ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client certificate store in %s: %w", o.CertDir, err)
 	}
-	manager, err := certificate.NewManager(&certificate.Config{
+	cfg := &certificate.Config{
 		Ctx: &ctx,
 		ClientsetFn: func(current *tls.Certificate) (kubernetes.Interface, error) {
 			cfg := startCfg
@@ -127,15 +143,19 @@ func newRotatingClient(ctx context.Context, o ClientOptions) (*Client, error) {
 		BootstrapKeyPEM:         userCfg.KeyData,
 		CertificateStore:        store,
 		Name:                    clientPrefix,
-	})
+	}
+	if o.RenewErrors != nil {
+		cfg.CertificateRenewFailure = o.RenewErrors
+	}
+	manager, err := certificate.NewManager(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("client certificate manager: %w", err)
 	}
-	cfg, dialer, err := rotatingConfig(userCfg, manager.Current)
+	restCfg, dialer, err := rotatingConfig(userCfg, manager.Current)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{config: cfg, manager: manager, dialer: dialer, canBootstrap: o.BootstrapKubeconfig != ""}, nil
+	return &Client{config: restCfg, manager: manager, dialer: dialer, canBootstrap: o.BootstrapKubeconfig != ""}, nil
 }
 
 // credentials are what a certificate request is made with.

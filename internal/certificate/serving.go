@@ -28,6 +28,10 @@ type ServingOptions struct {
 	// Addresses are the Node's status addresses, the certificate's SANs;
 	// nothing is requested while they hold no IP address.
 	Addresses func() []v1.NodeAddress
+	// RenewErrors and RotationAge, if set, count failed requests and
+	// record how long a certificate lived before it was replaced.
+	RenewErrors Counter
+	RotationAge Histogram
 }
 
 // Serving is the kubelet API's certificate from the certificates API.
@@ -43,7 +47,7 @@ func NewServing(ctx context.Context, o ServingOptions) (*Serving, error) {
 		return nil, fmt.Errorf("serving certificate store in %s: %w", o.CertDir, err)
 	}
 	client := o.Client
-	m, err := certificate.NewManager(&certificate.Config{
+	cfg := &certificate.Config{
 		Ctx:              &ctx,
 		ClientsetFn:      func(*tls.Certificate) (kubernetes.Interface, error) { return client, nil },
 		GetTemplate:      func() *x509.CertificateRequest { return servingTemplate(o.NodeName, o.Addresses()) },
@@ -51,7 +55,14 @@ func NewServing(ctx context.Context, o ServingOptions) (*Serving, error) {
 		GetUsages:        certificate.DefaultKubeletServingGetUsages,
 		CertificateStore: store,
 		Name:             servingPrefix,
-	})
+	}
+	if o.RenewErrors != nil {
+		cfg.CertificateRenewFailure = o.RenewErrors
+	}
+	if o.RotationAge != nil {
+		cfg.CertificateRotation = o.RotationAge
+	}
+	m, err := certificate.NewManager(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("serving certificate manager: %w", err)
 	}

@@ -118,4 +118,3 @@ func TestBootstrapKeyIsReusedUntilIssued(t *testing.T) {
 		t.Error("the stored certificate's key was not reused")
 	}
 }
-

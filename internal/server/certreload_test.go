@@ -7,6 +7,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,5 +267,55 @@ func TestServingTLSWithoutClientCA(t *testing.T) {
 	// No client CA: no certificates asked for, as upstream.
 	if c.ClientAuth != tls.NoClientCert || c.ClientCAs != nil || len(c.Certificates) != 1 {
 		t.Errorf("client auth %v, CAs %v, %d certificates", c.ClientAuth, c.ClientCAs, len(c.Certificates))
+	}
+}
+
+// certSource is a CertificateSource a test sets.
+type certSource struct {
+	cert atomic.Pointer[tls.Certificate]
+}
+
+func (s *certSource) Current() *tls.Certificate { return s.cert.Load() }
+
+func TestServingTLSFromCertificateSource(t *testing.T) {
+	dir := t.TempDir()
+	src := &certSource{}
+	st, err := newServingTLS(TLSOptions{Certificates: src, CertDir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing issued yet: the handshake fails, and no self-signed pair is
+	// made in its place.
+	if _, err := st.config.GetConfigForClient(&tls.ClientHelloInfo{}); !errors.Is(err, errNoServingCertificate) {
+		t.Errorf("before a certificate: %v, want %v", err, errNoServingCertificate)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("cert dir has %d files; a certificate source needs none", len(entries))
+	}
+	served := func() string {
+		t.Helper()
+		c, err := st.config.GetConfigForClient(&tls.ClientHelloInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := x509.ParseCertificate(c.Certificates[0].Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return leaf.Subject.CommonName
+	}
+	for _, host := range []string{"issued", "rotated"} {
+		certPEM, keyPEM, err := certutil.GenerateSelfSignedCertKey(host, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.cert.Store(&pair)
+		if got := served(); !strings.HasPrefix(got, host) {
+			t.Errorf("serving %q, want the source's current %q", got, host)
+		}
 	}
 }
