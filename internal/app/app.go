@@ -14,9 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/record"
+	utilsysctl "k8s.io/component-helpers/node/util/sysctl"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/berth-dev/berth/internal/kerneltunables"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/nodestatus"
 	"github.com/berth-dev/berth/internal/objects"
@@ -62,6 +64,11 @@ func Run(ctx context.Context, opts Options) error {
 	// and the client certificate rotation.
 	errc := make(chan error, 3)
 	obs := newObservability(opts.NodeName)
+
+	// 0. The kernel settings the kubelet guards, before anything runs.
+	if err := kerneltunables.Ensure(logger, utilsysctl.New(), opts.ProtectKernelDefaults); err != nil {
+		return fmt.Errorf("kernel tunables (protectKernelDefaults %v): %w", opts.ProtectKernelDefaults, err)
+	}
 
 	// 1. The node's credentials (TLS bootstrap, certificate rotation), API
 	// clients (none standalone) and the event recorder.

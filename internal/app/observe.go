@@ -150,11 +150,12 @@ func startObservers(ctx context.Context, run func(func()), errc chan<- error, d 
 		TLS:            tlsOpts,
 		Auth:           auth,
 		Handlers: server.Handlers{
-			Pods:      d.pods,
-			Health:    d.health,
-			Runtime:   d.runtime,
-			Streaming: d.runtime,
-			Stats:     collector,
+			Pods:       d.pods,
+			Health:     d.health,
+			Runtime:    d.runtime,
+			Streaming:  d.runtime,
+			RunTimeout: o.RuntimeRequestTimeout,
+			Stats:      collector,
 			Metrics: server.Gatherers{
 				Berth: d.obs.berth, CAdvisor: d.obs.cadvisor, Resource: d.obs.resource, Probes: d.obs.probes,
 			},

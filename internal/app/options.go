@@ -45,6 +45,10 @@ type Options struct {
 	// SeccompDefault runs containers without a seccomp profile under the
 	// runtime's default one (seccompDefault).
 	SeccompDefault bool
+	// ProtectKernelDefaults refuses to start when a kernel setting the
+	// kubelet guards differs from its value, instead of setting it
+	// (protectKernelDefaults).
+	ProtectKernelDefaults bool
 
 	// StaticPodSecurity is the Pod Security Standard static pods must
 	// meet, "<level>[:<version>]" (--static-pod-security, berth's own);

@@ -466,6 +466,7 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *ku
 		StaticPodSecurity:         flags.staticPodSecurity,
 		PodSecurityFloor:          flags.podSecurityFloor,
 		SeccompDefault:            ptr.Deref(cfg.SeccompDefault, false),
+		ProtectKernelDefaults:     cfg.ProtectKernelDefaults,
 		MaxPods:                   int(cfg.MaxPods),
 		KubeReserved:              kubeReserved,
 		SystemReserved:            systemReserved,

@@ -36,6 +36,7 @@ func supportedFields() []string {
 		"maxPods",
 		"allowedUnsafeSysctls",
 		"seccompDefault",
+		"protectKernelDefaults",
 
 		"readOnlyPort",
 		"address",

@@ -69,12 +69,22 @@ func (m *Manager) RemovePod(ctx context.Context, st *container.PodStatus) error 
 		return fmt.Errorf("remove pod %s: %w", st.UID, err)
 	}
 
+	// The names come from the runtime's labels: each must be one path
+	// segment, so that the removal stays in the logs and root dirs.
+	if err := errors.Join(container.CheckPathSegment("pod UID", string(st.UID)),
+		checkOptionalSegment("pod name", name), checkOptionalSegment("pod namespace", namespace)); err != nil {
+		return fmt.Errorf("remove pod %s: not removing its files: %w", st.UID, err)
+	}
 	logDirs := []string{podLogsDir(m.node.podLogsDir, namespace, name, st.UID)}
 	if name == "" {
 		// Nothing left to name the pod: find its logs by UID.
 		logDirs, _ = filepath.Glob(filepath.Join(m.node.podLogsDir, "*_"+string(st.UID)))
 	}
 	for _, dir := range logDirs {
+		if filepath.Dir(dir) != filepath.Clean(m.node.podLogsDir) {
+			errs = append(errs, fmt.Errorf("not removing pod logs %s: outside %s", dir, m.node.podLogsDir))
+			continue
+		}
 		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, fmt.Errorf("remove pod logs: %w", err))
 		}
@@ -102,15 +112,27 @@ func (m *Manager) RemovePod(ctx context.Context, st *container.PodStatus) error 
 // delete must never walk into a mount. The volume manager removes the
 // directory when it is the last to leave.
 func (m *Manager) removePodDir(st *container.PodStatus) error {
-	dir := podDir(m.node.rootDir, st.UID)
+	dir, err := container.PodDir(m.node.rootDir, st.UID)
+	if err != nil {
+		return fmt.Errorf("remove pod directory: %w", err)
+	}
 	for _, p := range []string{filepath.Join(dir, "etc-hosts"), filepath.Join(dir, "containers")} {
 		if err := os.RemoveAll(p); err != nil {
 			return fmt.Errorf("remove %s: %w", p, err)
 		}
 	}
-	err := os.Remove(dir)
+	err = os.Remove(dir)
 	if err == nil || os.IsNotExist(err) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 		return nil
 	}
 	return fmt.Errorf("remove pod directory: %w", err)
+}
+
+// checkOptionalSegment is container.CheckPathSegment for a name that may be
+// unknown ("").
+func checkOptionalSegment(what, s string) error {
+	if s == "" {
+		return nil
+	}
+	return container.CheckPathSegment(what, s)
 }

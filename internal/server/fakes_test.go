@@ -76,6 +76,7 @@ type fakeCRI struct {
 	attach      *runtimeapi.AttachRequest
 	portForward *runtimeapi.PortForwardRequest
 	execSync    []string
+	execTimeout time.Duration
 }
 
 func (f *fakeCRI) Exec(_ context.Context, req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
@@ -99,10 +100,11 @@ func (f *fakeCRI) PortForward(_ context.Context, req *runtimeapi.PortForwardRequ
 	return &runtimeapi.PortForwardResponse{Url: f.url}, f.err
 }
 
-func (f *fakeCRI) ExecSync(_ context.Context, id string, cmd []string, _ time.Duration) ([]byte, []byte, error) {
+func (f *fakeCRI) ExecSync(_ context.Context, id string, cmd []string, timeout time.Duration) ([]byte, []byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.execSync = append([]string{id}, cmd...)
+	f.execTimeout = timeout
 	if f.err != nil {
 		return nil, nil, f.err
 	}

@@ -59,8 +59,11 @@ type Handlers struct {
 	Health    HealthFunc
 	Runtime   RuntimePods
 	Streaming Streamer
-	Stats     StatsProvider
-	Metrics   Gatherers
+	// RunTimeout bounds a /run command: the runtime kills it after that
+	// long (runtimeRequestTimeout; default 2 min). Upstream passes none.
+	RunTimeout time.Duration
+	Stats      StatsProvider
+	Metrics    Gatherers
 	// Config is served on /configz as {"kubeletconfig": Config}.
 	Config any
 
@@ -104,7 +107,10 @@ func NewHandler(h Handlers) http.Handler {
 		return mux
 	}
 
-	s := &streaming{pods: h.Pods, runtime: h.Runtime, cri: h.Streaming}
+	if h.RunTimeout <= 0 {
+		h.RunTimeout = defaultRunTimeout
+	}
+	s := &streaming{pods: h.Pods, runtime: h.Runtime, cri: h.Streaming, runTimeout: h.RunTimeout}
 	for _, m := range []string{"GET ", "POST "} {
 		mux.Handle(m+"/exec/{ns}/{pod}/{container}", available(s.ready(), http.HandlerFunc(s.exec)))
 		mux.Handle(m+"/exec/{ns}/{pod}/{uid}/{container}", available(s.ready(), http.HandlerFunc(s.exec)))

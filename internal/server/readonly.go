@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"time"
 
 	v1 "k8s.io/api/core/v1"
 )
@@ -47,5 +46,5 @@ func Serve(ctx context.Context, addr string, h http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	return serveListener(ctx, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln, false)
+	return serveListener(ctx, newAPIServer(h), ln, false)
 }

@@ -128,17 +128,8 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	logger.Info("Serving the kubelet API", "address", "https://"+ln.Addr().String())
 	go func() {
-		srv := &http.Server{
-			Handler:   s.handler,
-			TLSConfig: s.tls.config,
-			// Upstream's limits: exec and port-forward sessions and
-			// followed logs live up to four hours.
-			IdleTimeout:       90 * time.Second,
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       4 * time.Hour,
-			WriteTimeout:      4 * time.Hour,
-			MaxHeaderBytes:    1 << 20,
-		}
+		srv := newAPIServer(s.handler)
+		srv.TLSConfig = s.tls.config
 		errc <- serveListener(ctx, srv, ln, true)
 	}()
 	if healthLn != nil {
@@ -149,7 +140,7 @@ func (s *Server) Run(ctx context.Context) error {
 				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 				fmt.Fprint(w, "ok")
 			})
-			errc <- serveListener(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, healthLn, false)
+			errc <- serveListener(ctx, newHealthzServer(mux), healthLn, false)
 		}()
 	} else {
 		errc <- nil
@@ -162,6 +153,37 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+// newAPIServer is an HTTP server with upstream's limits for the kubelet API
+// and the read-only port: exec, attach and port-forward sessions and
+// followed logs live up to four hours (the read and write deadlines stay on
+// a hijacked connection), a keep-alive connection idles at most 90 s,
+// headers are at most 1 MiB. berth adds a 10 s limit for reading a
+// request's headers, which upstream does not have, so that a client
+// trickling headers cannot hold a connection for four hours.
+func newAPIServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		IdleTimeout:       90 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       4 * time.Hour,
+		WriteTimeout:      4 * time.Hour,
+		MaxHeaderBytes:    1 << 20,
+	}
+}
+
+// newHealthzServer is the healthz server: one short answer per request,
+// so every limit is short (upstream's has none).
+func newHealthzServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		IdleTimeout:       90 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+	}
 }
 
 // serveListener serves srv on ln until ctx ends, then shuts it down.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	certutil "k8s.io/client-go/util/cert"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
@@ -174,4 +175,21 @@ func freePort(t *testing.T) int32 {
 	}
 	defer ln.Close()
 	return int32(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// Every server berth runs has every limit set: none waits forever on a
+// slow or idle client.
+func TestServerLimits(t *testing.T) {
+	for name, srv := range map[string]*http.Server{
+		"api and read-only": newAPIServer(http.NotFoundHandler()),
+		"healthz":           newHealthzServer(http.NotFoundHandler()),
+	} {
+		if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes <= 0 {
+			t.Errorf("%s: a limit is unset: header %s read %s write %s idle %s max header %d", name,
+				srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
+		}
+	}
+	if srv := newAPIServer(nil); srv.ReadTimeout != 4*time.Hour || srv.WriteTimeout != 4*time.Hour || srv.IdleTimeout != 90*time.Second {
+		t.Errorf("kubelet API limits differ from upstream's: read %s write %s idle %s", srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout)
+	}
 }

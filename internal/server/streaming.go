@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
@@ -30,10 +31,14 @@ import (
 // command protocol (or port-forward tunneling) is translated to SPDY on
 // the way, since container runtimes speak SPDY.
 type streaming struct {
-	pods    PodLister
-	runtime RuntimePods
-	cri     Streamer
+	pods       PodLister
+	runtime    RuntimePods
+	cri        Streamer
+	runTimeout time.Duration
 }
+
+// defaultRunTimeout is upstream's default runtimeRequestTimeout.
+const defaultRunTimeout = 2 * time.Minute
 
 func (s *streaming) ready() bool { return s.pods != nil && s.runtime != nil && s.cri != nil }
 
@@ -235,7 +240,9 @@ func (s *streaming) run(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := strings.Split(r.URL.Query().Get("cmd"), " ")
-	stdout, stderr, err := s.cri.ExecSync(ctx, id, cmd, 0)
+	// A command that does not end is killed by the runtime rather than
+	// holding the runtime's exec and this request for hours.
+	stdout, stderr, err := s.cri.ExecSync(ctx, id, cmd, s.runTimeout)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

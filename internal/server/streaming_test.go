@@ -326,6 +326,13 @@ func TestRun(t *testing.T) {
 	if got := strings.Join(cri.execSync, " "); got != "c-app echo hello world" {
 		t.Errorf("ExecSync got %q", got)
 	}
+	if cri.execTimeout != 2*time.Minute {
+		t.Errorf("ExecSync timeout %s, want the default runtime request timeout", cri.execTimeout)
+	}
+	h = NewHandler(Handlers{Pods: pods, Health: func() error { return nil }, Runtime: rt, Streaming: cri, RunTimeout: 5 * time.Second, EnableDebuggingHandlers: true})
+	if rec := get(h, "POST", "/run/default/web/app?cmd=true"); rec.Code != 200 || cri.execTimeout != 5*time.Second {
+		t.Errorf("with RunTimeout 5s: %d, ExecSync timeout %s", rec.Code, cri.execTimeout)
+	}
 	if rec := get(h, "GET", "/run/default/web/app?cmd=ls"); rec.Code != 405 {
 		t.Errorf("GET /run: %d", rec.Code)
 	}

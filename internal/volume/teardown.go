@@ -11,6 +11,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
+
+	"github.com/berth-dev/berth/internal/container"
 )
 
 // TearDown removes a pod's volumes once its containers are gone: it
@@ -35,7 +37,10 @@ func (m *Manager) TearDown(ctx context.Context, podUID types.UID) error {
 		}
 	}
 
-	dir := m.podDir(podUID)
+	dir, err := container.PodDir(m.rootDir, podUID)
+	if err != nil {
+		return fmt.Errorf("tear down volumes of pod %s: %w", podUID, err)
+	}
 	if err := unmountAll(dir); err != nil {
 		return fmt.Errorf("tear down volumes of pod %s: %w", podUID, err)
 	}
@@ -93,7 +98,10 @@ func (m *Manager) CleanupOrphans(ctx context.Context, keep func(types.UID) bool)
 		if keep(uid) || m.holds(uid) {
 			continue
 		}
-		err := removeUnmounted(m.podDir(uid))
+		dir, err := container.PodDir(m.rootDir, uid)
+		if err == nil {
+			err = removeUnmounted(dir)
+		}
 		m.mu.Lock()
 		_, seen := m.orphansSeen[uid]
 		if err == nil {

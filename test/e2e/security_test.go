@@ -275,3 +275,22 @@ func TestStaticPodUIDValidated(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// With protectKernelDefaults berth starts on a node whose kernel settings
+// are the ones the kubelet wants (the refusal of differing ones is unit
+// tested: changing this shared host's settings would disturb others).
+func TestProtectKernelDefaultsStartsWhenSettingsMatch(t *testing.T) {
+	for file, want := range map[string]string{
+		"vm/overcommit_memory": "1", "vm/panic_on_oom": "0", "kernel/panic": "10", "kernel/panic_on_oops": "1",
+		"kernel/keys/root_maxkeys": "1000000", "kernel/keys/root_maxbytes": "25000000",
+	} {
+		if b, err := os.ReadFile("/proc/sys/" + file); err != nil || strings.TrimSpace(string(b)) != want {
+			t.Skipf("%s is %q here, not %s", file, b, want)
+		}
+	}
+	b := newBerth(t)
+	b.addConfig("protectKernelDefaults: true\n")
+	b.start()
+	b.writePod(shellPod("kernel-defaults", "sleep 3600"))
+	b.runningContainer("kernel-defaults", "main", 20*time.Second)
+}
