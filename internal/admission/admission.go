@@ -29,9 +29,10 @@
 // The sysctl allowlist (sysctls.go, upstream's sysctl admit handler) is a
 // check of its own, run before Admit and for static pods too; so is
 // berth's own Pod Security Standards check (podsecurity.go), which
-// upstream's kubelet does not have. Upstream's
-// other admit handlers are not here: eviction (node pressure), AppArmor,
-// device/topology managers, node shutdown, and pod features.
+// upstream's kubelet does not have, and the AppArmor check (apparmor.go,
+// upstream's AppArmor admit handler). Upstream's other admit handlers are
+// not here: eviction (node pressure), device/topology managers, node
+// shutdown, and pod features.
 package admission
 
 import (

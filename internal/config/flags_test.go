@@ -102,7 +102,7 @@ func TestRefusals(t *testing.T) {
 		args    []string
 		wantErr []string // empty: accepted
 	}{
-		{args: []string{"--protect-kernel-defaults"}, wantErr: []string{"protectKernelDefaults (--protect-kernel-defaults) is refused"}},
+		{args: []string{"--protect-kernel-defaults"}}, // enforced: internal/kerneltunables
 		{args: []string{"--reserved-cpus", "0-1", "--pods-per-core", "10"}, wantErr: []string{"reservedSystemCPUs (--reserved-cpus) is refused", "podsPerCore (--pods-per-core) is refused"}},
 		{args: []string{"--kernel-memcg-notification", "--qos-reserved", "memory=50%"}, wantErr: []string{"kernelMemcgNotification (--kernel-memcg-notification) is refused", "qosReserved (--qos-reserved) is refused"}},
 		{args: []string{"--eviction-soft", "memory.available<1Gi"}, wantErr: []string{"evictionSoft (--eviction-soft) is refused"}},

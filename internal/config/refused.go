@@ -33,7 +33,6 @@ type refusal struct {
 // reported as not acted on, like every other unsupported field.
 func refusals() []refusal {
 	return []refusal{
-		{"protectKernelDefaults", func(c *Cfg) bool { return !c.ProtectKernelDefaults }, "false", "the kernel tunables it guards would not be checked"},
 		{"evictionSoft", func(c *Cfg) bool { return len(c.EvictionSoft) == 0 }, "{}", "no pod would be evicted when a soft threshold is crossed"},
 		{"kernelMemcgNotification", func(c *Cfg) bool { return !c.KernelMemcgNotification }, "false", "memory pressure would not be noticed as soon as the kernel reports it"},
 		{"imageGCHighThresholdPercent", func(c *Cfg) bool { return oneOf(ptr.Deref(c.ImageGCHighThresholdPercent, 85), 85, 100) }, "85, or 100 (no image GC)", "unused images would not be removed at that disk usage"},
