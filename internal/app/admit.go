@@ -13,14 +13,15 @@ import (
 	"github.com/berth-dev/berth/internal/podworker"
 )
 
-// podAdmission is what every new pod goes through: the sysctl allowlist
-// first, for every pod (static ones too, also standalone and before the
-// Node exists, since it needs nothing from the API), then berth's Pod
-// Security Standards levels (static pods, API pod floor) and the AppArmor
-// check, then with an API server the checks against the Node. Upstream
-// checks AppArmor after the Node; berth does it before, so that a critical
-// pod that cannot run never preempts others.
-func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security podSecurity) (podworker.Admitter, error) {
+// podAdmission is what every new pod goes through: node pressure (the
+// eviction manager's conditions, upstream's first admit handler) and the
+// sysctl allowlist first, for every pod (static ones too, also standalone
+// and before the Node exists, since they need nothing from the API), then
+// berth's Pod Security Standards levels (static pods, API pod floor) and
+// the AppArmor check, then with an API server the checks against the Node.
+// Upstream checks AppArmor after the Node; berth does it before, so that a
+// critical pod that cannot run never preempts others.
+func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security podSecurity, pressure func() []v1.NodeConditionType) (podworker.Admitter, error) {
 	kernel, err := kernelVersion()
 	if err != nil {
 		logger.Error(err, "Cannot tell the kernel version; only sysctls namespaced in every kernel count as safe")
@@ -30,7 +31,7 @@ func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security
 		return nil, fmt.Errorf("allowedUnsafeSysctls: %w", err)
 	}
 	apparmor := admission.NewAppArmor(appArmorEnabled())
-	return nodeAdmission{sysctls: sysctls, security: security, apparmor: apparmor, api: api}, nil
+	return nodeAdmission{sysctls: sysctls, security: security, apparmor: apparmor, api: api, pressure: pressure}, nil
 }
 
 type nodeAdmission struct {
@@ -38,9 +39,13 @@ type nodeAdmission struct {
 	security podSecurity
 	apparmor admission.AppArmor
 	api      *apiComponents // nil standalone
+	pressure func() []v1.NodeConditionType
 }
 
 func (n nodeAdmission) Admit(pod *v1.Pod, active []*v1.Pod) admission.Result {
+	if r := admission.AdmitUnderPressure(pod, n.pressure()); !r.Admit {
+		return r
+	}
 	if r := n.sysctls.Admit(pod); !r.Admit {
 		return r
 	}

@@ -122,6 +122,8 @@ type apiDeps struct {
 	node     *nodestatus.Published
 	pods     *podworker.PodSet
 	statuses *status.Store
+	// pressure: the node's pressure conditions (the eviction manager's).
+	pressure func() []v1.NodeConditionType
 }
 
 // newAPIComponents builds the API components.
@@ -147,6 +149,7 @@ func newAPIComponents(c *apiClients, o Options, d apiDeps) *apiComponents {
 		KubeletVersion:        KubeletVersion,
 		Runtime:               d.runtime,
 		Health:                d.health,
+		Pressure:              d.pressure,
 		Clock:                 d.clock,
 		Published:             d.node,
 	})

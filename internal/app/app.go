@@ -176,6 +176,10 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	health := healthCheck(generator, clk)
+	resources, err := newNodeResources(opts, rt, pods, recorder, clk)
+	if err != nil {
+		return err
+	}
 
 	// 5. Probes, pod start metrics, and the API side (node, pods, status,
 	// mirror pods) that follows the pod set.
@@ -190,6 +194,7 @@ func Run(ctx context.Context, opts Options) error {
 	if clients != nil {
 		api = newAPIComponents(clients, opts, apiDeps{
 			clock: clk, runtime: rt, health: health, node: node, pods: pods, statuses: statuses,
+			pressure: resources.evictions.Conditions,
 		})
 	}
 	events := &podEvents{starts: obs.metrics.NewPodStartTracker(clk), api: api}
@@ -200,7 +205,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	admit, err := podAdmission(logger, opts, api, security)
+	admit, err := podAdmission(logger, opts, api, security, resources.evictions.Conditions)
 	if err != nil {
 		return err
 	}
@@ -234,9 +239,10 @@ func Run(ctx context.Context, opts Options) error {
 		api.run(ctx, run)
 	}
 	run(func() { workers.Run(ctx) })
+	resources.run(ctx, run, workers)
 
 	if err := startObservers(ctx, run, errc, kubeletAPIDeps{
-		opts: opts, obs: obs, runtime: rt, pods: pods, health: health, api: api,
+		opts: opts, obs: obs, runtime: rt, pods: pods, health: health, api: api, collector: resources.collector,
 	}); err != nil {
 		return err
 	}

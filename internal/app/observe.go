@@ -68,35 +68,24 @@ type kubeletAPIDeps struct {
 	pods    *podworker.PodSet
 	health  func() error
 	api     *apiComponents // nil in standalone
+	// collector is started with the eviction manager (nodeResources).
+	collector *stats.Collector
 }
 
-// startObservers starts stats collection, log rotation and the kubelet API
+// startObservers serves the stats collector's metrics, starts log
+// rotation and the kubelet API
 // (:10250 and the plain healthz port). A server that cannot start ends
 // berth through errc, like the read-only port.
 func startObservers(ctx context.Context, run func(func()), errc chan<- error, d kubeletAPIDeps) error {
 	logger := klog.FromContext(ctx)
 	o := d.opts
-	layout := cgroupLayout(o)
-	collector := stats.New(stats.Options{
-		Runtime:              d.runtime,
-		CgroupDriver:         o.CgroupDriver,
-		CgroupLayout:         &layout,
-		RootDir:              o.RootDir,
-		PodLogsDir:           o.PodLogsDir,
-		NodeName:             o.NodeName,
-		HousekeepingInterval: o.HousekeepingInterval,
-		VolumeStatsAggPeriod: o.VolumeStatsAggPeriod,
-		KubeletCgroup:        o.KubeletCgroups,
-		SystemCgroup:         o.SystemCgroups,
-		Clock:                clock.RealClock{},
-	})
+	collector := d.collector
 	if err := d.obs.cadvisor.Register(collector.CadvisorCollector()); err != nil {
 		return fmt.Errorf("register cadvisor metrics: %w", err)
 	}
 	if err := d.obs.resource.Register(collector.ResourceCollector()); err != nil {
 		return fmt.Errorf("register resource metrics: %w", err)
 	}
-	run(func() { collector.Run(ctx) })
 
 	rotation, err := logs.New(logs.Options{
 		Runtime:    d.runtime,

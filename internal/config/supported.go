@@ -86,10 +86,21 @@ func supportedFields() []string {
 		"registerWithTaints",
 		"kubeReserved",
 		"systemReserved",
-		// Hard thresholds are held back from allocatable as upstream does;
-		// berth does not evict pods yet.
+		// Eviction (internal/eviction); hard thresholds are also held back
+		// from allocatable as upstream does.
 		"evictionHard",
 		"mergeDefaultEvictionSettings",
+		"evictionSoft",
+		"evictionSoftGracePeriod",
+		"evictionMinimumReclaim",
+		"evictionPressureTransitionPeriod",
+		"evictionMaxPodGracePeriod",
+		"localStorageCapacityIsolation",
+		// Image garbage collection (internal/image.GC).
+		"imageGCHighThresholdPercent",
+		"imageGCLowThresholdPercent",
+		"imageMinimumGCAge",
+		"imageMaximumGCAge",
 		"nodeStatusUpdateFrequency",
 		"nodeStatusReportFrequency",
 		"nodeLeaseDurationSeconds",

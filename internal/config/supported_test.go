@@ -76,8 +76,8 @@ func TestUnsupported(t *testing.T) {
 		},
 		{
 			name: "nested and sorted, without duplicates",
-			set:  []string{"staticPodPath", "evictionSoft", "crashLoopBackOff.maxContainerRestartPeriod", "logging.format", "evictionSoft"},
-			want: []string{"crashLoopBackOff.maxContainerRestartPeriod", "evictionSoft", "logging.format"},
+			set:  []string{"staticPodPath", "topologyManagerPolicy", "crashLoopBackOff.maxContainerRestartPeriod", "logging.format", "topologyManagerPolicy"},
+			want: []string{"crashLoopBackOff.maxContainerRestartPeriod", "logging.format", "topologyManagerPolicy"},
 		},
 		{
 			// A supported name must match a whole path element.

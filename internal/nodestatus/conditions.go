@@ -10,9 +10,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// conditions returns the node's conditions at now from the ones it has:
-// berth's own (the pressure conditions, then Ready) are updated in place
-// or appended, others (set by other components) are kept. A condition's
+// conditions returns the node's conditions at now from the ones it has
+// (with the pressure conditions set by pressureConditions): Ready is
+// updated in place or appended, others are kept. A condition's
 // lastTransitionTime moves only when its status changes; every one of
 // berth's conditions gets now as lastHeartbeatTime. notReady, when not
 // nil, makes Ready False with its message.
@@ -20,29 +20,7 @@ func conditions(old []v1.NodeCondition, now time.Time, notReady error) []v1.Node
 	t := metav1.NewTime(now)
 	conds := make([]v1.NodeCondition, len(old))
 	copy(conds, old)
-	set := func(c v1.NodeCondition) {
-		c.LastHeartbeatTime = t
-		c.LastTransitionTime = t
-		for i := range conds {
-			if conds[i].Type != c.Type {
-				continue
-			}
-			if conds[i].Status == c.Status {
-				c.LastTransitionTime = conds[i].LastTransitionTime
-			}
-			conds[i] = c
-			return
-		}
-		conds = append(conds, c)
-	}
-	// The eviction manager will drive the pressure conditions; until it
-	// exists they are always False, with upstream's reasons.
-	set(v1.NodeCondition{Type: v1.NodeMemoryPressure, Status: v1.ConditionFalse,
-		Reason: "KubeletHasSufficientMemory", Message: "kubelet has sufficient memory available"})
-	set(v1.NodeCondition{Type: v1.NodeDiskPressure, Status: v1.ConditionFalse,
-		Reason: "KubeletHasNoDiskPressure", Message: "kubelet has no disk pressure"})
-	set(v1.NodeCondition{Type: v1.NodePIDPressure, Status: v1.ConditionFalse,
-		Reason: "KubeletHasSufficientPID", Message: "kubelet has sufficient PID available"})
+	set := func(c v1.NodeCondition) { conds = setCondition(conds, c, t) }
 	// Ready comes last in a new list: old control planes relied on it.
 	ready := v1.NodeCondition{
 		Type:    v1.NodeReady,
@@ -57,6 +35,24 @@ func conditions(old []v1.NodeCondition, now time.Time, notReady error) []v1.Node
 	}
 	set(ready)
 	return conds
+}
+
+// setCondition updates c's type in conds, or appends it: now is its
+// heartbeat, and its transition time unless the status stays the same.
+func setCondition(conds []v1.NodeCondition, c v1.NodeCondition, now metav1.Time) []v1.NodeCondition {
+	c.LastHeartbeatTime = now
+	c.LastTransitionTime = now
+	for i := range conds {
+		if conds[i].Type != c.Type {
+			continue
+		}
+		if conds[i].Status == c.Status {
+			c.LastTransitionTime = conds[i].LastTransitionTime
+		}
+		conds[i] = c
+		return conds
+	}
+	return append(conds, c)
 }
 
 // readiness is why the node is not ready, or nil: the health check's

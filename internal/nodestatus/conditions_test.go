@@ -93,7 +93,7 @@ func TestConditions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := append([]v1.NodeCondition(nil), tt.old...)
-			got := conditions(tt.old, t1, tt.notReady)
+			got := conditions(pressureConditions(tt.old, t1, nil), t1, tt.notReady)
 			if !apiequality.Semantic.DeepEqual(got, tt.want) {
 				t.Errorf("conditions:\n got %+v\nwant %+v", got, tt.want)
 			}

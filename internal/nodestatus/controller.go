@@ -63,6 +63,9 @@ type Options struct {
 	// Health returns nil when berth is healthy, else why the node is not
 	// ready (e.g. "container runtime is down"). Nil means always healthy.
 	Health func() error
+	// Pressure returns the pressure conditions that are True (the
+	// eviction manager's); nil means none.
+	Pressure func() []v1.NodeConditionType
 	// Clock drives the loops; nil means real time.
 	Clock clock.Clock
 	// Published, if set, is given every Node the controller learns of, for

@@ -44,6 +44,8 @@ type facts struct {
 	images                      []v1.ContainerImage
 	// health is nil when berth is healthy, else why the node is not ready.
 	health error
+	// pressure are the pressure conditions that are True.
+	pressure []v1.NodeConditionType
 }
 
 // controllerManagedAttachAnnotation tells the attach/detach controller to
@@ -127,7 +129,7 @@ func setStatus(node *v1.Node, cfg nodeConfig, f facts) {
 
 	s.DaemonEndpoints = v1.NodeDaemonEndpoints{KubeletEndpoint: v1.DaemonEndpoint{Port: cfg.port}}
 	s.Images = slices.Clone(f.images)
-	s.Conditions = conditions(s.Conditions, f.now, readiness(f.health, s.Capacity))
+	s.Conditions = conditions(pressureConditions(s.Conditions, f.now, f.pressure), f.now, readiness(f.health, s.Capacity))
 }
 
 // desiredNode returns a copy of node with berth's status and required

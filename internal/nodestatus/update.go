@@ -115,5 +115,8 @@ func (c *Controller) gatherFacts(ctx context.Context) facts {
 	if c.opts.Health != nil {
 		f.health = c.opts.Health()
 	}
+	if c.opts.Pressure != nil {
+		f.pressure = c.opts.Pressure()
+	}
 	return f
 }

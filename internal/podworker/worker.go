@@ -46,6 +46,8 @@ type worker struct {
 	// revive holds a spec that arrived for this UID while the pod was being
 	// terminated; it becomes the desired spec once termination finishes.
 	revive *v1.Pod
+	// eviction is set by Evict; the run loop makes it the worker's evicted.
+	eviction *status.Eviction
 }
 
 func (wk *worker) poke() {
@@ -102,7 +104,7 @@ func (wk *worker) reset() *v1.Pod {
 		return nil
 	}
 	wk.state, wk.pod, wk.grace, wk.revive = stateSyncing, wk.revive, nil, nil
-	wk.evicted = nil
+	wk.evicted, wk.eviction = nil, nil
 	return wk.pod
 }
 
@@ -124,6 +126,9 @@ func (wk *worker) run(ctx context.Context) bool {
 		}
 		wk.mu.Lock()
 		state, pod, grace := wk.state, wk.pod, wk.grace
+		if wk.eviction != nil {
+			wk.evicted, wk.eviction = wk.eviction, nil
+		}
 		wk.mu.Unlock()
 
 		var next time.Duration
@@ -250,6 +255,12 @@ func (wk *worker) terminate(ctx context.Context, pod *v1.Pod, grace *int64) erro
 	st, err := rt.GetPodStatus(ctx, wk.uid, wk.name, wk.namespace)
 	if err != nil {
 		return fmt.Errorf("read runtime state: %w", err)
+	}
+	if pod != nil && wk.evicted != nil {
+		// Failed, with the eviction's reason, before the containers stop
+		// (upstream sets the status first, then kills). Terminal: the
+		// probes are already stopped and stay so.
+		wk.report(pod, st, nil, true)
 	}
 	if st.IsRunning() {
 		if err := rt.KillPod(ctx, pod, st, grace); err != nil {

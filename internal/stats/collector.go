@@ -80,6 +80,9 @@ type Collector struct {
 	started time.Time // berth's start: the "kubelet" system container's
 
 	snap atomic.Pointer[snapshot]
+	// sampled is signalled after each round (for the eviction manager);
+	// refresh asks Run for a round now.
+	sampled, refresh chan struct{}
 
 	// Housekeeping state, owned by the goroutine that samples. Every map is
 	// rebuilt from what the last round saw, so gone pods drop out.
@@ -160,7 +163,33 @@ func newCollector(opts Options, cg cgroupFS) *Collector {
 		failing:    map[string]bool{},
 
 		volumeRoundBudget: 2 * volumeWalkBudget,
+		sampled:           make(chan struct{}, 1),
+		refresh:           make(chan struct{}, 1),
 	}
+}
+
+// Sampled is signalled (without blocking: one pending signal at most)
+// after every housekeeping round, so that a consumer evaluates each sample
+// once without a loop of its own.
+func (c *Collector) Sampled() <-chan struct{} { return c.sampled }
+
+// Refresh asks for a housekeeping round now; requests made while one is
+// pending are merged.
+func (c *Collector) Refresh() {
+	select {
+	case c.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// DedicatedImageFs reports whether the runtime's image file system is
+// another device than the node's (RootDir's), from the latest sample.
+func (c *Collector) DedicatedImageFs() (bool, error) {
+	s := c.snap.Load()
+	if s == nil || s.Node.RootFs == nil || s.Node.ImageFs == nil || s.Node.ImageFs.Info.dev == 0 {
+		return false, errors.New("file systems not sampled yet")
+	}
+	return s.Node.RootFs.Info.dev != s.Node.ImageFs.Info.dev, nil
 }
 
 // Run samples at once and then every housekeeping interval until ctx ends.
@@ -183,6 +212,7 @@ func (c *Collector) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C():
+		case <-c.refresh:
 		}
 	}
 }
@@ -230,6 +260,10 @@ func (c *Collector) housekeep(ctx context.Context) {
 	c.prevCPU = nextCPU
 	s.Err = errors.Join(errs...)
 	c.snap.Store(s)
+	select {
+	case c.sampled <- struct{}{}:
+	default:
+	}
 }
 
 // noteFailure logs when a source starts or stops failing, not every round.

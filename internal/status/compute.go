@@ -49,6 +49,9 @@ type Input struct {
 // Eviction is why the pod worker fails a pod for good.
 type Eviction struct {
 	Reason, Message string
+	// Condition, when set, is added once (the DisruptionTarget condition
+	// of a pod evicted for node pressure) and carried over from then on.
+	Condition *v1.PodCondition
 }
 
 // Probes reports probe results for a container, by its runtime ID (without

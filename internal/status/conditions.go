@@ -45,6 +45,10 @@ func conditions(in Input, s *v1.PodStatus) []v1.PodCondition {
 		out = append(out, *c)
 	} else if c := findCondition(pod.Status.Conditions, v1.DisruptionTarget); c != nil {
 		out = append(out, *c)
+	} else if in.Evicted != nil && in.Evicted.Condition != nil {
+		c := *in.Evicted.Condition
+		c.LastTransitionTime = in.Now
+		out = append(out, c)
 	}
 
 	all := make([]v1.ContainerStatus, 0, len(s.InitContainerStatuses)+len(s.ContainerStatuses))
