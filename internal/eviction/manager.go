@@ -48,6 +48,9 @@ type Pods interface {
 // has no running worker to evict.
 type Evicter interface {
 	Evict(uid types.UID, grace *int64, ev status.Eviction) bool
+	// SourcesReady is true once every pod source has delivered its first
+	// snapshot and its pods were admitted.
+	SourcesReady() bool
 }
 
 // ImageGC frees the image file system by removing unused images.
@@ -156,6 +159,11 @@ func (m *Manager) Run(ctx context.Context, ev Evicter) {
 // returns the pods it evicted.
 func (m *Manager) synchronize(ctx context.Context, ev Evicter, crossed chan<- struct{}) []*v1.Pod {
 	logger := klog.FromContext(ctx)
+	if !ev.SourcesReady() {
+		// Pods that ran before a restart are admitted again first, as
+		// they were; pressure then evicts them by rank.
+		return nil
+	}
 	summary, err := m.opts.Stats.Summary(ctx, false)
 	if err != nil {
 		logger.V(2).Info("No stats to evaluate eviction thresholds yet", "err", err)

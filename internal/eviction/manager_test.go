@@ -60,6 +60,8 @@ func (f *fakeEvicter) Evict(uid types.UID, _ *int64, ev status.Eviction) bool {
 	return true
 }
 
+func (f *fakeEvicter) SourcesReady() bool { return true }
+
 type fakeImageGC struct{ calls int }
 
 func (f *fakeImageGC) DeleteUnusedImages(context.Context) error { f.calls++; return nil }

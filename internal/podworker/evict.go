@@ -36,3 +36,9 @@ func (w *Workers) Evict(uid types.UID, grace *int64, ev status.Eviction) bool {
 	wk.setKill(grace)
 	return true
 }
+
+// SourcesReady reports whether every pod source has delivered its first
+// snapshot and the pods in it were admitted: until then the eviction
+// manager does not judge the node, so that the pods that ran before a
+// restart are admitted again rather than refused under pressure.
+func (w *Workers) SourcesReady() bool { return w.sourcesReady.Load() }
