@@ -88,17 +88,21 @@ func NewGC(opts GCOptions) *GC {
 	return &GC{opts: opts, records: map[string]imageRecord{}}
 }
 
-// Run collects every Period until ctx ends; a failure that repeats is
-// reported as an ImageGCFailed event on the node, as upstream. With a high
-// threshold of 100% and no maximum age there is nothing to do.
+// Run detects the runtime's images at once and then every Period, as
+// upstream's image manager does from its start (an image's age counts
+// from its first detection), and collects them each Period; a failure
+// that repeats is reported as an ImageGCFailed event on the node. With a
+// high threshold of 100% and no maximum age only the eviction manager
+// removes images (DeleteUnusedImages).
 func (g *GC) Run(ctx context.Context) {
 	logger := klog.FromContext(ctx).WithName("imagegc")
 	ctx = klog.NewContext(ctx, logger)
-	if g.opts.Policy.HighThresholdPercent >= 100 && g.opts.Policy.MaxAge == 0 {
-		logger.V(2).Info("imageGCHighThresholdPercent is 100 and imageMaximumGCAge is 0: image garbage collection is off")
-		return
+	collect := g.opts.Policy.HighThresholdPercent < 100 || g.opts.Policy.MaxAge > 0
+	if !collect {
+		logger.V(2).Info("imageGCHighThresholdPercent is 100 and imageMaximumGCAge is 0: periodic image garbage collection is off")
 	}
 	began := g.opts.Clock.Now()
+	g.detect(ctx)
 	t := g.opts.Clock.NewTicker(g.opts.Period)
 	defer t.Stop()
 	failed := false
@@ -107,6 +111,10 @@ func (g *GC) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C():
+		}
+		if !collect {
+			g.detect(ctx)
+			continue
 		}
 		if err := g.GarbageCollect(ctx, began); err != nil {
 			if failed {
@@ -119,6 +127,15 @@ func (g *GC) Run(ctx context.Context) {
 			continue
 		}
 		failed = false
+	}
+}
+
+// detect records the runtime's images and which are in use now.
+func (g *GC) detect(ctx context.Context) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, err := g.evictionOrder(ctx, g.opts.Clock.Now()); err != nil {
+		klog.FromContext(ctx).V(2).Info("Cannot detect images yet", "err", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	criclient "k8s.io/cri-client/pkg"
+	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 )
 
 // withResources sets the main container's requests and limits.
@@ -93,10 +95,12 @@ func TestEvictionMemoryPressure(t *testing.T) {
 	}
 	env.eventually(t, 10*time.Second, env.eventReasons(ns, be.Name, "Evicted"))
 	env.eventually(t, 30*time.Second, env.nodeConditionIs(v1.NodeMemoryPressure, v1.ConditionTrue))
+	env.checkThresholdAgainstSummary(t, be.Status.Message, 0.98)
 
 	late := env.createPod(t, ns, sleeper("late-besteffort", onNode()))
 	env.eventually(t, 30*time.Second, env.evicted(ns, late.Name, &late))
-	if want := "The node had condition: [MemoryPressure]. "; late.Status.Message != want {
+	// Upstream prefixes every admission refusal so.
+	if want := "Pod was rejected: The node had condition: [MemoryPressure]. "; late.Status.Message != want {
 		t.Errorf("refusal message %q, want %q", late.Status.Message, want)
 	}
 	if cs, err := env.podContainers(late.UID); err != nil || len(cs) > 0 {
@@ -153,7 +157,7 @@ func TestEvictionDiskPressureImageGCFirst(t *testing.T) {
 		}
 	})
 	off := env.berth.logSize()
-	env.restartBerthWith(t, "evictionHard:\n  imagefs.available: \"99%\"\nimageMinimumGCAge: 0s\n")
+	env.restartBerthWith(t, "evictionHard:\n  imagefs.available: \"99%\"\nimageMinimumGCAge: 1ns\n")
 	env.eventually(t, 90*time.Second, env.evicted(ns, p.Name, &p))
 	if msg := p.Status.Message; !strings.HasPrefix(msg, "The node was low on resource: ephemeral-storage. Threshold quantity: ") {
 		t.Errorf("eviction message %q is not upstream's", msg)
@@ -206,4 +210,28 @@ func imageID(t *testing.T, is interface {
 		t.Fatalf("image %s not found after import: %v", name, err)
 	}
 	return st.GetImage().GetId()
+}
+
+// checkThresholdAgainstSummary checks that the eviction manager's memory
+// capacity is the Summary API's: the threshold quantity in the eviction
+// message is fraction of the Summary's node memory (available + working
+// set), computed as upstream does (float32 percentage).
+func (env *environment) checkThresholdAgainstSummary(t *testing.T, msg string, fraction float32) {
+	t.Helper()
+	port := env.kubeletPort(t)
+	crt, key := env.pkiPair("admin")
+	var summary statsapi.Summary
+	if err := json.Unmarshal(kubeletGet(t, port, credentials{certFile: crt, keyFile: key}, "/stats/summary"), &summary); err != nil {
+		t.Fatalf("/stats/summary: %v", err)
+	}
+	m := summary.Node.Memory
+	if m == nil || m.AvailableBytes == nil || m.WorkingSetBytes == nil {
+		t.Fatalf("summary has no node memory: %+v", m)
+	}
+	capacity := int64(*m.AvailableBytes + *m.WorkingSetBytes)
+	want := resource.NewQuantity(int64(float64(capacity)*float64(fraction)), resource.BinarySI).String()
+	if !strings.Contains(msg, "Threshold quantity: "+want+", ") {
+		t.Errorf("eviction message %q: want threshold %s, %v of the Summary's memory capacity %d (available %d + working set %d)",
+			msg, want, fraction, capacity, *m.AvailableBytes, *m.WorkingSetBytes)
+	}
 }
