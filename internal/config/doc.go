@@ -57,13 +57,12 @@
 //     start-up as not acted on (Result.Unsupported, Result.UnsupportedFlags);
 //   - it asks for security or resource protection berth does not give:
 //     a value other than the upstream default (or another value berth
-//     honours, such as imageGCHighThresholdPercent 100, which disables
-//     image GC) is refused at start-up with an error naming the field and
+//     honours) is refused at start-up with an error naming the field and
 //     its flag. refused.go holds the one table; a feature that enforces a
 //     setting removes its line and adds the field to supported.go.
 //
 // The defaults themselves are never refused, even where berth does not
-// enforce what they ask for (the default image GC thresholds): refusing
+// enforce what they ask for: refusing
 // them would refuse every configuration. Settings that weaken nothing when
 // ignored, or make berth only stricter (localStorageCapacityIsolation
 // false, failCgroupV1, hairpinMode), are reported, not refused.

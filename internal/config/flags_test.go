@@ -104,9 +104,7 @@ func TestRefusals(t *testing.T) {
 	}{
 		{args: []string{"--protect-kernel-defaults"}}, // enforced: internal/kerneltunables
 		{args: []string{"--reserved-cpus", "0-1", "--pods-per-core", "10"}, wantErr: []string{"reservedSystemCPUs (--reserved-cpus) is refused", "podsPerCore (--pods-per-core) is refused"}},
-		{args: []string{"--kernel-memcg-notification", "--qos-reserved", "memory=50%"}, wantErr: []string{"kernelMemcgNotification (--kernel-memcg-notification) is refused", "qosReserved (--qos-reserved) is refused"}},
-		{args: []string{"--eviction-soft", "memory.available<1Gi"}, wantErr: []string{"evictionSoft (--eviction-soft) is refused"}},
-		{args: []string{"--image-gc-high-threshold", "50"}, wantErr: []string{"imageGCHighThresholdPercent (--image-gc-high-threshold) is refused"}},
+		{args: []string{"--qos-reserved", "memory=50%"}, wantErr: []string{"qosReserved (--qos-reserved) is refused"}},
 		{args: []string{"--image-gc-high-threshold", "100", "--image-gc-low-threshold", "99"}},
 		{args: []string{"--cpu-manager-policy", "static"}, wantErr: []string{"cpuManagerPolicy (--cpu-manager-policy) is refused"}},
 		{args: []string{"--cpu-manager-policy", "none", "--topology-manager-policy", "none", "--memory-manager-policy", "None"}},
@@ -315,7 +313,7 @@ func TestInForce(t *testing.T) {
 	if z["clusterDomain"] != "cluster.local" || z["kind"] != Kind {
 		t.Errorf("configz lacks supported fields: %v", z)
 	}
-	for _, f := range []string{"nodeStatusMaxImages", "hairpinMode", "featureGates", "imageGCHighThresholdPercent"} {
+	for _, f := range []string{"nodeStatusMaxImages", "hairpinMode", "featureGates", "cpuManagerPolicy"} {
 		if _, ok := z[f]; ok {
 			t.Errorf("configz reports %s, which berth does not act on", f)
 		}

@@ -33,11 +33,6 @@ type refusal struct {
 // reported as not acted on, like every other unsupported field.
 func refusals() []refusal {
 	return []refusal{
-		{"evictionSoft", func(c *Cfg) bool { return len(c.EvictionSoft) == 0 }, "{}", "no pod would be evicted when a soft threshold is crossed"},
-		{"kernelMemcgNotification", func(c *Cfg) bool { return !c.KernelMemcgNotification }, "false", "memory pressure would not be noticed as soon as the kernel reports it"},
-		{"imageGCHighThresholdPercent", func(c *Cfg) bool { return oneOf(ptr.Deref(c.ImageGCHighThresholdPercent, 85), 85, 100) }, "85, or 100 (no image GC)", "unused images would not be removed at that disk usage"},
-		{"imageGCLowThresholdPercent", imageGCLowHonoured, "80", "image GC would not free disk down to that usage"},
-		{"imageMaximumGCAge", func(c *Cfg) bool { return c.ImageMaximumGCAge.Duration == 0 }, "0s", "unused images would not be removed at that age"},
 		{"cpuManagerPolicy", func(c *Cfg) bool { return c.CPUManagerPolicy == "" || c.CPUManagerPolicy == "none" }, "none", "pods would not get the exclusive CPUs the policy promises"},
 		{"memoryManagerPolicy", func(c *Cfg) bool { return c.MemoryManagerPolicy == "" || c.MemoryManagerPolicy == "None" }, "None", "pods would not get the NUMA memory the policy promises"},
 		{"topologyManagerPolicy", func(c *Cfg) bool { return c.TopologyManagerPolicy == "" || c.TopologyManagerPolicy == "none" }, "none", "pods would not get the NUMA alignment the policy promises"},
@@ -65,12 +60,6 @@ func checkRefusals(cfg *Cfg, flagOf map[string]string) []error {
 		errs = append(errs, fmt.Errorf("%s is refused: berth does not enforce it yet, and ignoring it means %s; leave it at %s", name, r.why, r.accepted))
 	}
 	return errs
-}
-
-// imageGCLowHonoured: the low threshold does not matter when image GC is
-// off (high threshold 100).
-func imageGCLowHonoured(c *Cfg) bool {
-	return ptr.Deref(c.ImageGCLowThresholdPercent, 80) == 80 || ptr.Deref(c.ImageGCHighThresholdPercent, 85) == 100
 }
 
 func oneOf[T comparable](v T, ok ...T) bool { return slices.Contains(ok, v) }

@@ -96,6 +96,9 @@ func supportedFields() []string {
 		"evictionPressureTransitionPeriod",
 		"evictionMaxPodGracePeriod",
 		"localStorageCapacityIsolation",
+		// Memory thresholds are watched through cgroup v1 notifications
+		// whatever its value (berth's choice: they cost nothing idle).
+		"kernelMemcgNotification",
 		// Image garbage collection (internal/image.GC).
 		"imageGCHighThresholdPercent",
 		"imageGCLowThresholdPercent",
