@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/nodestatus"
 	"github.com/berth-dev/berth/internal/objects"
+	"github.com/berth-dev/berth/internal/oom"
 	"github.com/berth-dev/berth/internal/pleg"
 	"github.com/berth-dev/berth/internal/podworker"
 	"github.com/berth-dev/berth/internal/prober"
@@ -231,6 +232,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := cgroups.Start(ctx, run); err != nil {
 		return fmt.Errorf("start the cgroup manager: %w", err)
 	}
+	run(func() { oom.NewWatcher(oom.Options{Recorder: recorder, NodeName: opts.NodeName}).Run(ctx) })
 	run(func() { objs.Run(ctx, vols) })
 	run(func() { vols.Run(ctx) })
 	run(func() { generator.Run(ctx) })
