@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -301,6 +302,7 @@ func podSources(opts Options, api *apiComponents, security podSecurity, onRefuse
 		fo := file.Options{Path: opts.StaticPodPath, NodeName: opts.NodeName, Period: opts.FileCheckFrequency}
 		if security.static != nil {
 			fo.Screen, fo.OnRefused = security.screen, onRefused
+			fo.AllowedDir = filepath.Join(opts.RootDir, "static-pod-security")
 		}
 		files := file.New(fo)
 		sources = append(sources, podworker.Source{Name: source.SourceFile, Run: files.Run})

@@ -13,8 +13,8 @@ import (
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kubeletconfig "k8s.io/kubelet/config/v1beta1"
 	"k8s.io/klog/v2"
+	kubeletconfig "k8s.io/kubelet/config/v1beta1"
 )
 
 // Records keeps what the kubelet knows of its image pulls on disk, in

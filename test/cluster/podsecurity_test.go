@@ -21,10 +21,11 @@ func privileged() podOption {
 // privileged static pod is refused with the violated check named (a
 // warning event on the Node, a Failed mirror pod), a compliant one runs,
 // and an update of it to a privileged version leaves the running version
-// in place.
+// in place. With --pod-security-floor=baseline a privileged API pod is
+// rejected too.
 func TestStaticPodSecurity(t *testing.T) {
 	env := requireSuite(t)
-	env.restartBerthWith(t, "", "--static-pod-security=baseline")
+	env.restartBerthWith(t, "", "--static-pod-security=baseline", "--pod-security-floor=baseline")
 	env.eventually(t, 60*time.Second, env.nodeReady)
 	ns := env.namespace(t)
 	const violation = `violates PodSecurity "baseline:latest": privileged (container "main" must not set securityContext.privileged=true)`
@@ -45,6 +46,14 @@ func TestStaticPodSecurity(t *testing.T) {
 	if cs, err := env.listContainers(map[string]string{labelPodNamespace: ns, labelPodName: privName}); err != nil || len(cs) != 0 {
 		t.Errorf("refused static pod has containers: %s (%v)", describeContainers(cs), err)
 	}
+
+	// An API pod below the floor is rejected at admission, as any pod the
+	// node cannot run.
+	env.createPod(t, ns, sleeper("api-priv", privileged(), onNode()))
+	env.waitPod(t, ns, "api-priv", 30*time.Second, func(p *v1.Pod) (bool, string) {
+		return p.Status.Phase == v1.PodFailed && p.Status.Reason == "PodSecurity" && p.Status.Message == "Pod was rejected: "+violation,
+			"want Failed, reason PodSecurity: " + describePod(p) + " " + p.Status.Message
+	})
 
 	// Compliant: runs.
 	webName := "pss-web-" + nodeName
@@ -71,6 +80,26 @@ func TestStaticPodSecurity(t *testing.T) {
 	if p.UID != mirror.UID || p.Annotations[mirrorAnnotation] != mirror.Annotations[mirrorAnnotation] || p.Status.Phase != v1.PodRunning {
 		t.Errorf("mirror pod after the refused update: uid %s (was %s), hash %s (was %s), %s",
 			p.UID, mirror.UID, p.Annotations[mirrorAnnotation], mirror.Annotations[mirrorAnnotation], describePod(p))
+	}
+
+	// berth restarts with the refused version on disk: the allowed one,
+	// kept under the root directory, still runs (its container adopted).
+	offset := env.berth.logSize()
+	if err := env.berth.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.berth.start(); err != nil {
+		t.Fatal(err)
+	}
+	env.eventually(t, 60*time.Second, env.nodeReady)
+	env.eventually(t, 30*time.Second, func() (bool, string) {
+		log := env.berth.logTail(offset, 100000)
+		return strings.Contains(log, "Static pod manifest refused; the previous version keeps running") && strings.Contains(log, "pss-web"),
+			"berth's log since the restart does not report the refused manifest"
+	})
+	time.Sleep(3 * time.Second)
+	if now := env.runningContainers(t, ns, webName); len(now) != 1 || now[0] != running[0] {
+		t.Errorf("after a restart the running containers are %v, want %v", now, running)
 	}
 }
 

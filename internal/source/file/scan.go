@@ -26,6 +26,7 @@ type fileState struct {
 	// refused: pod is listed although Options.Screen refused it (no
 	// allowed version came before it); admission rejects it.
 	refused bool
+	read    bool // read once since berth started
 }
 
 // scanState is the Source's memory between scans. Only Run's goroutine uses
@@ -72,7 +73,12 @@ func (s *Source) scan(logger klog.Logger, st *scanState) ([]*v1.Pod, bool) {
 	for p := range st.files {
 		if !present[p] {
 			delete(st.files, p)
+			s.forgetAllowed(logger, p)
 		}
+	}
+	if !st.ok {
+		// Manifests removed while berth was down.
+		s.pruneAllowed(logger, present)
 	}
 
 	// Two files may not define the same pod: the first by file name wins,
@@ -133,6 +139,12 @@ func (s *Source) readFile(logger klog.Logger, path string, f *fileState) {
 	if f.data != nil && bytes.Equal(data, f.data) {
 		return
 	}
+	if !f.read {
+		// First read since berth started: the version allowed before the
+		// restart, if any, is the last pod.
+		f.read = true
+		f.pod = s.loadAllowed(logger, path)
+	}
 	f.data = data
 	pod, err := s.parser.parse(data, path, s.opts.NodeName)
 	if err != nil {
@@ -153,6 +165,9 @@ func (s *Source) readFile(logger klog.Logger, path string, f *fileState) {
 	}
 	if pod == nil || c.pod != pod {
 		return // the last pod stays
+	}
+	if !c.refused {
+		s.storeAllowed(logger, path, data)
 	}
 	if old := f.pod; old != nil && old.UID == pod.UID {
 		// Same pod: keep when it was first seen, and the very same object if

@@ -2,6 +2,7 @@ package file
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -121,5 +122,74 @@ func TestScanScreen(t *testing.T) {
 
 	if len(reports) != 3 || reports[0].kept != "" || reports[1].kept != "" || reports[2].kept != kept {
 		t.Errorf("OnRefused reports %+v, want two without a kept pod, then one keeping %s", reports, kept)
+	}
+}
+
+// TestScanScreenAfterRestart: the last allowed version of a manifest is
+// kept on disk, so that a berth started while the manifest holds a
+// refused version runs the allowed one (the same UID, so its containers
+// are adopted); kept versions go with their manifests.
+func TestScanScreenAfterRestart(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	p := filepath.Join(dir, "web.yaml")
+	refuse := func(pod *v1.Pod) error {
+		if pod.Spec.Containers[0].Image == "nginx:bad" {
+			return errors.New("refused")
+		}
+		return nil
+	}
+	var refusals []types.UID
+	newSource := func() (*Source, *scanState) {
+		return New(Options{Path: dir, NodeName: "node", Screen: refuse, AllowedDir: state,
+			OnRefused: func(_ string, _, kept *v1.Pod, _ error) {
+				if kept != nil {
+					refusals = append(refusals, kept.UID)
+				}
+			}}), &scanState{files: map[string]*fileState{}}
+	}
+	scan := func(s *Source, st *scanState) []*v1.Pod {
+		t.Helper()
+		pods, _ := s.scan(klog.Background(), st)
+		return pods
+	}
+
+	write(t, p, manifest("web", "nginx:1"))
+	s, st := newSource()
+	v1uid := scan(s, st)[0].UID
+	write(t, p, manifest("web", "nginx:bad"))
+	if pods := scan(s, st); pods[0].UID != v1uid {
+		t.Fatalf("refused update replaced the pod")
+	}
+
+	// Restart with the refused version on disk.
+	s, st = newSource()
+	pods := scan(s, st)
+	if len(pods) != 1 || pods[0].UID != v1uid || pods[0].Spec.Containers[0].Image != "nginx:1" {
+		t.Fatalf("after a restart: %d pods, %v; want the allowed version %s", len(pods), pods, v1uid)
+	}
+	if len(refusals) != 2 || refusals[1] != v1uid {
+		t.Errorf("refusals reported keeping %v, want %s twice", refusals, v1uid)
+	}
+
+	// An allowed update replaces the kept version, on disk too.
+	write(t, p, manifest("web", "nginx:2"))
+	v2uid := scan(s, st)[0].UID
+	s, st = newSource()
+	if pods := scan(s, st); len(pods) != 1 || pods[0].UID != v2uid {
+		t.Fatalf("after the second restart: %v, want %s", pods, v2uid)
+	}
+
+	// A manifest deleted, also while berth is down, takes its kept
+	// version with it.
+	other := filepath.Join(dir, "other.yaml")
+	write(t, other, manifest("other", "nginx:1"))
+	scan(s, st)
+	remove(t, p)
+	scan(s, st)
+	remove(t, other)
+	s, st = newSource()
+	scan(s, st)
+	if entries, err := os.ReadDir(state); err != nil || len(entries) != 0 {
+		t.Errorf("kept versions left after their manifests went: %v %v", entries, err)
 	}
 }

@@ -58,12 +58,17 @@ type Options struct {
 	// refused: the refused pod, the pod the file keeps listing instead
 	// (nil when the refused pod itself is listed) and Screen's reason.
 	OnRefused func(path string, refused, kept *v1.Pod, err error)
+	// AllowedDir, if set with Screen, is where the last allowed version of
+	// each manifest is kept, so that a refused update still leaves it
+	// running after a restart; empty keeps it in memory only.
+	AllowedDir string
 }
 
 // Source watches the static pod path. Create it with New and call Run once.
 type Source struct {
-	opts   Options
-	parser *parser
+	opts    Options
+	parser  *parser
+	allowed allowedStore
 
 	mu   sync.Mutex
 	errs map[string]error
@@ -79,7 +84,11 @@ func New(opts Options) *Source {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Source{opts: opts, parser: newParser(), errs: map[string]error{}}
+	src := &Source{opts: opts, parser: newParser(), errs: map[string]error{}}
+	if opts.Screen != nil {
+		src.allowed.dir = opts.AllowedDir
+	}
+	return src
 }
 
 // Errors returns why each manifest that gives no pod (or an outdated one)
