@@ -78,6 +78,11 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Kubeconfig != "" {
 		cfg, err := nodeCredentials(ctx, opts, obs, run, errc)
 		if err != nil {
+			if ctx.Err() != nil {
+				// Stopped while waiting for a client certificate.
+				logger.Info("Shutting down before the client certificate was issued")
+				return nil
+			}
 			return err
 		}
 		if clients, err = newAPIClients(opts, cfg); err != nil {

@@ -7,7 +7,9 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,6 +136,12 @@ func TestTLSBootstrapAndRotation(t *testing.T) {
 	_, took := env.readyPod(t, ns, "after", 60*time.Second)
 	env.eventually(t, 30*time.Second, env.kubectlLogs(ns, "after", "hello from after"))
 	t.Logf("after the rotation: Lease renewed; a new pod ran in %s and its logs came through the apiserver", took)
+	for _, name := range []string{"kubelet_certificate_manager_client_ttl_seconds", "kubelet_certificate_manager_server_ttl_seconds"} {
+		ttl := env.kubeletMetric(t, ca, name)
+		if ttl <= 0 || ttl > signingDuration.Seconds() {
+			t.Errorf("%s = %v, want the seconds left on a fresh certificate, within %v", name, ttl, signingDuration)
+		}
+	}
 
 	// The serving certificate is rotated likewise (each renewal approved
 	// by the test's operator).
@@ -601,6 +609,43 @@ func servedCertificate(port int32, caFile string, want *x509.Certificate) func()
 		got := conn.ConnectionState().PeerCertificates[0]
 		return got.Equal(want), fmt.Sprintf("served certificate serial %s, want %s", got.SerialNumber, want.SerialNumber)
 	}
+}
+
+// kubeletMetric reads a metric without labels from berth's /metrics as the
+// admin, verifying berth's serving certificate against the cluster CA.
+func (env *environment) kubeletMetric(t *testing.T, caFile, name string) float64 {
+	t.Helper()
+	roots, err := certutil.NewPool(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminCert, adminKey := env.pkiPair("admin")
+	pair, err := tls.LoadX509KeyPair(adminCert, adminKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: nodeName, Certificates: []tls.Certificate{pair}},
+	}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/metrics", env.kubeletPort(t)))
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	families, err := parseMetrics(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, ok := sample(families, name, nil)
+	if !ok {
+		t.Fatalf("/metrics has no %s", name)
+	}
+	return v
 }
 
 func fileExists(path string) func() (bool, string) {
