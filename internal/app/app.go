@@ -183,7 +183,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	health := healthCheck(generator, clk)
-	resources, err := newNodeResources(opts, rt, pods, recorder, clk)
+	resources, err := newNodeResources(opts, rt, pods, pullRecords, recorder, clk)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ type nodeResources struct {
 	images    *image.GC
 }
 
-func newNodeResources(opts Options, rt *runtime.Manager, pods eviction.Pods, recorder record.EventRecorder, clk clock.WithTicker) (*nodeResources, error) {
+func newNodeResources(opts Options, rt *runtime.Manager, pods eviction.Pods, pullRecords *image.Records, recorder record.EventRecorder, clk clock.WithTicker) (*nodeResources, error) {
 	kc := opts.Config
 	if kc == nil {
 		kc = &kubeletconfig.KubeletConfiguration{}
@@ -63,9 +63,10 @@ func newNodeResources(opts Options, rt *runtime.Manager, pods eviction.Pods, rec
 			MinAge:               kc.ImageMinimumGCAge.Duration,
 			MaxAge:               kc.ImageMaximumGCAge.Duration,
 		},
-		Recorder: recorder,
-		NodeRef:  nodeRef,
-		Clock:    clk,
+		Recorder:     recorder,
+		NodeRef:      nodeRef,
+		Clock:        clk,
+		AfterCollect: pullRecords.Prune,
 	})
 	evictions := eviction.New(eviction.Options{
 		Config:       cfg,

@@ -52,6 +52,11 @@ type GCOptions struct {
 	// ImageGCPeriod, 5 minutes).
 	Period time.Duration
 	Clock  clock.WithTicker
+	// AfterCollect, if set, is told after each collection which images
+	// (by ID) the runtime still has and when the collection began:
+	// upstream's post-GC hook, with which the pull records of images
+	// gone are pruned (Records.Prune).
+	AfterCollect func(ctx context.Context, present map[string]bool, began time.Time)
 }
 
 // imageRecord is what image GC remembers of an image (upstream keeps it in
@@ -151,6 +156,7 @@ func (g *GC) GarbageCollect(ctx context.Context, began time.Time) error {
 	if err != nil {
 		return err
 	}
+	defer g.afterCollect(ctx, now)
 	if p := g.opts.Policy; p.MaxAge > 0 && now.Sub(began) > p.MaxAge {
 		var old []candidate
 		order, old = splitOld(order, now, p.MaxAge)
@@ -198,8 +204,22 @@ func (g *GC) DeleteUnusedImages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer g.afterCollect(ctx, now)
 	picked, _ := pickToFree(order, math.MaxInt64, now, g.opts.Policy.MinAge)
 	return g.remove(ctx, picked)
+}
+
+// afterCollect tells AfterCollect the images left: those detected, less
+// those removed (g.mu held).
+func (g *GC) afterCollect(ctx context.Context, began time.Time) {
+	if g.opts.AfterCollect == nil {
+		return
+	}
+	present := make(map[string]bool, len(g.records))
+	for id := range g.records {
+		present[id] = true
+	}
+	g.opts.AfterCollect(ctx, present, began)
 }
 
 // evictionOrder detects the runtime's images and returns those that may

@@ -2,6 +2,7 @@ package image
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
@@ -183,6 +185,35 @@ func (r *Records) recover(logger klog.Logger, imageID func(image string) (string
 		}
 		if err := removeRecord(r.pulling, e.Name()); err != nil {
 			logger.V(2).Info("Failed to remove image pull intent", "image", intent.Image, "err", err)
+		}
+	}
+}
+
+// Prune removes the pulled records of images the runtime no longer has
+// (present, by ID), last updated before until (when the image list was
+// taken): upstream's PruneUnknownRecords, run after image GC.
+func (r *Records) Prune(ctx context.Context, present map[string]bool, until time.Time) {
+	logger := klog.FromContext(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	entries, err := os.ReadDir(r.pulled)
+	if err != nil {
+		logger.Error(err, "Cannot list image pulled records")
+		return
+	}
+	for _, e := range entries {
+		if !validRecordFile(e) {
+			continue
+		}
+		var rec kubeletconfig.ImagePulledRecord
+		if found, err := readRecord(r.pulled, e.Name(), "ImagePulledRecord", &rec); err != nil || !found {
+			continue
+		}
+		if present[rec.ImageRef] || !rec.LastUpdatedTime.Time.Before(until) {
+			continue
+		}
+		if err := removeRecord(r.pulled, e.Name()); err != nil {
+			logger.Error(err, "Failed to remove an image pulled record", "imageRef", rec.ImageRef)
 		}
 	}
 }

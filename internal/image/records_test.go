@@ -1,17 +1,21 @@
 package image
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 func TestRecordsPullLifecycle(t *testing.T) {
@@ -135,5 +139,66 @@ func TestRecordsRecover(t *testing.T) {
 	}
 	if _, intent, _ := r.lookup("absent:1", "sha256:x"); !intent {
 		t.Error("the intent of an absent image was dropped")
+	}
+}
+
+// TestRecordsPrune removes the records of images gone, unless updated
+// since the image list was taken.
+func TestRecordsPrune(t *testing.T) {
+	r, err := OpenRecords(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	anyone := pullCredentials(nil)
+	old, recent := time.Unix(1000, 0), time.Unix(3000, 0)
+	for ref, at := range map[string]time.Time{"sha256:present": old, "sha256:gone": old, "sha256:gone-but-new": recent} {
+		if err := r.remember("app:1", ref, &anyone, metav1.NewTime(at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Prune(context.Background(), map[string]bool{"sha256:present": true}, time.Unix(2000, 0))
+	for ref, want := range map[string]bool{"sha256:present": true, "sha256:gone": false, "sha256:gone-but-new": true} {
+		if rec, _, err := r.lookup("app:1", ref); err != nil || (rec != nil) != want {
+			t.Errorf("%s: record %v (%v), want kept %v", ref, rec, err, want)
+		}
+	}
+}
+
+// gcRuntime is a GCRuntime with images a, b (unused) and c (in use).
+type gcRuntime struct{ removed []string }
+
+func (g *gcRuntime) ImageList(context.Context) ([]*runtimeapi.Image, error) {
+	var out []*runtimeapi.Image
+	for _, id := range []string{"a", "b", "c"} {
+		if !slices.Contains(g.removed, id) {
+			out = append(out, &runtimeapi.Image{Id: id, Size: 10})
+		}
+	}
+	return out, nil
+}
+
+func (g *gcRuntime) RemoveImage(_ context.Context, id string) error {
+	g.removed = append(g.removed, id)
+	return nil
+}
+
+func (g *gcRuntime) ImagesInUse(context.Context) (map[string]bool, error) {
+	return map[string]bool{"c": true}, nil
+}
+
+// TestGCAfterCollect: after a collection AfterCollect learns the images
+// left and when the collection began.
+func TestGCAfterCollect(t *testing.T) {
+	rt := &gcRuntime{}
+	clk := clocktesting.NewFakeClock(time.Unix(5000, 0))
+	var present map[string]bool
+	var began time.Time
+	g := NewGC(GCOptions{Runtime: rt, Clock: clk,
+		AfterCollect: func(_ context.Context, p map[string]bool, b time.Time) { present, began = p, b }})
+	if err := g.DeleteUnusedImages(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(present, map[string]bool{"c": true}) || !began.Equal(clk.Now()) {
+		t.Errorf("AfterCollect(%v, %v), want the in-use image c left at %v (removed %v)", present, began, clk.Now(), rt.removed)
 	}
 }
