@@ -32,6 +32,7 @@ import (
 	"github.com/berth-dev/berth/internal/source"
 	"github.com/berth-dev/berth/internal/source/file"
 	"github.com/berth-dev/berth/internal/status"
+	"github.com/berth-dev/berth/internal/userns"
 	"github.com/berth-dev/berth/internal/volume"
 )
 
@@ -135,7 +136,12 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	usernsManager, err := userNamespaces(logger, opts)
+	if err != nil {
+		return err
+	}
 	rt, err := runtime.New(ctx, runtime.Options{
+		UserNamespaces:        usernsManager,
 		CgroupLayout:          &layout,
 		PodCgroups:            cgroups,
 		DisableCPUCFSQuota:    !opts.Cgroups.CPUCFSQuota,
@@ -375,4 +381,20 @@ func (e eventSource) WatchContainerEvents(ctx context.Context, onEvent func(type
 		return fmt.Errorf("%w: %w", pleg.ErrEventsUnsupported, err)
 	}
 	return err
+}
+
+// userNamespaces is the manager of pods' user namespace ID ranges, built
+// as upstream's kubelet builds it at start-up (an unusable range stops
+// berth): userNamespaces.idsPerPod IDs per pod from the "kubelet" user's
+// subordinate IDs, or from everything above the first block.
+func userNamespaces(logger klog.Logger, opts Options) (*userns.Manager, error) {
+	r, err := userns.NodeRange(opts.UserNamespacesIDsPerPod)
+	if err != nil {
+		return nil, fmt.Errorf("user namespaces: kubelet mappings: %w", err)
+	}
+	m, err := userns.NewManager(logger, opts.RootDir, r, opts.UserNamespacesIDsPerPod, opts.MaxPods)
+	if err != nil {
+		return nil, fmt.Errorf("user namespaces: %w", err)
+	}
+	return m, nil
 }

@@ -49,6 +49,9 @@ type Options struct {
 	// kubelet guards differs from its value, instead of setting it
 	// (protectKernelDefaults).
 	ProtectKernelDefaults bool
+	// UserNamespacesIDsPerPod is how many IDs each pod with hostUsers:
+	// false gets (userNamespaces.idsPerPod, default 65536).
+	UserNamespacesIDsPerPod uint32
 
 	// StaticPodSecurity is the Pod Security Standard static pods must
 	// meet, "<level>[:<version>]" (--static-pod-security, berth's own);

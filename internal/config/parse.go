@@ -467,6 +467,7 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *ku
 		PodSecurityFloor:          flags.podSecurityFloor,
 		SeccompDefault:            ptr.Deref(cfg.SeccompDefault, false),
 		ProtectKernelDefaults:     cfg.ProtectKernelDefaults,
+		UserNamespacesIDsPerPod:   idsPerPod(cfg),
 		MaxPods:                   int(cfg.MaxPods),
 		KubeReserved:              kubeReserved,
 		SystemReserved:            systemReserved,
@@ -494,4 +495,13 @@ func absPath(p string) string {
 		return abs
 	}
 	return p
+}
+
+// idsPerPod is userNamespaces.idsPerPod, upstream's 65536 when unset
+// (validate checks the value).
+func idsPerPod(cfg *kubeletconfig.KubeletConfiguration) uint32 {
+	if cfg.UserNamespaces == nil || cfg.UserNamespaces.IDsPerPod == nil {
+		return 65536
+	}
+	return uint32(*cfg.UserNamespaces.IDsPerPod)
 }

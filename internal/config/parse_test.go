@@ -44,6 +44,7 @@ func defaultOptions() app.Options {
 		ResolvConf:            "/etc/resolv.conf",
 
 		ImagePullCredentialsVerificationPolicy: "NeverVerifyPreloadedImages",
+		UserNamespacesIDsPerPod:                65536,
 		ReadOnlyAddress:                        "127.0.0.1",
 		ReadOnlyPort:                           10255,
 
@@ -595,6 +596,10 @@ func TestParseErrors(t *testing.T) {
 				`clusterDNS (--cluster-dns) "not-an-ip" is not an IP address`,
 			},
 		},
+		{name: "idsPerPod not a multiple of 65536", args: []string{"--config", writeConfig(t, "userNamespaces:\n  idsPerPod: 100000\n")},
+			wantInErr: []string{"userNamespaces.idsPerPod must be a multiple of 65536"}},
+		{name: "idsPerPod too big", args: []string{"--config", writeConfig(t, "userNamespaces:\n  idsPerPod: 4295032832\n")},
+			wantInErr: []string{"userNamespaces.idsPerPod must not be more than 4294967295"}},
 		{name: "zero duration flag", args: []string{"--file-check-frequency", "0s"}, wantInErr: []string{"fileCheckFrequency (--file-check-frequency) must be greater than zero"}},
 		{name: "negative port flag", args: []string{"--read-only-port", "-5"}, wantInErr: []string{"readOnlyPort (--read-only-port) -5"}},
 		{name: "port too big", args: []string{"--read-only-port", "65536"}, wantInErr: []string{"readOnlyPort (--read-only-port) 65536"}},

@@ -37,6 +37,7 @@ func supportedFields() []string {
 		"allowedUnsafeSysctls",
 		"seccompDefault",
 		"protectKernelDefaults",
+		"userNamespaces", // idsPerPod: the ID range of pods with hostUsers: false
 
 		"readOnlyPort",
 		"address",

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"path"
@@ -47,6 +48,16 @@ func validate(cfg *kubeletconfig.KubeletConfiguration) error {
 	}
 	if net.ParseIP(cfg.Address) == nil {
 		bad("address (--address) %q is not an IP address", cfg.Address)
+	}
+	if ns := cfg.UserNamespaces; ns != nil && ns.IDsPerPod != nil {
+		switch ids := *ns.IDsPerPod; {
+		case ids < 65536:
+			bad("invalid configuration: userNamespaces.idsPerPod must not be less than %d", 65536)
+		case ids%65536 != 0:
+			bad("invalid configuration: userNamespaces.idsPerPod must be a multiple of %d", 65536)
+		case ids > math.MaxUint32:
+			bad("invalid configuration: userNamespaces.idsPerPod must not be more than %d", int64(math.MaxUint32))
+		}
 	}
 	errs = append(errs, validateServer(cfg)...)
 

@@ -51,6 +51,7 @@ func containerConfig(p containerParams, node *nodeConfig) (*runtimeapi.Container
 		ns.Pid = runtimeapi.NamespaceMode_TARGET
 		ns.TargetId = p.pidTargetID
 	}
+	withIDMappings(p.mounts, sc.GetNamespaceOptions().GetUsernsOptions())
 	envs := make([]*runtimeapi.KeyValue, 0, len(p.env))
 	vars := make(map[string]string, len(p.env))
 	for _, e := range p.env {

@@ -37,6 +37,19 @@ type fakeRuntime struct {
 	exec func(ctx context.Context, id string, cmd []string, timeout time.Duration) ([]byte, []byte, error)
 	// configs are the configs containers were created with, by ID.
 	configs map[string]*runtimeapi.ContainerConfig
+	// handlers are the runtime handlers Status reports (none by default,
+	// as containerd 1.x).
+	handlers []*runtimeapi.RuntimeHandler
+	// sandboxConfigs are the configs sandboxes were run with, in order.
+	sandboxConfigs []*runtimeapi.PodSandboxConfig
+}
+
+func (f *fakeRuntime) Status(ctx context.Context, verbose bool) (*runtimeapi.StatusResponse, error) {
+	resp, err := f.FakeRuntimeService.Status(ctx, verbose)
+	if err == nil {
+		resp.RuntimeHandlers = f.handlers
+	}
+	return resp, err
 }
 
 func (f *fakeRuntime) CreateContainer(ctx context.Context, sandboxID string, cfg *runtimeapi.ContainerConfig, sandboxCfg *runtimeapi.PodSandboxConfig) (string, error) {
@@ -77,6 +90,9 @@ func (f *fakeRuntime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodS
 	if f.beforeRunSandbox != nil {
 		f.beforeRunSandbox()
 	}
+	f.mu.Lock()
+	f.sandboxConfigs = append(f.sandboxConfigs, config)
+	f.mu.Unlock()
 	return f.FakeRuntimeService.RunPodSandbox(ctx, config, handler)
 }
 

@@ -48,6 +48,9 @@ type Options struct {
 	// CgroupDriver is "cgroupfs" (default) or "systemd", as the runtime is
 	// configured.
 	CgroupDriver string
+	// UserNamespaces hands out the ID ranges of pods with hostUsers:
+	// false; nil refuses such pods.
+	UserNamespaces UserNamespaces
 	// SeccompDefault gives containers without a seccomp profile the
 	// runtime's default one (RuntimeDefault) instead of none.
 	SeccompDefault bool

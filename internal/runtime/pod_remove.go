@@ -89,6 +89,11 @@ func (m *Manager) RemovePod(ctx context.Context, st *container.PodStatus) error 
 			errs = append(errs, fmt.Errorf("remove pod logs: %w", err))
 		}
 	}
+	// Its containers are gone: the pod's user namespace IDs are free (and
+	// their record leaves the pod's directory).
+	if m.opts.UserNamespaces != nil {
+		m.opts.UserNamespaces.Release(st.UID)
+	}
 	if err := m.removePodDir(st); err != nil {
 		errs = append(errs, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -16,20 +17,42 @@ import (
 // runs in the node's user namespace instead.
 var errNoUserNamespaces = errors.New("can't set `spec.hostUsers: false`, runtime does not support user namespaces")
 
+// UserNamespaces hands out pods' user namespaces (userns.Manager).
+type UserNamespaces interface {
+	// GetOrCreate returns the pod's user namespace mapping, the same
+	// every time until Release.
+	GetOrCreate(pod types.UID) (*runtimeapi.UserNamespace, error)
+	Release(pod types.UID)
+}
+
 // userNamespace is the user namespace of a pod's sandbox and containers
 // (upstream GetOrCreateUserNamespaceMappings): the node's unless the pod
 // sets hostUsers: false, which needs a runtime handler that supports user
-// namespaces. berth does not allocate ID ranges for pod user namespaces
-// yet, so such a pod is refused on every runtime, with a message saying
-// which of the two is missing.
-func userNamespace(pod *v1.Pod, handlerSupports bool) (*runtimeapi.UserNamespace, error) {
+// namespaces and an ID range from ns.
+func userNamespace(pod *v1.Pod, handlerSupports bool, ns UserNamespaces) (*runtimeapi.UserNamespace, error) {
 	if pod.Spec.HostUsers == nil || *pod.Spec.HostUsers {
 		return &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}, nil
 	}
 	if !handlerSupports {
 		return nil, errNoUserNamespaces
 	}
-	return nil, errors.New("can't set `spec.hostUsers: false`: berth does not allocate user namespace ID ranges yet")
+	if ns == nil {
+		return nil, errors.New("can't set `spec.hostUsers: false`: berth has no user namespace ID range")
+	}
+	return ns.GetOrCreate(pod.UID)
+}
+
+// withIDMappings maps every mount of a container in a user namespace of
+// its pod's own to that namespace's IDs (an ID-mapped mount, made by the
+// runtime), as upstream does, so that files keep their owners as the pod
+// sees them.
+func withIDMappings(mounts []*runtimeapi.Mount, userns *runtimeapi.UserNamespace) {
+	if userns.GetMode() != runtimeapi.NamespaceMode_POD || len(userns.GetUids()) == 0 {
+		return
+	}
+	for _, m := range mounts {
+		m.UidMappings, m.GidMappings = userns.GetUids(), userns.GetGids()
+	}
 }
 
 // handlerSupportsUserNamespaces asks the runtime whether its default
@@ -59,5 +82,5 @@ func (m *Manager) podUserNamespace(ctx context.Context, rs internalapi.RuntimeSe
 			return nil, fmt.Errorf("%w: %w", errNoUserNamespaces, err)
 		}
 	}
-	return userNamespace(pod, supports)
+	return userNamespace(pod, supports, m.opts.UserNamespaces)
 }

@@ -8,8 +8,19 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/berth-dev/berth/internal/plan"
 )
+
+// fakeUserns hands every pod the block at 65536 and records releases.
+type fakeUserns struct{ released []types.UID }
+
+var podUserns = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD,
+	Uids: []*runtimeapi.IDMapping{{HostId: 65536, Length: 65536}}, Gids: []*runtimeapi.IDMapping{{HostId: 65536, Length: 65536}}}
+
+func (f *fakeUserns) GetOrCreate(types.UID) (*runtimeapi.UserNamespace, error) { return podUserns, nil }
+func (f *fakeUserns) Release(uid types.UID)                                     { f.released = append(f.released, uid) }
 
 func TestUserNamespace(t *testing.T) {
 	node := &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}
@@ -17,21 +28,23 @@ func TestUserNamespace(t *testing.T) {
 		name      string
 		hostUsers *bool
 		supports  bool
+		ns        UserNamespaces
 		want      *runtimeapi.UserNamespace
 		wantErr   string
 	}{
 		{name: "unset: the node's", want: node},
-		{name: "hostUsers true: the node's", hostUsers: ptrTo(true), want: node},
-		{name: "hostUsers false, runtime without support", hostUsers: ptrTo(false),
+		{name: "hostUsers true: the node's", hostUsers: ptrTo(true), want: node, ns: &fakeUserns{}},
+		{name: "hostUsers false, runtime without support", hostUsers: ptrTo(false), ns: &fakeUserns{},
 			wantErr: "can't set `spec.hostUsers: false`, runtime does not support user namespaces"},
-		{name: "hostUsers false, runtime with support", hostUsers: ptrTo(false), supports: true,
-			wantErr: "can't set `spec.hostUsers: false`: berth does not allocate user namespace ID ranges yet"},
+		{name: "hostUsers false, runtime with support, no ID range", hostUsers: ptrTo(false), supports: true,
+			wantErr: "can't set `spec.hostUsers: false`: berth has no user namespace ID range"},
+		{name: "hostUsers false, runtime with support", hostUsers: ptrTo(false), supports: true, ns: &fakeUserns{}, want: podUserns},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pod := fakePod()
 			pod.Spec.HostUsers = tt.hostUsers
-			got, err := userNamespace(pod, tt.supports)
+			got, err := userNamespace(pod, tt.supports, tt.ns)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr || got != nil {
 					t.Fatalf("got %v, %v; want error %q", got, err, tt.wantErr)
@@ -74,5 +87,42 @@ func TestSyncPodRefusesUserNamespaceWithoutSupport(t *testing.T) {
 	}
 	if got, want := e.events(), []string{"Warning FailedCreatePodSandBox Failed to create pod sandbox: can't set `spec.hostUsers: false`, runtime does not support user namespaces"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("events = %q, want %q", got, want)
+	}
+}
+
+// On a runtime with user namespaces the sandbox and every container get
+// the pod's mapping, the container's mounts are ID-mapped, and removing
+// the pod releases the IDs.
+func TestSyncPodUserNamespace(t *testing.T) {
+	e := newEnv(t)
+	ns := &fakeUserns{}
+	e.m.opts.UserNamespaces = ns
+	e.rs.handlers = []*runtimeapi.RuntimeHandler{{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{UserNamespaces: true}}}
+	pod := fakePod()
+	pod.Spec.HostUsers = ptrTo(false)
+	res := e.m.SyncPod(context.Background(), pod, nil, plan.PodActions{CreateSandbox: true, NextInitContainer: plan.NoInit, ContainersToStart: []int{0}})
+	if res.Err != nil || len(res.Waiting) > 0 {
+		t.Fatalf("SyncPod = %+v", res)
+	}
+	st := e.status(pod)
+	if len(e.rs.sandboxConfigs) != 1 {
+		t.Fatalf("%d sandboxes run", len(e.rs.sandboxConfigs))
+	}
+	checkProto(t, "sandbox user namespace", podUserns, e.rs.sandboxConfigs[0].GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions())
+	cfg := e.rs.config(st.Containers[0].ID)
+	checkProto(t, "container user namespace", podUserns, cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions())
+	if len(cfg.Mounts) == 0 {
+		t.Fatal("the container has no mounts")
+	}
+	for _, m := range cfg.Mounts {
+		if len(m.UidMappings) != 1 || m.UidMappings[0].HostId != 65536 || len(m.GidMappings) != 1 {
+			t.Errorf("mount %s not ID-mapped: %v %v", m.ContainerPath, m.UidMappings, m.GidMappings)
+		}
+	}
+	if err := e.m.RemovePod(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ns.released, []types.UID{pod.UID}) {
+		t.Errorf("released %v, want the pod's", ns.released)
 	}
 }
