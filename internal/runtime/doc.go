@@ -12,7 +12,11 @@
 //     table-tested without a runtime. The environment's ConfigMaps and
 //     Secrets are read beforehand (env_objects.go) and handed in as a
 //     snapshot; volume mounts (volume_mounts.go) touch the file system only
-//     to check and create subPaths inside a volume.
+//     to check and create subPaths inside a volume and bind each one, from
+//     an fd opened without following symlinks, under the pod's
+//     volume-subpaths directory (subpath_bind.go). A pod with hostUsers:
+//     false gets its user namespace from Options.UserNamespaces, only on a
+//     runtime that supports them (userns.go).
 //   - Operations (sync_pod.go, sandbox_run.go, container_start.go,
 //     container_kill.go, container_remove.go, pod_status.go, pod_remove.go,
 //     gc.go, events_watch.go), one per file, that make the CRI calls, write

@@ -12,7 +12,7 @@
 //	/runningpods/                        the pods as the runtime sees them
 //	/containerLogs/{ns}/{pod}/{container} a container's log, across rotations
 //	/exec, /attach, /portForward         proxied to the runtime's CRI streaming server
-//	/run/{ns}/{pod}/{container}          a command's output (CRI ExecSync)
+//	/run/{ns}/{pod}/{container}          a command's output (CRI ExecSync, killed after runtimeRequestTimeout)
 //	/stats/summary                       the Summary API
 //	/metrics, /metrics/{cadvisor,resource,probes}
 //	/configz                             the configuration berth runs with
