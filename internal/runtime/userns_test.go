@@ -20,7 +20,7 @@ var podUserns = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD,
 	Uids: []*runtimeapi.IDMapping{{HostId: 65536, Length: 65536}}, Gids: []*runtimeapi.IDMapping{{HostId: 65536, Length: 65536}}}
 
 func (f *fakeUserns) GetOrCreate(types.UID) (*runtimeapi.UserNamespace, error) { return podUserns, nil }
-func (f *fakeUserns) Release(uid types.UID)                                     { f.released = append(f.released, uid) }
+func (f *fakeUserns) Release(uid types.UID)                                    { f.released = append(f.released, uid) }
 
 func TestUserNamespace(t *testing.T) {
 	node := &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}
