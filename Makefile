@@ -39,7 +39,7 @@ help:
 	@echo "teardown         stop every containerd under _output and the registry"
 	@echo "cluster-build    build kube-apiserver & co. v1.37.2 into _output/cluster/bin (cached)"
 	@echo "cluster-up       start etcd + the upstream control plane ($(CLUSTER_STATE))"
-	@echo "cluster          cluster-up, then containerd + berth as node $(CLUSTER_NODE); wait until Ready"
+	@echo "cluster          cluster-up, then containerd + berth as node $(CLUSTER_NODE) by kubeadm join; wait until Ready"
 	@echo "cluster-down     stop berth, its containerd and the control plane"
 	@echo "cluster-status   show what runs"
 	@echo "clean            teardown, then remove bin/ and _output/"
@@ -167,10 +167,11 @@ cluster-up: deps cluster-build
 	@BERTH_NODE_NAME=$(CLUSTER_NODE) hack/cluster.sh up $(CLUSTER_STATE)
 
 # berth runs with its own containerd in $(CLUSTER_STATE)/containerd, so it
-# does not share one with `make run`. The hints are printed even when the
+# does not share one with `make run`; the node is made by `kubeadm join`
+# (TLS bootstrap), in a mount namespace of its own (hack/cluster.sh node-up). The hints are printed even when the
 # node does not become Ready: the control plane is usable all the same.
 cluster: deps cluster-up build
-	@rc=0; BERTH_NODE_NAME=$(CLUSTER_NODE) hack/cluster.sh node-up $(CLUSTER_STATE) || rc=$$?; \
+	@rc=0; BERTH_NODE_NAME=$(CLUSTER_NODE) BERTH_NODE_JOIN=kubeadm hack/cluster.sh node-up $(CLUSTER_STATE) || rc=$$?; \
 	echo; \
 	echo "export KUBECONFIG=$(CLUSTER_STATE)/admin.kubeconfig"; \
 	echo "kubectl: _output/cluster/bin/kubectl; berth log: $(CLUSTER_STATE)/berth.log"; \

@@ -10,7 +10,8 @@
 #   hack/cluster.sh up        [STATE_DIR]   certs, etcd, apiserver, controller-manager, scheduler;
 #                                           wait until /readyz is ok and the default ServiceAccount exists
 #   hack/cluster.sh node-up   [STATE_DIR]   a containerd (STATE_DIR/containerd) and berth (or the
-#                                           upstream kubelet) as node NODE; wait until the Node is Ready
+#                                           upstream kubelet) as node NODE; wait until the Node is Ready;
+#                                           with BERTH_NODE_JOIN=kubeadm the node is made by kubeadm join
 #   hack/cluster.sh restart-control-plane [STATE_DIR]
 #                                           stop kube-apiserver and kube-controller-manager and
 #                                           start them again as `up` does (e.g. with other
@@ -37,6 +38,9 @@
 #   BERTH_CLUSTER_TIMEOUT    seconds `up` waits for the control plane (default 120)
 #   BERTH_NODE_TIMEOUT       seconds `node-up` waits for the Node to be Ready (default 60)
 #   BERTH_BIN                the berth binary `node-up` runs (default bin/berth)
+#   BERTH_NODE_JOIN          certs (default): berth uses the node certificate `up` made;
+#                            kubeadm: `kubeadm join` with a bootstrap token, TLS bootstrap
+#                            (node_up_kubeadm; berth only)
 #   BERTH_NODE_AGENT         berth (default) or upstream: the upstream kubelet v1.37.2
 #                            from `build` as the node, for reference runs
 #   BERTH_KUBELET_PORT       the node's kubelet API port (default 10250; healthz at port-2)
@@ -496,6 +500,12 @@ node_up() {
 			die "$other already runs as this node; one kubelet per containerd ($0 down $S first)"
 		fi
 	done
+	if [[ "${BERTH_NODE_JOIN:-certs}" == kubeadm ]]; then
+		[[ "$agent" == berth ]] || die "BERTH_NODE_JOIN=kubeadm runs berth only"
+		node_up_kubeadm "$bin" "$port" "$healthz_port"
+		wait_node_ready kubeletunit "$S/berth.log"
+		return
+	fi
 	"$REPO_ROOT/hack/containerd.sh" up "$cstate"
 	sock="$(sed -n 's/^CONTAINERD_ADDRESS=//p' "$cstate/env")"
 	mkdir -p "$S/node/root" "$S/node/pod-logs" "$S/node/manifests"
@@ -549,22 +559,130 @@ node_up() {
 			</dev/null >>"$S/$agent.log" 2>&1 8>&- 9>&- &
 		echo "$!" >"$S/$agent.pid"
 	fi
+	wait_node_ready "$agent" "$S/$agent.log"
+}
+
+# wait_node_ready PROCESS LOG waits until the Node is Ready, or fails when
+# PROCESS (the kubelet, or the service manager that runs it) exits.
+wait_node_ready() {
+	local agent="$1" agent_log="$2" deadline
 	deadline=$((SECONDS + ${BERTH_NODE_TIMEOUT:-60}))
 	log "waiting up to ${BERTH_NODE_TIMEOUT:-60}s for node $NODE to be Ready"
 	until [[ "$(kubectl_admin get node "$NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]; do
 		if ! pid_of "$agent" >/dev/null; then
-			log "$agent exited; last lines of $S/$agent.log:"
-			tail -n 40 "$S/$agent.log" >&2 || true
+			log "$agent exited; last lines of $agent_log:"
+			tail -n 40 "$agent_log" >&2 || true
 			exit 1
 		fi
 		if ((SECONDS >= deadline)); then
 			log "node $NODE is not Ready after ${BERTH_NODE_TIMEOUT:-60}s: $(kubectl_admin get node "$NODE" --no-headers 2>&1 | head -n 1)"
-			log "($agent keeps running, log at $S/$agent.log)"
+			log "($agent keeps running, log at $agent_log)"
 			exit 1
 		fi
 		sleep 1
 	done
 	log "node $NODE is Ready"
+}
+
+# node_up_kubeadm BERTH PORT HEALTHZ_PORT makes the node as real clusters
+# are made (BERTH_NODE_JOIN=kubeadm, `make cluster`): the cluster side as
+# `kubeadm init` leaves it (upload-config, bootstrap-token), then `kubeadm
+# join` with a fresh bootstrap token; berth gets its client certificate by
+# TLS bootstrap. kubeadm writes the fixed paths /etc/kubernetes and
+# /var/lib/kubelet: the node (tools/kubeletunit with berth, containerd,
+# kubeadm join) runs in a mount namespace of its own in which they are bind
+# mounts of STATE_DIR/node/etc-kubernetes and var-lib-kubelet. It shares
+# the host's network, so the kubelet's ports come from the cluster's
+# KubeletConfiguration (kubeadm's preflight check of port 10250 is skipped
+# when the node uses another). tools/kubeletunit plays systemd for the
+# packages' unit and kubeadm's drop-in (hack/kubeadm), with berth as
+# /usr/bin/kubelet; it holds the mount namespace (kubeletunit.pid).
+node_up_kubeadm() {
+	local bin="$1" port="$2" healthz_port="$3" n="$S/node" cstate="$S/containerd" upid ignore join
+	local admin="--kubeconfig=$S/admin.kubeconfig"
+	[[ -x "$BIN/kubeadm" ]] || die "no kubeadm at $BIN; run $0 build"
+	if upid="$(pid_of kubeletunit)"; then
+		log "kubeletunit already running (pid $upid)"
+		return 0
+	fi
+	(cd "$REPO_ROOT" && go build -o "$BIN/kubeletunit" ./tools/kubeletunit)
+	mkdir -p "$n/etc-kubernetes" "$n/var-lib-kubelet" "$n/pod-logs" "$n/path"
+	ln -sfn "$bin" "$n/path/kubelet" # kubeadm's preflight runs `kubelet --version`
+	mkdir -p /etc/kubernetes /var/lib/kubelet # mount points; they stay empty on the host
+	# A node joined before (make cluster-down, then make cluster): as after a
+	# reboot, the kubelet starts with the credentials it has.
+	local joined=0
+	[[ -f "$n/etc-kubernetes/kubelet.conf" ]] && joined=1
+	((joined)) || cluster_side_kubeadm "$port" "$healthz_port"
+	if ((joined == 0)); then
+		join="$("$BIN/kubeadm" token create --print-join-command "$admin" 2>>"$S/kubeadm.log" | tail -n 1)"
+		[[ "$join" == "kubeadm join "* ]] || die "kubeadm token create printed no join command; see $S/kubeadm.log"
+	fi
+
+	log "starting kubeletunit (berth as the kubelet) in the node's mount namespace; log at $S/berth.log"
+	start kubeletunit unshare --mount --propagation private sh -c '
+		mount --bind "$1/etc-kubernetes" /etc/kubernetes &&
+		mount --bind "$1/var-lib-kubelet" /var/lib/kubelet &&
+		exec "$2" -unit "$3/kubelet.service" -unit "$3/10-kubeadm.conf" \
+			-exec /usr/bin/kubelet="$4" -log "$5/berth.log" -pid-file "$5/berth.pid"' \
+		node "$n" "$BIN/kubeletunit" "$REPO_ROOT/hack/kubeadm" "$bin" "$S"
+	for _ in $(seq 1 50); do # until unshare and sh have exec'd it
+		upid="$(pid_of kubeletunit)" && break
+		sleep 0.1
+	done
+	[[ -n "$upid" ]] || die "kubeletunit did not start; see $S/kubeletunit.log"
+	nsenter --target "$upid" --mount -- "$REPO_ROOT/hack/containerd.sh" up "$cstate"
+
+	if ((joined)); then
+		log "$NODE joined before; the kubelet starts with its certificate"
+		return 0
+	fi
+	# SystemVerification: cgroup v1 hosts fail it (kubeadm v1.37 wants
+	# failCgroupV1: false and the check skipped).
+	ignore=SystemVerification
+	[[ "$port" == 10250 ]] || ignore+=,Port-10250
+	log "$join --node-name $NODE (log at $S/kubeadm.log)"
+	# shellcheck disable=SC2086 # the join command's words
+	nsenter --target "$upid" --mount -- env PATH="$n/path:$PATH" "$BIN/kubeadm" ${join#kubeadm } \
+		--node-name "$NODE" --cri-socket "unix://$cstate/containerd.sock" \
+		--ignore-preflight-errors "$ignore" >>"$S/kubeadm.log" 2>&1 || {
+		tail -n 20 "$S/kubeadm.log" >&2
+		die "kubeadm join failed; see $S/kubeadm.log and $S/berth.log"
+	}
+	log "kubeadm join done: $NODE's client certificate came from an approved CSR"
+}
+
+# cluster_side_kubeadm PORT HEALTHZ_PORT does what `kubeadm init` leaves
+# for joining nodes: the kubeadm-config and kubelet-config ConfigMaps (the
+# latter is the KubeletConfiguration every joining kubelet runs with), the
+# RBAC rules for bootstrap tokens and CSR approval, the cluster-info
+# ConfigMap, and a bootstrap token.
+cluster_side_kubeadm() {
+	local port="$1" healthz_port="$2" n="$S/node" admin="--kubeconfig=$S/admin.kubeconfig"
+	cat >"$n/kubeadm-cluster.yaml" <<-EOF
+		apiVersion: kubeadm.k8s.io/v1beta4
+		kind: ClusterConfiguration
+		kubernetesVersion: $KUBE_VERSION
+		controlPlaneEndpoint: ${APISERVER#https://}
+		networking:
+		  serviceSubnet: $SERVICE_CIDR
+		---
+		apiVersion: kubelet.config.k8s.io/v1beta1
+		kind: KubeletConfiguration
+		cgroupDriver: cgroupfs
+		failCgroupV1: false
+		address: 127.0.0.1
+		readOnlyPort: 0
+		port: $port
+		healthzBindAddress: 127.0.0.1
+		healthzPort: $healthz_port
+		podLogsDir: $n/pod-logs
+		clusterDomain: cluster.local
+	EOF
+	"$BIN/kubeadm" init phase upload-config all --config "$n/kubeadm-cluster.yaml" "$admin" >>"$S/kubeadm.log" 2>&1 ||
+		die "kubeadm init phase upload-config failed; see $S/kubeadm.log"
+	"$BIN/kubeadm" init phase bootstrap-token --config "$n/kubeadm-cluster.yaml" "$admin" >>"$S/kubeadm.log" 2>&1 ||
+		die "kubeadm init phase bootstrap-token failed; see $S/kubeadm.log"
 }
 
 # upstream_config is what the upstream kubelet needs on this machine beyond
@@ -596,7 +714,14 @@ stop_all() {
 	stop berth
 	stop kubelet
 	if [[ -f "$S/containerd/config.toml" ]]; then
-		"$REPO_ROOT/hack/containerd.sh" down "$S/containerd"
+		local cpid
+		cpid="$(cat "$S/containerd/containerd.pid" 2>/dev/null)" || true
+		if [[ -d "$S/node/etc-kubernetes" && -n "$cpid" ]] && running "$cpid"; then
+			# kubeadm's node: its mounts are in its mount namespace.
+			nsenter --target "$cpid" --mount -- "$REPO_ROOT/hack/containerd.sh" down "$S/containerd"
+		else
+			"$REPO_ROOT/hack/containerd.sh" down "$S/containerd"
+		fi
 	fi
 	stop kube-scheduler
 	stop kube-controller-manager
@@ -616,7 +741,7 @@ down() {
 status() {
 	local name pid rc=0
 	load_env
-	for name in etcd kube-apiserver kube-controller-manager kube-scheduler berth kubelet; do
+	for name in etcd kube-apiserver kube-controller-manager kube-scheduler kubeletunit berth kubelet; do
 		if pid="$(pid_of "$name")"; then
 			printf '%-24s running, pid %s\n' "$name" "$pid"
 		else
