@@ -7,6 +7,8 @@ import (
 	"sort"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -49,6 +51,20 @@ type ContainerStatus struct {
 	RestartCount int
 	// LogPath is the absolute path of the container's log file.
 	LogPath string
+	// Resources are the container's cgroup values as the runtime reports
+	// them (CRI ContainerStatus resources), completed from Actuated where
+	// the runtime says nothing; nil when neither knows. Full status only.
+	Resources *Resources
+	// Actuated are the resources berth last applied to the container
+	// (created with, or updated in place to); nil when not recorded (a
+	// container from before berth recorded them). Full status only.
+	Actuated *v1.ResourceRequirements
+}
+
+// Resources are the cpu and memory values a running container has, in
+// the API's units; nil fields are unknown.
+type Resources struct {
+	CPURequest, CPULimit, MemoryRequest, MemoryLimit *resource.Quantity
 }
 
 // SandboxStatus is one pod sandbox as the runtime last reported it.
@@ -163,4 +179,7 @@ type SyncResult struct {
 	RequeueAfter time.Duration
 	// Err is the first error that stopped the sync early, if any.
 	Err error
+	// ResizeErr is why an in-place resize failed (the PodResizeInProgress
+	// condition's Error message); "" when none was tried or it worked.
+	ResizeErr string
 }

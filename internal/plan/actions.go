@@ -46,6 +46,32 @@ type PodActions struct {
 	EphemeralContainersToStart []int
 	// ContainersToKill, by container ID.
 	ContainersToKill map[string]KillInfo
+	// Resize lists the running containers whose resources change in
+	// place; nil when none does. The executor carries it out after the
+	// kills and before any start.
+	Resize *Resize
+}
+
+// Resize is an in-place resize of running containers, upstream's
+// ContainersToUpdate: per resource, decreases first, then increases, so
+// that the pod's total never passes the larger of old and new. The pod
+// cgroup's values for a resource are raised before its containers and
+// lowered after them.
+type Resize struct {
+	Memory, CPU []ResizeContainer
+}
+
+// ResizeContainer is one container to update.
+type ResizeContainer struct {
+	ID, Name string
+	// Current are the values applied now, Desired the allocated ones.
+	Current, Desired ResourceValues
+}
+
+// ResourceValues are a container's cpu (milli-CPU) and memory (bytes)
+// requests and limits; 0 is unset.
+type ResourceValues struct {
+	CPURequest, CPULimit, MemoryRequest, MemoryLimit int64
 }
 
 // NoInit is the value of NextInitContainer when no init container is to start.
@@ -55,5 +81,5 @@ const NoInit = -1
 func (a PodActions) Changes() bool {
 	return a.KillPod || a.CreateSandbox || a.NextInitContainer != NoInit ||
 		len(a.ContainersToStart) > 0 || len(a.ContainersToKill) > 0 ||
-		len(a.EphemeralContainersToStart) > 0
+		len(a.EphemeralContainersToStart) > 0 || a.Resize != nil
 }

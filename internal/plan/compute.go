@@ -130,12 +130,16 @@ func appActions(pod *v1.Pod, st *container.PodStatus, probes Probes, a *PodActio
 		// container's own, else the pod's: rules need an exit code).
 		restart := container.RestartsWhenKilled(c, &pod.Spec) && pod.DeletionTimestamp == nil
 		switch {
-		case cs.Hash != container.HashContainer(c):
+		case !container.HashMatches(c, cs.Hash):
 			reason, message, restart = ReasonSpecChanged, fmt.Sprintf("Container %s definition changed", c.Name), true
 		case livenessFailed(probes, cs):
 			reason, message = ReasonLivenessProbe, fmt.Sprintf("Container %s failed liveness probe", c.Name)
 		case startupFailed(probes, cs):
 			reason, message = ReasonStartupProbe, fmt.Sprintf("Container %s failed startup probe", c.Name)
+		case !resizeAction(c, cs, a):
+			// Killed by resizeAction: its resizePolicy restarts it.
+			a.ContainersToStart = append(a.ContainersToStart, i)
+			continue
 		default:
 			keep++
 			continue
@@ -186,6 +190,7 @@ func settle(a PodActions, st *container.PodStatus) PodActions {
 	if a.KillPod {
 		a.ContainersToKill = nil
 		a.EphemeralContainersToStart = nil
+		a.Resize = nil
 	}
 	return a
 }

@@ -82,11 +82,13 @@ func initActions(pod *v1.Pod, st *container.PodStatus, probes Probes, a *PodActi
 				start(i + 1)
 			}
 			switch {
-			case cs.Hash != container.HashContainer(c):
+			case !container.HashMatches(c, cs.Hash):
 				a.kill(cs, ReasonSpecChanged, fmt.Sprintf("Init container %s definition changed", c.Name))
 				start(i)
 			case livenessFailed(probes, cs):
 				a.kill(cs, ReasonLivenessProbe, fmt.Sprintf("Init container %s failed liveness probe", c.Name))
+				start(i)
+			case !resizeAction(c, cs, a):
 				start(i)
 			}
 		case container.StateExited:

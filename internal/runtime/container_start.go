@@ -153,6 +153,7 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 	if m.opts.OnContainerStarted != nil {
 		m.opts.OnContainerStarted(pod.UID, containerID)
 	}
+	m.recordActuated(ctx, pod, c)
 	m.containerEvent(id, c.Name, containerID, v1.EventTypeNormal, eventStarted, "Container started")
 	logger.V(2).Info("Started container", "pod", klog.KObj(pod), "container", c.Name, "containerID", containerID, "restartCount", restartCount)
 

@@ -65,6 +65,14 @@ type Options struct {
 	// quota. CPUCFSQuotaPeriod is cpuCFSQuotaPeriod (default 100 ms).
 	DisableCPUCFSQuota bool
 	CPUCFSQuotaPeriod  time.Duration
+	// Resources records the resources applied to each container (the
+	// actuated state); nil records nothing, and no container is resized
+	// in place.
+	Resources ResourceRecorder
+	// PodCgroupResizer writes a resized pod's values to its pod cgroup;
+	// nil leaves the pod cgroup as it is (the runtime made it without
+	// limits).
+	PodCgroupResizer PodCgroupResizer
 	// MaxParallelImagePulls bounds concurrent pulls; 0 means unlimited.
 	MaxParallelImagePulls int
 	// ImagePullRecords keeps the kubelet's image pull records (under the
@@ -111,6 +119,21 @@ type PodCgroups interface {
 	EnsurePod(ctx context.Context, pod *v1.Pod) error
 	// RemovePod removes the pod's cgroup, which the runtime has emptied.
 	RemovePod(uid types.UID) error
+}
+
+// ResourceRecorder keeps the resources applied to containers
+// (allocation.Manager's actuated state).
+type ResourceRecorder interface {
+	Actuated(uid types.UID, name string) (v1.ResourceRequirements, bool)
+	SetActuated(uid types.UID, name string, r v1.ResourceRequirements) error
+}
+
+// PodCgroupResizer writes a resized pod's cpu or memory values (those of
+// its allocated resources) to its pod cgroup. With grow it writes only the
+// values that increase, otherwise only those that decrease: a resize
+// raises the pod's values before its containers' and lowers them after.
+type PodCgroupResizer interface {
+	ResizePodCgroup(ctx context.Context, pod *v1.Pod, resource v1.ResourceName, grow bool) error
 }
 
 // VolumeHostPaths finds the host directory (or file) of a volume of a pod

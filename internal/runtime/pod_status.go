@@ -64,6 +64,14 @@ func (m *Manager) GetPodStatus(ctx context.Context, uid types.UID, name, namespa
 			return nil, fmt.Errorf("status of container %s: runtime returned none", c.GetId())
 		}
 		cs := containerFromStatus(s, c.GetPodSandboxId())
+		if m.opts.Resources != nil {
+			if r, ok := m.opts.Resources.Actuated(uid, cs.Name); ok {
+				cs.Actuated = &r
+			}
+		}
+		if cs.State == container.StateRunning {
+			cs.Resources = statusResources(s.GetResources(), cs.Actuated)
+		}
 		if s.GetState() == runtimeapi.ContainerState_CONTAINER_EXITED {
 			if msg := terminationMessage(s); msg != "" {
 				if cs.Message != "" {

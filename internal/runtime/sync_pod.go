@@ -26,6 +26,8 @@ import (
 //     planner only asks for both once the pod is initialised, and then the
 //     init container is a sidecar being restarted).
 //
+// Between 1 and 2, Resize updates running containers in place (resize.go).
+//
 // st is the runtime state the plan was computed from. A container that
 // could not start is in Waiting with the upstream reason; RequeueAfter is
 // the earliest time a retry makes sense (a back-off expiring). Err is set
@@ -72,6 +74,13 @@ func (m *Manager) SyncPod(ctx context.Context, pod *v1.Pod, st *container.PodSta
 				res.Err = err
 				return res
 			}
+		}
+	}
+	if a.Resize != nil && !a.CreateSandbox {
+		if err := m.resizePod(ctx, rs, pod, a.Resize); err != nil {
+			// Later syncs retry what is left; the error is the
+			// PodResizeInProgress condition's message.
+			res.ResizeErr = err.Error()
 		}
 	}
 	if a.NextInitContainer == plan.NoInit && len(a.ContainersToStart) == 0 && len(a.EphemeralContainersToStart) == 0 && !a.CreateSandbox {

@@ -44,6 +44,10 @@ type Input struct {
 	Evicted *Eviction
 	// Now stamps condition transitions and the start time of a new pod.
 	Now metav1.Time
+	// ResizeConditions are the pod's PodResizePending and
+	// PodResizeInProgress conditions (allocation.Manager), reported
+	// unless the pod is terminal.
+	ResizeConditions []v1.PodCondition
 }
 
 // Eviction is why the pod worker fails a pod for good.

@@ -477,6 +477,7 @@ func TestComputeFull(t *testing.T) {
 			LastTerminationState: v1.ContainerState{Terminated: &v1.ContainerStateTerminated{
 				ExitCode: 1, Reason: "Error", StartedAt: started, FinishedAt: finished, ContainerID: "containerd://c1",
 			}},
+			Resources: &v1.ResourceRequirements{},
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {

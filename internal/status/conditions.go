@@ -39,6 +39,13 @@ func conditions(in Input, s *v1.PodStatus) []v1.PodCondition {
 			out = append(out, c)
 		}
 	}
+	// The resize conditions, as upstream places them; a terminal pod has
+	// none.
+	if !isTerminal(s.Phase) {
+		for _, c := range in.ResizeConditions {
+			out = append(out, *c.DeepCopy())
+		}
+	}
 	// DisruptionTarget is set once, when berth decides to evict or shut
 	// down; it is not recomputed, only carried over.
 	if c := findCondition(in.Old.Conditions, v1.DisruptionTarget); c != nil {

@@ -188,7 +188,45 @@ func convert(in Input, spec *v1.Container, c *container.ContainerStatus, old *v1
 	default: // created (start failed or pending) or unknown
 		cs.State.Waiting = &v1.ContainerStateWaiting{}
 	}
+	cs.Resources = statusResources(spec, c)
+	cs.AllocatedResources = spec.Resources.Requests
 	return cs
+}
+
+// Below these, the cgroup value of a cpu limit or request says less than
+// the spec (upstream's cm.MinMilliCPULimit and MinShares).
+const (
+	minMilliCPULimit = 10
+	minShares        = 2
+)
+
+// statusResources are a container's resources as upstream reports them
+// (convertContainerStatusResources): those allocated to it (spec is the
+// allocated pod's), and for a running container the cpu and memory values
+// it actually has where the runtime or berth's record says.
+func statusResources(spec *v1.Container, c *container.ContainerStatus) *v1.ResourceRequirements {
+	r := spec.Resources.DeepCopy()
+	if c.State != container.StateRunning || c.Resources == nil {
+		return r
+	}
+	actual := c.Resources
+	if r.Limits != nil {
+		if q := actual.CPULimit; q != nil && (q.MilliValue() > minMilliCPULimit || r.Limits.Cpu().MilliValue() > minMilliCPULimit) {
+			r.Limits[v1.ResourceCPU] = q.DeepCopy()
+		}
+		if q := actual.MemoryLimit; q != nil {
+			r.Limits[v1.ResourceMemory] = q.DeepCopy()
+		}
+	}
+	if r.Requests != nil {
+		if q := actual.CPURequest; q != nil && (q.MilliValue() > minShares || r.Requests.Cpu().MilliValue() > minShares) {
+			r.Requests[v1.ResourceCPU] = q.DeepCopy()
+		}
+		if q := actual.MemoryRequest; q != nil {
+			r.Requests[v1.ResourceMemory] = q.DeepCopy()
+		}
+	}
+	return r
 }
 
 // exitReason is the runtime's reason for an exit (containerd says

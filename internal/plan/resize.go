@@ -1,0 +1,84 @@
+package plan
+
+import (
+	"fmt"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/berth-dev/berth/internal/container"
+)
+
+// ReasonResize is the kill reason of a container whose resizePolicy asks
+// for a restart.
+const ReasonResize = "Resize"
+
+// ValuesOf reduces resource requirements to the values a resize compares.
+func ValuesOf(r *v1.ResourceRequirements) ResourceValues {
+	return ResourceValues{
+		CPURequest:    r.Requests.Cpu().MilliValue(),
+		CPULimit:      r.Limits.Cpu().MilliValue(),
+		MemoryRequest: r.Requests.Memory().Value(),
+		MemoryLimit:   r.Limits.Memory().Value(),
+	}
+}
+
+// resizeAction decides how a running container, spec c (its allocated
+// resources), reaches its resources, as upstream's computePodResizeAction:
+// nothing when the applied values (cs.Actuated) equal them; a restart when
+// a changed resource's resizePolicy is RestartContainer (it returns false:
+// the caller kills and starts it); else an in-place update added to a. A
+// container whose applied values were never recorded is left as it is:
+// berth created it before recording them, with the spec's resources at
+// the time (its spec hash covered them).
+func resizeAction(c *v1.Container, cs *container.ContainerStatus, a *PodActions) (keep bool) {
+	if cs.State != container.StateRunning || cs.Actuated == nil {
+		return true
+	}
+	desired, current := ValuesOf(&c.Resources), ValuesOf(cs.Actuated)
+	if desired == current {
+		return true
+	}
+	restartFor := func(name v1.ResourceName) bool {
+		for _, p := range c.ResizePolicy {
+			if p.ResourceName == name {
+				return p.RestartPolicy == v1.RestartContainer
+			}
+		}
+		return false
+	}
+	memChanged := desired.MemoryLimit != current.MemoryLimit || desired.MemoryRequest != current.MemoryRequest
+	cpuChanged := desired.CPULimit != current.CPULimit || desired.CPURequest != current.CPURequest
+	if (memChanged && restartFor(v1.ResourceMemory)) || (cpuChanged && restartFor(v1.ResourceCPU)) {
+		a.kill(cs, ReasonResize, fmt.Sprintf("Container %s resize requires restart", c.Name))
+		return false
+	}
+	if a.Resize == nil {
+		a.Resize = &Resize{}
+	}
+	rc := ResizeContainer{ID: cs.ID, Name: c.Name, Current: current, Desired: desired}
+	// Ordered by the limit when it changes, else by the request.
+	if memChanged {
+		d, cur := desired.MemoryLimit, current.MemoryLimit
+		if d == cur {
+			d, cur = desired.MemoryRequest, current.MemoryRequest
+		}
+		a.Resize.Memory = insertOrdered(a.Resize.Memory, rc, d < cur)
+	}
+	if cpuChanged {
+		d, cur := desired.CPULimit, current.CPULimit
+		if d == cur {
+			d, cur = desired.CPURequest, current.CPURequest
+		}
+		a.Resize.CPU = insertOrdered(a.Resize.CPU, rc, d < cur)
+	}
+	return true
+}
+
+// insertOrdered puts a decrease before every other update, an increase
+// after them.
+func insertOrdered(list []ResizeContainer, rc ResizeContainer, decrease bool) []ResizeContainer {
+	if decrease {
+		return append([]ResizeContainer{rc}, list...)
+	}
+	return append(list, rc)
+}
