@@ -40,6 +40,7 @@ import (
 	"runtime"
 
 	v1 "k8s.io/api/core/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
 )
 
 // Reasons a pod is rejected with, as upstream writes them into the pod's
@@ -189,4 +190,43 @@ func strictSupplementalGroupsUnsupported(pod *v1.Pod, node *v1.Node) bool {
 	}
 	f := node.Status.Features
 	return f == nil || f.SupplementalGroupsPolicy == nil || !*f.SupplementalGroupsPolicy
+}
+
+// AdmitResize decides whether an admitted pod, at its new resources,
+// still fits on node beside others (at their allocated resources), as
+// upstream's admit handlers do for a resize: the same checks, and no
+// preemption (the scheduler owns that for resizes). A reason other than
+// v1.PodReasonInfeasible means "not now" (Deferred).
+//
+// Requests the node's allocatable cannot hold even alone are Infeasible
+// with the message upstream's kubelet wrote up to v1.34 ("Node didn't have
+// enough capacity: ..."); since v1.35 the API server refuses such a resize
+// before it reaches the node (PodResizeValidator), so berth meets one only
+// when that admission plugin is off or allocatable shrank since.
+func AdmitResize(pod *v1.Pod, node *v1.Node, others []*v1.Pod) Result {
+	if node == nil {
+		return Result{Reason: ReasonInvalidNodeInfo, Message: "Kubelet cannot get node info."}
+	}
+	req := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+	alloc := node.Status.Allocatable
+	cpu, mem := req.Cpu().MilliValue(), req.Memory().Value()
+	cpuCap, memCap := alloc.Cpu().MilliValue(), alloc.Memory().Value()
+	switch {
+	case mem > memCap:
+		return Result{Reason: v1.PodReasonInfeasible,
+			Message: fmt.Sprintf("Node didn't have enough capacity: memory, requested: %d, capacity: %d", mem, memCap)}
+	case cpu > cpuCap:
+		return Result{Reason: v1.PodReasonInfeasible,
+			Message: fmt.Sprintf("Node didn't have enough capacity: cpu, requested: %d, capacity: %d", cpu, cpuCap)}
+	}
+	rest := make([]*v1.Pod, 0, len(others))
+	for _, p := range others {
+		if p.UID != pod.UID {
+			rest = append(rest, p)
+		}
+	}
+	if failures := generalFilter(pod, node, rest); len(failures) > 0 {
+		return rejected(failures[0])
+	}
+	return Result{Admit: true}
 }

@@ -144,10 +144,10 @@ func writeAtomic(path string, b []byte) error {
 	return nil
 }
 
-// ResourceInfoForPod is what is recorded for pod: every regular and
-// sidecar container's resources (upstream's resizable containers:
-// InPlacePodVerticalScalingInitContainers is off by default, so plain
-// init containers are left out) and the pod-level resources.
+// ResourceInfoForPod is what is recorded for pod: every init and regular
+// container's resources (upstream's resizable containers; init containers
+// are resizable since InPlacePodVerticalScalingInitContainers went GA in
+// v1.37) and the pod-level resources.
 func ResourceInfoForPod(pod *v1.Pod) PodResourceInfo {
 	info := PodResourceInfo{ContainerResources: map[string]v1.ResourceRequirements{}}
 	if pod.Spec.Resources != nil {
@@ -167,10 +167,5 @@ func ResourceInfoForPod(pod *v1.Pod) PodResourceInfo {
 }
 
 // IsResizable reports whether a container's resources change in place:
-// regular containers and sidecars (restartable init containers).
-func IsResizable(c *v1.Container, initContainer bool) bool {
-	if !initContainer {
-		return true
-	}
-	return c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways
-}
+// init and regular containers (ephemeral containers have no resources).
+func IsResizable(c *v1.Container, initContainer bool) bool { return true }

@@ -10,7 +10,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/berth-dev/berth/internal/admission"
-	"github.com/berth-dev/berth/internal/podworker"
 )
 
 // podAdmission is what every new pod goes through: node pressure (the
@@ -21,14 +20,14 @@ import (
 // the AppArmor check, then with an API server the checks against the Node.
 // Upstream checks AppArmor after the Node; berth does it before, so that a
 // critical pod that cannot run never preempts others.
-func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security podSecurity, pressure func() []v1.NodeConditionType) (podworker.Admitter, error) {
+func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security podSecurity, pressure func() []v1.NodeConditionType) (nodeAdmission, error) {
 	kernel, err := kernelVersion()
 	if err != nil {
 		logger.Error(err, "Cannot tell the kernel version; only sysctls namespaced in every kernel count as safe")
 	}
 	sysctls, err := admission.NewSysctls(append(admission.SafeSysctls(kernel), opts.AllowedUnsafeSysctls...))
 	if err != nil {
-		return nil, fmt.Errorf("allowedUnsafeSysctls: %w", err)
+		return nodeAdmission{}, fmt.Errorf("allowedUnsafeSysctls: %w", err)
 	}
 	apparmor := admission.NewAppArmor(appArmorEnabled())
 	return nodeAdmission{sysctls: sysctls, security: security, apparmor: apparmor, api: api, pressure: pressure}, nil
@@ -56,6 +55,19 @@ func (n nodeAdmission) Admit(pod *v1.Pod, active []*v1.Pod) admission.Result {
 		return r
 	}
 	return n.api.admit(pod, active)
+}
+
+// AdmitResize decides a resize against the Node (admission.AdmitResize);
+// standalone, without a Node, every resize fits.
+func (n nodeAdmission) AdmitResize(pod *v1.Pod, others []*v1.Pod) admission.Result {
+	if n.api == nil {
+		return admission.Result{Admit: true}
+	}
+	node, ok := n.api.published.Node()
+	if !ok {
+		return admission.Result{Admit: true}
+	}
+	return admission.AdmitResize(pod, node, others)
 }
 
 // appArmorEnabled reports whether the kernel enforces AppArmor, as

@@ -19,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/berth-dev/berth/internal/allocation"
 	"github.com/berth-dev/berth/internal/kerneltunables"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/nodestatus"
@@ -112,6 +113,12 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("set up the node's cgroups: %w", err)
 	}
 	layout := cgroups.Layout()
+	// The resources allocated to the pods and applied to their containers
+	// (in-place resize), checkpointed under the root directory.
+	allocations, err := allocation.New(opts.RootDir, clk)
+	if err != nil {
+		return err
+	}
 
 	// 3. Volumes and the objects they read.
 	objs := objects.New(objects.Options{Client: clients.podClient()})
@@ -144,6 +151,7 @@ func Run(ctx context.Context, opts Options) error {
 		UserNamespaces:        usernsManager,
 		CgroupLayout:          &layout,
 		PodCgroups:            cgroups,
+		PodCgroupResizer:      cgroups,
 		DisableCPUCFSQuota:    !opts.Cgroups.CPUCFSQuota,
 		CPUCFSQuotaPeriod:     opts.Cgroups.CPUCFSQuotaPeriod,
 		WrapRuntimeService:    obs.wrapRuntime,
@@ -169,6 +177,7 @@ func Run(ctx context.Context, opts Options) error {
 		MaxParallelImagePulls: opts.MaxParallelImagePulls,
 		ImagePullRecords:      pullRecords,
 		ImageVerify:           verify,
+		Resources:             allocations,
 		Recorder:              recorder,
 		Clock:                 clk,
 	})
@@ -223,20 +232,22 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	workers := podworker.New(podworker.Options{
-		Pods:         pods,
-		Sources:      podSources(opts, api, security, refusedManifest(logger, recorder, opts.NodeName)),
-		Runtime:      rt,
-		Status:       statuses,
-		Volumes:      vols,
-		Prober:       probes,
-		Admitter:     admit,
-		Recorder:     recorder,
-		Listener:     events,
-		Observer:     generator,
-		Wakeups:      wakeups,
-		NodeIPs:      nodeIPs(opts),
-		ResyncPeriod: opts.SyncFrequency,
-		Clock:        clk,
+		Pods:           pods,
+		Sources:        podSources(opts, api, security, refusedManifest(logger, recorder, opts.NodeName)),
+		Runtime:        rt,
+		Status:         statuses,
+		Volumes:        vols,
+		Prober:         probes,
+		Admitter:       admit,
+		ResizeAdmitter: admit,
+		Allocation:     allocations,
+		Recorder:       recorder,
+		Listener:       events,
+		Observer:       generator,
+		Wakeups:        wakeups,
+		NodeIPs:        nodeIPs(opts),
+		ResyncPeriod:   opts.SyncFrequency,
+		Clock:          clk,
 	})
 
 	// 7. Start everything; then the servers. The node's cgroups come

@@ -103,6 +103,7 @@ func (w *Workers) apply(logger klog.Logger, changes []source.Change) {
 		case terminate:
 			w.terminate(pod, pod.DeletionGracePeriodSeconds, reasonDeleted)
 		case update:
+			w.podUpdated(logger, pod)
 			w.update(pod)
 		case parkTerminal:
 			w.pods.park(pod.UID, parkFinished)
@@ -121,13 +122,23 @@ func (w *Workers) admit(logger klog.Logger, pod *v1.Pod) {
 		w.pods.park(pod.UID, parkWaiting)
 		return
 	}
+	// After a restart the pod runs its allocated resources, which may
+	// not be the spec's (a resize not yet allocated): those are admitted,
+	// alongside the other pods at theirs, and the resize is decided next.
+	allocated, _ := w.alloc.Allocated(pod)
 	if w.opts.Admitter != nil {
-		if r := w.opts.Admitter.Admit(pod, w.pods.ActivePods()); !r.Admit {
+		if r := w.opts.Admitter.Admit(allocated, w.allocatedPods(w.pods.ActivePods())); !r.Admit {
 			w.reject(logger, pod, r)
 			return
 		}
 	}
+	if err := w.alloc.SetAllocated(allocated); err != nil {
+		logger.Error(err, "Failed to checkpoint a pod's allocated resources", "pod", klog.KObj(pod))
+	}
 	w.update(pod)
+	if allocated != pod {
+		w.podUpdated(logger, pod)
+	}
 }
 
 // startWaiting admits the static pods that waited for their name, now

@@ -10,6 +10,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/berth-dev/berth/internal/admission"
+	"github.com/berth-dev/berth/internal/allocation"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/plan"
 	"github.com/berth-dev/berth/internal/status"
@@ -64,6 +65,13 @@ type Admitter interface {
 	Admit(pod *v1.Pod, active []*v1.Pod) admission.Result
 }
 
+// ResizeAdmitter decides whether an admitted pod's new resources fit,
+// given the other admitted pods at their allocated resources: Reason
+// Infeasible when they never can, any other when not now.
+type ResizeAdmitter interface {
+	AdmitResize(pod *v1.Pod, others []*v1.Pod) admission.Result
+}
+
 // Observer is told every runtime state a worker read (the PLEG), so that it
 // does not wake the worker again for a change the worker has already seen
 // (a container it has just started).
@@ -106,7 +114,12 @@ type Options struct {
 	Prober Prober
 	// Admitter may be nil (standalone): every pod is admitted.
 	Admitter Admitter
-	Recorder record.EventRecorder
+	// ResizeAdmitter may be nil: every resize is allocated.
+	ResizeAdmitter ResizeAdmitter
+	// Allocation keeps the pods' allocated and applied resources; nil
+	// keeps them in memory.
+	Allocation *allocation.Manager
+	Recorder   record.EventRecorder
 	// Listener, Observer and Wakeups may be nil.
 	Listener Listener
 	Observer Observer

@@ -59,6 +59,7 @@ func (w *Workers) runSources(ctx context.Context) {
 			}
 		case <-w.released:
 			w.startWaiting(logger)
+			w.retryResizes(logger)
 		}
 	}
 }
@@ -104,10 +105,7 @@ func (w *Workers) relisted(ctx context.Context, pods map[types.UID]*container.Po
 // after a restart, pods deleted while berth was down leave volume
 // directories.
 func (w *Workers) runOrphanCleanup(ctx context.Context) {
-	cleaner, ok := w.opts.Volumes.(OrphanVolumes)
-	if !ok {
-		return
-	}
+	cleaner, _ := w.opts.Volumes.(OrphanVolumes)
 	for {
 		select {
 		case <-ctx.Done():
@@ -123,8 +121,13 @@ func (w *Workers) runOrphanCleanup(ctx context.Context) {
 			_, ok := inRuntime[uid]
 			return ok || w.pods.Admitted(uid)
 		}
-		if err := cleaner.CleanupOrphans(ctx, keep); err != nil {
-			klog.FromContext(ctx).Error(err, "Cleaning up the volumes of removed pods failed; will retry")
+		if cleaner != nil {
+			if err := cleaner.CleanupOrphans(ctx, keep); err != nil {
+				klog.FromContext(ctx).Error(err, "Cleaning up the volumes of removed pods failed; will retry")
+			}
+		}
+		if err := w.alloc.RemoveOrphans(keep); err != nil {
+			klog.FromContext(ctx).Error(err, "Forgetting the resources of removed pods failed; will retry")
 		}
 	}
 }

@@ -177,6 +177,9 @@ func (wk *worker) run(ctx context.Context) bool {
 // returns when the pod should next be synced if nothing wakes it earlier.
 func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) {
 	rt := wk.opts.Runtime
+	// The pod runs with the resources allocated to it, which differ from
+	// the spec's while a resize waits (resize.go).
+	pod, _ = wk.set.alloc.Allocated(pod)
 	st, err := wk.observe(ctx, pod.Name, pod.Namespace)
 	if err != nil {
 		return 0, err
@@ -215,6 +218,7 @@ func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) 
 			}
 		}
 	}
+	wk.resizeProgress(pod, st, res.ResizeErr)
 	wk.report(pod, st, res.Waiting, false)
 	if err := rt.GarbageCollect(ctx, pod, st); err != nil {
 		klog.FromContext(ctx).V(2).Info("Garbage collection of dead containers failed; will retry", "err", err)
@@ -302,6 +306,8 @@ func (wk *worker) report(pod *v1.Pod, st *container.PodStatus, waiting map[strin
 		Terminal:    terminal,
 		Evicted:     wk.evicted,
 		Now:         metav1.NewTime(wk.opts.Clock.Now()),
+
+		ResizeConditions: wk.set.alloc.Conditions(wk.uid),
 	}
 	if wk.opts.Prober != nil {
 		in.Probes = wk.opts.Prober

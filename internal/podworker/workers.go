@@ -12,14 +12,16 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/berth-dev/berth/internal/allocation"
 	"github.com/berth-dev/berth/internal/container"
 )
 
 // Workers owns the per-pod workers and the pod set they keep. All methods
 // are safe for concurrent use.
 type Workers struct {
-	opts Options
-	pods *PodSet
+	opts  Options
+	pods  *PodSet
+	alloc *allocation.Manager
 
 	// sourcesReady turns true once every source has delivered its first
 	// snapshot; only then may pods no source wants be removed.
@@ -61,7 +63,11 @@ func New(opts Options) *Workers {
 	if opts.Wakeups == nil {
 		opts.Wakeups = NewWakeups()
 	}
-	return &Workers{opts: opts, pods: opts.Pods, workers: map[types.UID]*worker{}, started: make(chan struct{}),
+	alloc := opts.Allocation
+	if alloc == nil {
+		alloc, _ = allocation.New("", opts.Clock) // in memory: cannot fail
+	}
+	return &Workers{opts: opts, pods: opts.Pods, alloc: alloc, workers: map[types.UID]*worker{}, started: make(chan struct{}),
 		released: make(chan struct{}, 1)}
 }
 
@@ -179,6 +185,9 @@ func (w *Workers) finish(wk *worker) bool {
 		return false
 	}
 	delete(w.workers, wk.uid)
+	if err := w.alloc.RemovePod(wk.uid); err != nil {
+		klog.Background().Error(err, "Failed to forget a removed pod's resources; retried by the orphan cleanup", "podUID", wk.uid)
+	}
 	if !w.pods.finished(wk.uid) {
 		w.opts.Status.Delete(wk.uid)
 	}
