@@ -1,0 +1,110 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/internal/plan"
+)
+
+// resizeLog records, in order, the pod cgroup writes and the container
+// updates of a resize.
+type resizeLog struct {
+	mu    sync.Mutex
+	calls []string
+	set   map[string]v1.ResourceRequirements
+}
+
+func (l *resizeLog) add(s string) { l.mu.Lock(); l.calls = append(l.calls, s); l.mu.Unlock() }
+
+func (l *resizeLog) ResizePodCgroup(_ context.Context, _ *v1.Pod, r v1.ResourceName, grow bool) error {
+	l.add(fmt.Sprintf("pod %s grow=%v", r, grow))
+	return nil
+}
+
+func (l *resizeLog) Actuated(types.UID, string) (v1.ResourceRequirements, bool) {
+	return v1.ResourceRequirements{}, false
+}
+
+func (l *resizeLog) SetActuated(_ types.UID, name string, r v1.ResourceRequirements) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.set[name] = r
+	return nil
+}
+
+type updateRecorder struct {
+	*fakeRuntime
+	log *resizeLog
+}
+
+func (u updateRecorder) UpdateContainerResources(_ context.Context, id string, r *runtimeapi.ContainerResources) error {
+	u.log.add(fmt.Sprintf("%s quota=%d shares=%d mem=%d", id, r.GetLinux().GetCpuQuota(), r.GetLinux().GetCpuShares(), r.GetLinux().GetMemoryLimitInBytes()))
+	return nil
+}
+
+// A resize updates memory, then cpu; each time the pod cgroup grows
+// before the containers and shrinks after them, and every container's
+// new values are recorded as they are applied.
+func TestResizePodOrder(t *testing.T) {
+	e := newEnv(t)
+	log := &resizeLog{set: map[string]v1.ResourceRequirements{}}
+	e.m.opts.PodCgroupResizer = log
+	e.m.opts.Resources = log
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u"}, Spec: v1.PodSpec{
+		Containers: []v1.Container{{Name: "a"}, {Name: "b"}}}}
+	mi := int64(1 << 20)
+	r := &plan.Resize{
+		Memory: []plan.ResizeContainer{
+			{ID: "cb", Name: "b", Current: plan.ResourceValues{CPULimit: 200, MemoryLimit: 128 * mi}, Desired: plan.ResourceValues{CPULimit: 200, MemoryLimit: 64 * mi}},
+			{ID: "ca", Name: "a", Current: plan.ResourceValues{CPULimit: 100, MemoryLimit: 64 * mi}, Desired: plan.ResourceValues{CPULimit: 300, MemoryLimit: 96 * mi}},
+		},
+		CPU: []plan.ResizeContainer{
+			{ID: "ca", Name: "a", Current: plan.ResourceValues{CPULimit: 100, MemoryLimit: 64 * mi}, Desired: plan.ResourceValues{CPULimit: 300, MemoryLimit: 96 * mi}},
+		},
+	}
+	if err := e.m.resizePod(context.Background(), updateRecorder{e.rs, log}, pod, r); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"pod memory grow=true",
+		fmt.Sprintf("cb quota=20000 shares=204 mem=%d", 64*mi), // shares from the limit: no request
+		fmt.Sprintf("ca quota=10000 shares=102 mem=%d", 96*mi), // memory first: cpu as it was
+		"pod memory grow=false",
+		"pod cpu grow=true",
+		fmt.Sprintf("ca quota=30000 shares=307 mem=%d", 96*mi), // then cpu, with the new memory
+		"pod cpu grow=false",
+	}
+	if !reflect.DeepEqual(log.calls, want) {
+		t.Errorf("calls\n%q\nwant\n%q", log.calls, want)
+	}
+	a := log.set["a"]
+	if !a.Limits.Cpu().Equal(resource.MustParse("300m")) || !a.Limits.Memory().Equal(*resource.NewQuantity(96*mi, resource.BinarySI)) {
+		t.Errorf("recorded for a: %v", a)
+	}
+}
+
+func TestStatusResources(t *testing.T) {
+	actuated := &v1.ResourceRequirements{Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse("100m"), v1.ResourceMemory: resource.MustParse("64Mi")}}
+	cri := &runtimeapi.ContainerResources{Linux: &runtimeapi.LinuxContainerResources{CpuShares: 256, CpuPeriod: 100000, CpuQuota: 50000, MemoryLimitInBytes: 128 << 20}}
+	got := statusResources(cri, actuated)
+	if got.CPURequest.MilliValue() != 250 || got.CPULimit.MilliValue() != 500 || got.MemoryLimit.Value() != 128<<20 || !got.MemoryRequest.Equal(resource.MustParse("64Mi")) {
+		t.Errorf("from the runtime: %+v", got)
+	}
+	got = statusResources(nil, actuated)
+	if got == nil || got.CPURequest.MilliValue() != 100 {
+		t.Errorf("without the runtime's values: %+v", got)
+	}
+	if statusResources(nil, nil) != nil {
+		t.Errorf("nothing known must be nil")
+	}
+}
