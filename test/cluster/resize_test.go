@@ -50,7 +50,7 @@ func (env *environment) resize(ns, name, cpuReq, memReq, cpuLim, memLim string) 
 func (env *environment) resized(t *testing.T, ns, name, cpuReq, memReq, cpuLim, memLim string) *v1.Pod {
 	t.Helper()
 	var p *v1.Pod
-	env.eventually(t, 60*time.Second, func() (bool, string) {
+	took := env.eventually(t, 60*time.Second, func() (bool, string) {
 		got, err := env.getPod(ns, name)
 		if err != nil || got == nil {
 			return false, fmt.Sprintf("get pod: %v", err)
@@ -68,6 +68,7 @@ func (env *environment) resized(t *testing.T, ns, name, cpuReq, memReq, cpuLim, 
 		return ok, fmt.Sprintf("want resources cpu %s/%s memory %s/%s; status resources %v, allocated %v, conditions %v",
 			cpuReq, cpuLim, memReq, memLim, r, cs.AllocatedResources, p.Status.Conditions)
 	})
+	t.Logf("status reports cpu %s/%s memory %s/%s after %s", cpuReq, cpuLim, memReq, memLim, took)
 	return p
 }
 
@@ -224,6 +225,7 @@ func checkCgroups(t *testing.T, env *environment, p *v1.Pod, quota, memory int64
 	if got := podCgroupValue(t, p, "memory", "memory.limit_in_bytes", "memory.max"); got != wantMem {
 		t.Errorf("pod cgroup memory limit = %s, want %s", got, wantMem)
 	}
+	t.Logf("container and pod cgroups: cpu quota %s, memory limit %s", wantQuota, wantMem)
 }
 
 // TestResizeInfeasible: with the API server's check off (older control
