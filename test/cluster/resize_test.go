@@ -16,22 +16,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// withResources sets the first container's requests and limits of cpu and
-// memory ("" leaves one out).
-func withResources(cpuReq, memReq, cpuLim, memLim string) podOption {
-	list := func(cpu, mem string) v1.ResourceList {
-		l := v1.ResourceList{}
-		if cpu != "" {
-			l[v1.ResourceCPU] = resource.MustParse(cpu)
-		}
-		if mem != "" {
-			l[v1.ResourceMemory] = resource.MustParse(mem)
-		}
-		return l
-	}
-	return func(p *v1.Pod) {
-		p.Spec.Containers[0].Resources = v1.ResourceRequirements{Requests: list(cpuReq, memReq), Limits: list(cpuLim, memLim)}
-	}
+// cpuMemory sets the first container's requests and limits of cpu and
+// memory.
+func cpuMemory(cpuReq, memReq, cpuLim, memLim string) podOption {
+	return withResources(
+		v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpuReq), v1.ResourceMemory: resource.MustParse(memReq)},
+		v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpuLim), v1.ResourceMemory: resource.MustParse(memLim)})
 }
 
 // resize patches the pod's container "main" through the resize
@@ -117,7 +107,7 @@ func cgroupV2() bool {
 func TestInPlaceResize(t *testing.T) {
 	env := requireSuite(t)
 	ns := env.namespace(t)
-	env.createPod(t, ns, shellPod("resizable", idleScript, onNode(), withGrace(1), withResources("100m", "64Mi", "200m", "128Mi")))
+	env.createPod(t, ns, shellPod("resizable", idleScript, onNode(), withGrace(1), cpuMemory("100m", "64Mi", "200m", "128Mi")))
 	pods, _ := env.waitReady(t, ns, "resizable", 1, 60*time.Second)
 	p := &pods[0]
 	before := *containerStatus(p, "main")
@@ -235,7 +225,7 @@ func TestResizeInfeasible(t *testing.T) {
 	env := requireSuite(t)
 	env.restartControlPlaneWith(t, "--disable-admission-plugins=PodResizeValidator", "")
 	ns := env.namespace(t)
-	env.createPod(t, ns, shellPod("toobig", idleScript, onNode(), withGrace(1), withResources("100m", "64Mi", "100m", "64Mi")))
+	env.createPod(t, ns, shellPod("toobig", idleScript, onNode(), withGrace(1), cpuMemory("100m", "64Mi", "100m", "64Mi")))
 	pods, _ := env.waitReady(t, ns, "toobig", 1, 60*time.Second)
 	before := *containerStatus(&pods[0], "main")
 	if _, err := env.resize(ns, "toobig", "64", "64Mi", "64", "64Mi"); err != nil {
