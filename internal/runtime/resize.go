@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -28,6 +29,11 @@ func (m *Manager) resizePod(ctx context.Context, rs internalapi.RuntimeService, 
 		for _, rc := range list {
 			current[rc.Name] = rc.Current
 		}
+	}
+	// A limit below what the container uses now would be refused half
+	// way (or kill it): check first, as upstream does.
+	if err := m.checkMemoryDecrease(ctx, rs, r.Memory); err != nil {
+		return err
 	}
 	steps := []struct {
 		name v1.ResourceName
@@ -58,6 +64,40 @@ func (m *Manager) resizePod(ctx context.Context, rs internalapi.RuntimeService, 
 	}
 	logger.V(2).Info("Resized pod in place", "memory", len(r.Memory), "cpu", len(r.CPU))
 	return nil
+}
+
+// checkMemoryDecrease refuses memory limits set or lowered below the
+// container's current usage (upstream's validateMemoryResizeAction, for
+// the containers; the pod's limit is their sum).
+func (m *Manager) checkMemoryDecrease(ctx context.Context, rs internalapi.RuntimeService, list []plan.ResizeContainer) error {
+	var errs []string
+	for _, rc := range list {
+		want := rc.Desired.MemoryLimit
+		if want == 0 || (rc.Current.MemoryLimit != 0 && want >= rc.Current.MemoryLimit) {
+			continue
+		}
+		st, err := rs.ContainerStats(ctx, rc.ID)
+		if err != nil {
+			return fmt.Errorf("unable to read memory usage of container %q: %w", rc.Name, m.wrap(err))
+		}
+		mem := st.GetMemory()
+		usage := mem.GetUsageBytes()
+		if usage == nil {
+			usage = mem.GetWorkingSetBytes()
+		}
+		if usage == nil {
+			errs = append(errs, fmt.Sprintf("missing container %q memory usage", rc.Name))
+		} else if usage.GetValue() >= uint64(want) {
+			errs = append(errs, fmt.Sprintf("attempting to set container %q memory limit (%d) below current usage (%d)", rc.Name, want, usage.GetValue()))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	if len(errs) == 1 {
+		return fmt.Errorf("cannot decrease memory limits: %s", errs[0])
+	}
+	return fmt.Errorf("cannot decrease memory limits: [%s]", strings.Join(errs, ", "))
 }
 
 func (m *Manager) resizePodCgroup(ctx context.Context, pod *v1.Pod, name v1.ResourceName, grow bool) error {

@@ -44,7 +44,12 @@ func (l *resizeLog) SetActuated(_ types.UID, name string, r v1.ResourceRequireme
 
 type updateRecorder struct {
 	*fakeRuntime
-	log *resizeLog
+	log   *resizeLog
+	usage uint64 // every container's memory usage
+}
+
+func (u updateRecorder) ContainerStats(_ context.Context, id string) (*runtimeapi.ContainerStats, error) {
+	return &runtimeapi.ContainerStats{Memory: &runtimeapi.MemoryUsage{UsageBytes: &runtimeapi.UInt64Value{Value: u.usage}}}, nil
 }
 
 func (u updateRecorder) UpdateContainerResources(_ context.Context, id string, r *runtimeapi.ContainerResources) error {
@@ -72,7 +77,15 @@ func TestResizePodOrder(t *testing.T) {
 			{ID: "ca", Name: "a", Current: plan.ResourceValues{CPULimit: 100, MemoryLimit: 64 * mi}, Desired: plan.ResourceValues{CPULimit: 300, MemoryLimit: 96 * mi}},
 		},
 	}
-	if err := e.m.resizePod(context.Background(), updateRecorder{e.rs, log}, pod, r); err != nil {
+	// b's new limit is below what it uses: nothing is changed.
+	err := e.m.resizePod(context.Background(), updateRecorder{e.rs, log, uint64(80 * mi)}, pod, r)
+	if want := fmt.Sprintf(`cannot decrease memory limits: attempting to set container "b" memory limit (%d) below current usage (%d)`, 64*mi, 80*mi); err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	if len(log.calls) != 0 {
+		t.Fatalf("a refused resize changed something: %q", log.calls)
+	}
+	if err := e.m.resizePod(context.Background(), updateRecorder{e.rs, log, uint64(10 * mi)}, pod, r); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
