@@ -55,14 +55,18 @@ func setCondition(conds []v1.NodeCondition, c v1.NodeCondition, now metav1.Time)
 	return append(conds, c)
 }
 
-// readiness is why the node is not ready, or nil: the health check's
-// error, and the capacities the node cannot report (upstream requires cpu,
-// memory, pods and ephemeral-storage). Several reasons read as upstream's
-// aggregate error does: "[a, b]".
-func readiness(health error, capacity v1.ResourceList) error {
+// readiness is why the node is not ready, or nil, in upstream's order:
+// the health check's error (runtime down, PLEG), the runtime's and the
+// pod network's readiness from its CRI Status, and the capacities the node
+// cannot report (upstream requires cpu, memory, pods and
+// ephemeral-storage). Several reasons read as upstream's aggregate error
+// does: "[a, b]".
+func readiness(capacity v1.ResourceList, problems ...error) error {
 	var errs []error
-	if health != nil {
-		errs = append(errs, health)
+	for _, err := range problems {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	var missing []string
 	for _, name := range []v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory, v1.ResourcePods, v1.ResourceEphemeralStorage} {

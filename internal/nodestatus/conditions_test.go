@@ -128,7 +128,7 @@ func TestReadiness(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := readiness(tt.health, tt.capacity)
+			err := readiness(tt.capacity, tt.health)
 			got := ""
 			if err != nil {
 				got = err.Error()

@@ -8,6 +8,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 )
@@ -19,6 +20,9 @@ type Runtime interface {
 	Version(ctx context.Context) (name, version string, err error)
 	// ListImages returns the images to report, largest first, at most 50.
 	ListImages(ctx context.Context) ([]v1.ContainerImage, error)
+	// Status is the runtime's CRI Status: its RuntimeReady and
+	// NetworkReady conditions, runtime handlers and features.
+	Status(ctx context.Context) (*runtimeapi.StatusResponse, error)
 }
 
 // Options configures a Controller.
@@ -128,6 +132,7 @@ type Controller struct {
 	runtimeName    string
 	runtimeVersion string
 	images         []v1.ContainerImage
+	rtState        runtimeState // from the runtime's CRI Status
 }
 
 // New returns a Controller; Run starts it.
@@ -169,6 +174,7 @@ func New(opts Options) *Controller {
 			kubeletVersion:        opts.KubeletVersion,
 		},
 		registered: make(chan struct{}),
+		rtState:    newRuntimeState(),
 		detectIP:   DetectNodeIP,
 	}
 	c.readMachine = func() (machine, []error) { return readMachine(linuxFiles(), opts.RootDir) }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -67,7 +68,28 @@ func (e *events) waitFor(t *testing.T, ev string, n int) {
 type fakeRuntime struct {
 	mu     sync.Mutex
 	images []v1.ContainerImage
+	status *runtimeapi.StatusResponse
 	err    error
+}
+
+// readyStatus is what containerd 1.6 answers when it and its CNI are ready.
+func readyStatus() *runtimeapi.StatusResponse {
+	return &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
+		{Type: runtimeapi.RuntimeReady, Status: true},
+		{Type: runtimeapi.NetworkReady, Status: true},
+	}}}
+}
+
+func (r *fakeRuntime) Status(context.Context) (*runtimeapi.StatusResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status, r.err
+}
+
+func (r *fakeRuntime) setStatus(s *runtimeapi.StatusResponse) {
+	r.mu.Lock()
+	r.status = s
+	r.mu.Unlock()
 }
 
 func (r *fakeRuntime) Version(context.Context) (string, string, error) {
@@ -122,7 +144,7 @@ func newEnv(t *testing.T, edit func(o *Options), objects ...runtime.Object) *env
 		clock:   clocktesting.NewFakeClock(t0),
 		events:  newEvents(),
 		health:  &health{},
-		runtime: &fakeRuntime{images: []v1.ContainerImage{{Names: []string{"busybox:1.36"}, SizeBytes: 4 << 20}}},
+		runtime: &fakeRuntime{images: []v1.ContainerImage{{Names: []string{"busybox:1.36"}, SizeBytes: 4 << 20}}, status: readyStatus()},
 	}
 	uids := 0
 	e.client.PrependReactor("create", "nodes", func(a k8stesting.Action) (bool, runtime.Object, error) {

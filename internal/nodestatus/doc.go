@@ -14,7 +14,8 @@
 //	  │      │         owned labels (back-off 100 ms doubling to 7 s)
 //	  │      │         → Registered() closes
 //	  │      └─ every UpdateFrequency: gather facts (address, runtime
-//	  │         version and images, Health) → GET Node → desiredNode →
+//	  │         version, images and CRI Status, Health) → GET Node →
+//	  │         desiredNode →
 //	  │         UpdateStatus if changed or ReportFrequency passed
 //	  │         (conflict: read again, up to 5 times; Node deleted:
 //	  │         register again)
@@ -23,9 +24,19 @@
 //	                 the Node; create it when missing; back-off 200 ms to
 //	                 7 s on errors
 //
-// Health turns into the Ready condition: nil is KubeletReady, an error is
-// KubeletNotReady with its message. Ready changing is a status change, so
-// it is posted at the next UpdateFrequency tick. The pressure conditions
+// The Ready condition is True (KubeletReady) only when Health is nil and
+// the runtime's CRI Status reports both RuntimeReady and NetworkReady, as
+// upstream's updateRuntimeUp and ReadyCondition decide it; otherwise it is
+// KubeletNotReady with upstream's messages, e.g. "container runtime
+// network not ready: NetworkReady=false reason:NetworkPluginNotReady
+// message:Network plugin returns error: cni plugin not initialized" while
+// the CNI has no configuration, so no pod is scheduled onto a node without
+// a pod network. Until the runtime has answered, the network state is
+// unknown ("network state unknown"). The same Status gives
+// status.runtimeHandlers (sorted by name; none from containerd 1.x, which
+// does not report handlers) and status.features (left as they are while
+// the runtime reports no features, as upstream). Ready changing is a
+// status change, so it is posted at the next UpdateFrequency tick. The pressure conditions
 // are always False until berth has an eviction manager.
 //
 // The API server may be away for minutes: every loop retries forever and

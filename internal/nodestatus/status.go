@@ -46,6 +46,8 @@ type facts struct {
 	health error
 	// pressure are the pressure conditions that are True.
 	pressure []v1.NodeConditionType
+	// runtime is what the runtime's CRI Status said last.
+	runtime runtimeState
 }
 
 // controllerManagedAttachAnnotation tells the attach/detach controller to
@@ -129,7 +131,11 @@ func setStatus(node *v1.Node, cfg nodeConfig, f facts) {
 
 	s.DaemonEndpoints = v1.NodeDaemonEndpoints{KubeletEndpoint: v1.DaemonEndpoint{Port: cfg.port}}
 	s.Images = slices.Clone(f.images)
-	s.Conditions = conditions(pressureConditions(s.Conditions, f.now, f.pressure), f.now, readiness(f.health, s.Capacity))
+	s.RuntimeHandlers = slices.Clone(f.runtime.handlers)
+	if f.runtime.features != nil {
+		s.Features = f.runtime.features.DeepCopy()
+	}
+	s.Conditions = conditions(pressureConditions(s.Conditions, f.now, f.pressure), f.now, readiness(s.Capacity, f.health, f.runtime.runtimeErr, f.runtime.networkErr))
 }
 
 // desiredNode returns a copy of node with berth's status and required

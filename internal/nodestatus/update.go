@@ -89,9 +89,9 @@ func (c *Controller) syncStatus(ctx context.Context) error {
 }
 
 // gatherFacts observes the node: the machine (read at start), its
-// address, the runtime's version and images (the last answer is kept
-// while the runtime does not answer, so that a blip does not change the
-// status) and berth's health.
+// address, the runtime's version, images and CRI Status (the last answer
+// is kept while the runtime does not answer, so that a blip does not
+// change the status) and berth's health.
 func (c *Controller) gatherFacts(ctx context.Context) facts {
 	f := facts{now: c.clock.Now(), machine: c.machine, nodeIP: c.opts.NodeIP}
 	if f.nodeIP == "" {
@@ -109,9 +109,16 @@ func (c *Controller) gatherFacts(ctx context.Context) facts {
 		if images, err := c.opts.Runtime.ListImages(rctx); err == nil {
 			c.images = images
 		}
+		// A runtime that does not answer keeps its last state, as
+		// upstream; the health check reports it down.
+		if st, err := c.opts.Runtime.Status(rctx); err == nil {
+			c.rtState = nextRuntimeState(c.rtState, st)
+		}
 		cancel()
+	} else {
+		c.rtState = runtimeState{} // nothing to ask: nothing to wait for
 	}
-	f.runtimeName, f.runtimeVersion, f.images = c.runtimeName, c.runtimeVersion, c.images
+	f.runtimeName, f.runtimeVersion, f.images, f.runtime = c.runtimeName, c.runtimeVersion, c.images, c.rtState
 	if c.opts.Health != nil {
 		f.health = c.opts.Health()
 	}

@@ -332,6 +332,20 @@ func (m *Manager) Version(ctx context.Context) (name, version string, err error)
 	return name, v.GetRuntimeVersion(), nil
 }
 
+// Status returns the runtime's CRI Status (conditions, runtime handlers
+// and features), for the node's Ready condition and status.
+func (m *Manager) Status(ctx context.Context) (*runtimeapi.StatusResponse, error) {
+	rs, err := m.runtime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := rs.Status(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("runtime status: %w", m.wrap(err))
+	}
+	return resp, nil
+}
+
 // runtimeNameTimeout bounds the Version call RuntimeName makes while the
 // name is not known yet.
 const runtimeNameTimeout = 5 * time.Second

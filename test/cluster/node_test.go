@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strings"
@@ -181,4 +183,59 @@ func resourceList(rl v1.ResourceList) string {
 		parts = append(parts, fmt.Sprintf("%s=%s", r, q.String()))
 	}
 	return strings.Join(parts, " ")
+}
+
+// TestNodeNotReadyWithoutPodNetwork: the node is Ready only while the
+// runtime reports NetworkReady, as upstream's. With its CNI configuration
+// gone, containerd reports NetworkReady=false (reason
+// NetworkPluginNotReady) and berth's Node turns NotReady with upstream's
+// message, so nothing is scheduled onto a node without a pod network; once
+// the configuration is written again (as a CNI installer writes it) it
+// turns Ready again. containerd 1.6 reloads its CNI configuration on write,
+// rename and remove events in the directory (not on create alone), so no
+// restart is needed on either side.
+func TestNodeNotReadyWithoutPodNetwork(t *testing.T) {
+	env := requireSuite(t)
+	env.eventually(t, time.Minute, env.nodeReady)
+	conf := filepath.Join(env.ctrdDir, "cni", "net.d", "10-berth.conflist")
+	content, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(conf); err != nil {
+		t.Fatalf("remove the CNI configuration: %v", err)
+	}
+	restored := false
+	restore := func() {
+		if restored {
+			return
+		}
+		restored = true
+		if err := os.WriteFile(conf, content, 0o644); err != nil {
+			t.Errorf("write the CNI configuration again: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		restore()
+		env.eventually(t, time.Minute, env.nodeReady)
+	})
+
+	took := env.eventually(t, time.Minute, func() (bool, string) {
+		n, err := env.getNode()
+		if err != nil {
+			return false, err.Error()
+		}
+		c := nodeCondition(n, v1.NodeReady)
+		if c == nil {
+			return false, "no Ready condition"
+		}
+		msg := fmt.Sprintf("Ready=%s (%s: %s)", c.Status, c.Reason, c.Message)
+		return c.Status == v1.ConditionFalse && c.Reason == "KubeletNotReady" &&
+			strings.Contains(c.Message, "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:"), msg
+	})
+	t.Logf("NotReady %s after the CNI configuration went", took.Round(time.Second))
+
+	restore()
+	took = env.eventually(t, time.Minute, env.nodeReady)
+	t.Logf("Ready again %s after the CNI configuration came back", took.Round(time.Second))
 }
