@@ -36,8 +36,8 @@
 // status.runtimeHandlers (sorted by name; none from containerd 1.x, which
 // does not report handlers) and status.features (left as they are while
 // the runtime reports no features, as upstream). Ready changing is a
-// status change, so it is posted at the next UpdateFrequency tick. The pressure conditions
-// are always False until berth has an eviction manager.
+// status change, so it is posted at the next UpdateFrequency tick. The
+// pressure conditions follow the eviction manager's verdict (pressure.go).
 //
 // The API server may be away for minutes: every loop retries forever and
 // logs once when it starts failing and once when it recovers.
