@@ -2,6 +2,7 @@ package eviction
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	kubeletconfig "k8s.io/kubelet/config/v1beta1"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 	testclock "k8s.io/utils/clock/testing"
 
@@ -161,3 +163,36 @@ func TestManagerEnforcesEmptyDirSizeLimit(t *testing.T) {
 		t.Fatalf("eviction %+v", got)
 	}
 }
+
+// BenchmarkIdleRound is one round with 100 pods and the default hard
+// thresholds, none met: what the manager adds to each housekeeping round
+// besides building the Summary.
+func BenchmarkIdleRound(b *testing.B) {
+	const mi = 1 << 20
+	cfg, err := ParseConfig(&kubeletconfig.KubeletConfiguration{EvictionHard: map[string]string{
+		"memory.available": "100Mi", "nodefs.available": "10%", "nodefs.inodesFree": "5%", "imagefs.available": "15%", "imagefs.inodesFree": "5%",
+	}, EnforceNodeAllocatable: []string{"pods"}, LocalStorageCapacityIsolation: ptrTo(true)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pods []*v1.Pod
+	use := map[string]usage{}
+	for i := range 100 {
+		name := fmt.Sprintf("pod-%d", i)
+		pods = append(pods, mkPod(name, requests(v1.ResourceMemory, "10Mi")))
+		use[name] = usage{mem: 5 * mi, rootfs: mi, logs: mi, volumes: map[string]uint64{"kube-api-access": 4096}}
+	}
+	s := summary(900*mi, 900*mi, use, time.Unix(1000, 0))
+	fs := &fakeStats{summary: s, sampled: make(chan struct{}, 1)}
+	fp := &fakePods{pods: pods}
+	m := New(Options{Config: cfg, Stats: fs, Pods: fp, Clock: testclock.NewFakeClock(time.Unix(1000, 0))})
+	ev := &fakeEvicter{evicted: map[types.UID]status.Eviction{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if evicted := m.synchronize(context.Background(), ev, nil); len(evicted) != 0 {
+			b.Fatalf("evicted %v", names(evicted))
+		}
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -129,6 +129,30 @@ func TestEvictionEmptyDirSizeLimit(t *testing.T) {
 	env.eventually(t, 30*time.Second, env.noContainers(p.UID, true))
 }
 
+// A container whose writable layer and logs exceed its ephemeral-storage
+// limit gets its pod evicted with upstream's message. Two containers, so
+// that the pod's total limit (their sum) is not what is exceeded.
+func TestEvictionContainerEphemeralStorageLimit(t *testing.T) {
+	env := requireSuite(t)
+	ns := env.namespace(t)
+	small, big := resource.MustParse("1Mi"), resource.MustParse("100Mi")
+	p := shellPod("layer-filler", "dd if=/dev/zero of=/tmp/f bs=1M count=4 && exec sleep 3600", onNode(),
+		withResources(nil, v1.ResourceList{v1.ResourceEphemeralStorage: small}))
+	idle := p.Spec.Containers[0]
+	idle.Name, idle.Command = "idle", []string{"sleep", "3600"}
+	idle.Resources = v1.ResourceRequirements{Limits: v1.ResourceList{v1.ResourceEphemeralStorage: big}}
+	p.Spec.Containers = append(p.Spec.Containers, idle)
+	p = env.createPod(t, ns, p)
+	start := time.Now()
+	// The runtime measures writable layers periodically (containerd: every
+	// 10 s), then the next housekeeping round sees it.
+	env.eventually(t, 90*time.Second, env.evicted(ns, p.Name, &p))
+	t.Logf("pod evicted %s after its creation: %s", since(start), p.Status.Message)
+	if want := `Container main exceeded its local ephemeral storage limit "1Mi". `; p.Status.Message != want {
+		t.Errorf("message %q, want %q", p.Status.Message, want)
+	}
+}
+
 // A disk threshold first has unused images removed (the node-level
 // reclaim), and only then, the threshold still met, evicts a pod. The
 // threshold (imagefs.available 99%) cannot be met on this machine's disk,
