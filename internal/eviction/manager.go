@@ -262,8 +262,29 @@ func (m *Manager) setConditions(logger klog.Logger, conds []v1.NodeConditionType
 	old := m.conditions
 	m.conditions = conds
 	m.mu.Unlock()
-	if !slices.Equal(old, conds) {
-		logger.Info("Node pressure conditions changed", "conditions", conds, "was", old)
+	if slices.Equal(old, conds) {
+		return
+	}
+	logger.Info("Node pressure conditions changed", "conditions", conds, "was", old)
+	// The node events upstream's node status setters record when a
+	// pressure condition turns.
+	for _, e := range []struct {
+		c       v1.NodeConditionType
+		on, off string
+	}{
+		{v1.NodeMemoryPressure, "NodeHasInsufficientMemory", "NodeHasSufficientMemory"},
+		{v1.NodeDiskPressure, "NodeHasDiskPressure", "NodeHasNoDiskPressure"},
+		{v1.NodePIDPressure, "NodeHasInsufficientPID", "NodeHasSufficientPID"},
+	} {
+		was, is := slices.Contains(old, e.c), slices.Contains(conds, e.c)
+		if was == is || m.opts.NodeRef == nil {
+			continue
+		}
+		reason := e.off
+		if is {
+			reason = e.on
+		}
+		m.opts.Recorder.Eventf(m.opts.NodeRef, v1.EventTypeNormal, reason, "Node %s status is now: %s", m.opts.NodeRef.Name, reason)
 	}
 }
 

@@ -86,7 +86,8 @@ func newTestManager(t *testing.T, cfg Config, s *statsapi.Summary, pods ...*v1.P
 	rec := record.NewFakeRecorder(20)
 	fp := &fakePods{pods: pods}
 	m := New(Options{Config: cfg, Stats: fs, Pods: fp, ImageGC: gc, ContainerGC: fp, Recorder: rec,
-		Clock: testclock.NewFakeClock(time.Unix(1000, 0))})
+		NodeRef: &v1.ObjectReference{Kind: "Node", Name: "node-a", UID: "node-a"},
+		Clock:   testclock.NewFakeClock(time.Unix(1000, 0))})
 	return m, fs, &fakeEvicter{evicted: map[types.UID]status.Eviction{}}, gc, rec
 }
 
@@ -115,8 +116,9 @@ func TestManagerEvictsBestEffortUnderMemoryPressure(t *testing.T) {
 	if gc.calls != 0 {
 		t.Fatal("image GC ran for memory pressure")
 	}
-	events := strings.Join([]string{<-rec.Events, <-rec.Events}, "\n")
-	if !strings.Contains(events, "Warning EvictionThresholdMet Attempting to reclaim memory") || !strings.Contains(events, "Warning Evicted The node was low on resource: memory.") {
+	events := strings.Join([]string{<-rec.Events, <-rec.Events, <-rec.Events}, "\n")
+	if !strings.Contains(events, "Normal NodeHasInsufficientMemory Node node-a status is now: NodeHasInsufficientMemory") ||
+		!strings.Contains(events, "Warning EvictionThresholdMet Attempting to reclaim memory") || !strings.Contains(events, "Warning Evicted The node was low on resource: memory.") {
 		t.Fatalf("events %q", events)
 	}
 }
