@@ -5,17 +5,18 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"syscall"
 
 	"github.com/berth-dev/berth/internal/app"
 	"github.com/berth-dev/berth/internal/config"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	_ "k8s.io/component-base/logs/json/register" // --logging-format=json, as upstream's kubelet links it
 	"k8s.io/klog/v2"
 )
 
@@ -45,7 +46,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	if err := initLogging(uint32(res.Options.Config.Logging.Verbosity)); err != nil {
+	// The logging section (format, verbosity, vmodule, flush frequency,
+	// split streams) applied as upstream's kubelet applies it.
+	if err := logsapi.ValidateAndApplyAsField(&res.Options.Config.Logging, nil, field.NewPath("logging")); err != nil {
 		fmt.Fprintf(stderr, "berth: %v\n", err)
 		return 1
 	}
@@ -81,17 +84,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// initLogging sets klog's verbosity through klog's own flags, the way
-// upstream wires -v.
-func initLogging(v uint32) error {
-	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(fs)
-	if err := fs.Set("v", strconv.FormatUint(uint64(v), 10)); err != nil {
-		return fmt.Errorf("set log verbosity %d: %w", v, err)
-	}
-	return nil
 }
 
 // version is the module version berth was built as, "(devel)" from a

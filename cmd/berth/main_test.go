@@ -20,6 +20,9 @@ func TestRunExitStatus(t *testing.T) {
 		{name: "unknown flag", args: []string{"--bogus"}, wantStatus: 2, wantStderr: "berth: unknown flag: --bogus\nRun 'berth --help' for usage.\n"},
 		{name: "missing config file", args: []string{"--config", "/nonexistent/berth.yaml"}, wantStatus: 1, wantStderr: "berth: read config file: open /nonexistent/berth.yaml"},
 		{name: "invalid value", args: []string{"--cgroup-driver", "none"}, wantStatus: 1, wantStderr: `berth: invalid configuration: cgroupDriver (--cgroup-driver) "none" is not supported`},
+		{name: "refused setting", args: []string{"--cpu-manager-policy", "static"}, wantStatus: 1, wantStderr: "berth: invalid configuration: cpuManagerPolicy (--cpu-manager-policy) is refused: berth does not enforce it yet"},
+		{name: "upstream flag berth ignores", args: []string{"--lock-file=/run/lock", "--help"}, wantStatus: 0, wantStderr: "--lock-file"},
+		{name: "flag upstream removed", args: []string{"--pod-infra-container-image=pause"}, wantStatus: 2, wantStderr: "berth: unknown flag: --pod-infra-container-image"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,6 +23,10 @@
 // they win over it. Feature gates the flags do not name keep the file's
 // values. --seccomp-default adds to seccompDefault, as upstream ORs them.
 //
+// The logging section and its flags (--logging-format text or json, -v,
+// --vmodule, --log-flush-frequency, the split-stream options) are applied
+// by cmd/berth with component-base's logsapi, as upstream's kubelet does.
+//
 // --config-dir merges the .conf files of a directory and its
 // subdirectories, in the order filepath.WalkDir visits them, over the
 // defaulted --config file, each as a JSON merge patch (RFC 7386), as

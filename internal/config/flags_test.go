@@ -109,6 +109,8 @@ func TestRefusals(t *testing.T) {
 		{args: []string{"--cpu-manager-policy", "static"}, wantErr: []string{"cpuManagerPolicy (--cpu-manager-policy) is refused"}},
 		{args: []string{"--cpu-manager-policy", "none", "--topology-manager-policy", "none", "--memory-manager-policy", "None"}},
 		{args: []string{"--enable-server=false"}, wantErr: []string{"enableServer (--enable-server) is refused"}},
+		{args: []string{"--streaming-connection-idle-timeout=5m"}, wantErr: []string{"streamingConnectionIdleTimeout (--streaming-connection-idle-timeout) is refused"}},
+		{args: []string{"--streaming-connection-idle-timeout=0"}},
 		{args: []string{"--config", writeConfig(t, "memoryReservationPolicy: TieredReservation\ntlsCurvePreferences: [23]\n")}, wantErr: []string{"memoryReservationPolicy is refused", "tlsCurvePreferences is refused"}},
 		// Settings that make berth only stricter when ignored are accepted.
 		{args: []string{"--local-storage-capacity-isolation=false", "--make-iptables-util-chains=false"}},
@@ -318,9 +320,8 @@ func TestInForce(t *testing.T) {
 			t.Errorf("configz reports %s, which berth does not act on", f)
 		}
 	}
-	logging := z["logging"].(map[string]any)
-	if len(logging) != 1 || logging["verbosity"] != float64(3) {
-		t.Errorf("configz logging = %v, want only the verbosity", logging)
+	if logging := z["logging"].(map[string]any); logging["verbosity"] != float64(3) || logging["format"] != "text" {
+		t.Errorf("configz logging = %v", logging)
 	}
 	auth := z["authentication"].(map[string]any)
 	if _, ok := auth["webhook"]; !ok {

@@ -272,7 +272,7 @@ func TestParse(t *testing.T) {
 				// Set in the file: no defaults merged in.
 				o.EvictionHard = map[string]string{"memory.available": "100Mi", "nodefs.available": "10%"}
 			},
-			unsupp: []string{"featureGates", "logging.format"},
+			unsupp: []string{"featureGates"},
 		},
 		{
 			name: "node registration and status from the file",

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
 	"k8s.io/utils/ptr"
@@ -41,6 +42,7 @@ func refusals() []refusal {
 		{"memoryReservationPolicy", func(c *Cfg) bool { return oneOf(string(c.MemoryReservationPolicy), "", "None") }, "None", "pods would not get memory.min/memory.low protection"},
 		{"podsPerCore", func(c *Cfg) bool { return c.PodsPerCore == 0 }, "0", "more pods than that could run on the node"},
 		{"enableServer", func(c *Cfg) bool { return ptr.Deref(c.EnableServer, true) }, "true", "the kubelet API would still be served"},
+		{"streamingConnectionIdleTimeout", func(c *Cfg) bool { return oneOf(c.StreamingConnectionIdleTimeout.Duration, 0, 4*time.Hour) }, "4h0m0s, or 0s (none)", "idle exec, attach and port-forward streams would stay open"},
 		{"tlsCurvePreferences", func(c *Cfg) bool { return len(c.TLSCurvePreferences) == 0 }, "[]", "the kubelet API would offer curves outside that list"},
 	}
 }

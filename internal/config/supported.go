@@ -109,7 +109,7 @@ func supportedFields() []string {
 		"nodeStatusReportFrequency",
 		"nodeLeaseDurationSeconds",
 
-		"logging.verbosity", // klog -v
+		"logging", // applied by cmd/berth as upstream (logsapi)
 
 		"failSwapOn", // checked at start-up (swap.go)
 		"providerID", // the Node's spec.providerID
