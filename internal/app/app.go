@@ -119,6 +119,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	containerOOMs, oomWatcher := containerOOMMonitor(logger)
 
 	// 3. Volumes and the objects they read.
 	objs := objects.New(objects.Options{Client: clients.podClient()})
@@ -152,6 +153,7 @@ func Run(ctx context.Context, opts Options) error {
 		CgroupLayout:          &layout,
 		PodCgroups:            cgroups,
 		PodCgroupResizer:      cgroups,
+		OOM:                   oomWatcher,
 		DisableCPUCFSQuota:    !opts.Cgroups.CPUCFSQuota,
 		CPUCFSQuotaPeriod:     opts.Cgroups.CPUCFSQuotaPeriod,
 		WrapRuntimeService:    obs.wrapRuntime,
@@ -256,6 +258,9 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("start the cgroup manager: %w", err)
 	}
 	run(func() { oom.NewWatcher(oom.Options{Recorder: recorder, NodeName: opts.NodeName}).Run(ctx) })
+	if containerOOMs != nil {
+		run(func() { containerOOMs.Run(ctx) })
+	}
 	run(func() { objs.Run(ctx, vols) })
 	run(func() { vols.Run(ctx) })
 	run(func() { generator.Run(ctx) })

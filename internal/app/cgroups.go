@@ -9,6 +9,8 @@ import (
 
 	"github.com/berth-dev/berth/internal/cm"
 	"github.com/berth-dev/berth/internal/nodestatus"
+	"github.com/berth-dev/berth/internal/oom"
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 // cgroupLayout is how the node's cgroups are named, for the cgroup
@@ -47,4 +49,16 @@ func newCgroupManager(logger klog.Logger, opts Options, activePods func() []*v1.
 		Recorder:   recorder,
 		NodeName:   opts.NodeName,
 	})
+}
+
+// containerOOMMonitor watches containers' memory cgroups for OOM kills;
+// without it (no cgroup mount to watch) the runtime's status alone says
+// OOMKilled.
+func containerOOMMonitor(logger klog.Logger) (*oom.ContainerMonitor, runtime.OOMWatcher) {
+	m, err := oom.NewContainerMonitor("/sys/fs/cgroup")
+	if err != nil {
+		logger.Info("Container OOM kills are reported as the runtime reports them", "err", err)
+		return nil, nil
+	}
+	return m, m
 }

@@ -154,6 +154,11 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 		m.opts.OnContainerStarted(pod.UID, containerID)
 	}
 	m.recordActuated(ctx, pod, c)
+	if m.opts.OOM != nil {
+		if err := m.opts.OOM.Watch(m.node.cgroups.Pod(pod.UID, container.PodQOS(pod)), containerID); err != nil {
+			logger.V(2).Info("Not watching the container for OOM kills; the runtime's status reports them", "containerID", containerID, "err", err)
+		}
+	}
 	m.containerEvent(id, c.Name, containerID, v1.EventTypeNormal, eventStarted, "Container started")
 	logger.V(2).Info("Started container", "pod", klog.KObj(pod), "container", c.Name, "containerID", containerID, "restartCount", restartCount)
 

@@ -21,9 +21,12 @@ const (
 	eventFailedPodSandBoxStatus = "FailedPodSandBoxStatus"
 	// eventFailedToCreatePodContainer: the pod's cgroup could not be made.
 	eventFailedToCreatePodContainer = "FailedToCreatePodContainer"
-	eventFailedPostStartHook        = "FailedPostStartHook"
-	eventFailedPreStopHook          = "FailedPreStopHook"
-	eventLifecycleHTTPFallback      = "LifecycleHTTPFallback"
+	// reasonOOMKilled is the runtime's reason for a container the kernel
+	// killed for its memory limit.
+	reasonOOMKilled            = "OOMKilled"
+	eventFailedPostStartHook   = "FailedPostStartHook"
+	eventFailedPreStopHook     = "FailedPreStopHook"
+	eventLifecycleHTTPFallback = "LifecycleHTTPFallback"
 
 	eventInvalidEnvironmentVariableNames = "InvalidEnvironmentVariableNames"
 )

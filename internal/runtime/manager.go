@@ -57,6 +57,10 @@ type Options struct {
 	// CgroupLayout names the pods' cgroups; nil is upstream's default
 	// (cgroupRoot "/", cgroupsPerQOS, CgroupDriver).
 	CgroupLayout *cm.Layout
+	// OOM, if set, watches started containers' memory cgroups for OOM
+	// kills, so that an exit the runtime reports as "Error" while its own
+	// OOM event lags is reported OOMKilled.
+	OOM OOMWatcher
 	// PodCgroups creates a pod's cgroup, with its limits, before its
 	// sandbox, and removes it with the pod; nil leaves both to the
 	// runtime (which creates the cgroup without limits).
@@ -134,6 +138,15 @@ type ResourceRecorder interface {
 // raises the pod's values before its containers' and lowers them after.
 type PodCgroupResizer interface {
 	ResizePodCgroup(ctx context.Context, pod *v1.Pod, resource v1.ResourceName, grow bool) error
+}
+
+// OOMWatcher notices OOM kills in containers' cgroups (internal/oom).
+type OOMWatcher interface {
+	// Watch starts watching the container, whose cgroup is a child of
+	// podCgroup.
+	Watch(podCgroup, containerID string) error
+	// OOMKilled reports whether the container was OOM killed.
+	OOMKilled(containerID string) bool
 }
 
 // VolumeHostPaths finds the host directory (or file) of a volume of a pod

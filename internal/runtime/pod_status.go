@@ -72,6 +72,13 @@ func (m *Manager) GetPodStatus(ctx context.Context, uid types.UID, name, namespa
 		if cs.State == container.StateRunning {
 			cs.Resources = statusResources(s.GetResources(), cs.Actuated)
 		}
+		if cs.State == container.StateExited && cs.ExitCode != 0 && cs.Reason != reasonOOMKilled &&
+			m.opts.OOM != nil && m.opts.OOM.OOMKilled(cs.ID) {
+			// The kernel killed it for its memory limit; the runtime
+			// has not told yet (containerd handles the exit and the OOM
+			// event apart).
+			cs.Reason = reasonOOMKilled
+		}
 		if s.GetState() == runtimeapi.ContainerState_CONTAINER_EXITED {
 			if msg := terminationMessage(s); msg != "" {
 				if cs.Message != "" {

@@ -321,3 +321,46 @@ func TestUnreachableRuntime(t *testing.T) {
 		t.Error("New with an unknown cgroup driver succeeded")
 	}
 }
+
+// fakeOOM is an OOMWatcher that knows of the kills it is told.
+type fakeOOM struct {
+	watched []string
+	killed  map[string]bool
+}
+
+func (f *fakeOOM) Watch(podCgroup, id string) error {
+	f.watched = append(f.watched, podCgroup+"/"+id)
+	return nil
+}
+func (f *fakeOOM) OOMKilled(id string) bool { return f.killed[id] }
+
+func TestOOMKilledFromCgroupEvents(t *testing.T) {
+	e := newEnv(t)
+	oom := &fakeOOM{killed: map[string]bool{}}
+	e.m.opts.OOM = oom
+	pod := fakePod()
+	st := e.running(pod)
+	if len(oom.watched) != 2 || !strings.HasPrefix(oom.watched[0], "/kubepods/besteffort/pod"+string(pod.UID)+"/") {
+		t.Errorf("watched %q, want every started container under the pod's cgroup", oom.watched)
+	}
+	exit := func(id, reason string) {
+		e.rs.Lock()
+		c := e.rs.Containers[id]
+		c.State, c.ExitCode, c.Reason, c.FinishedAt = runtimeapi.ContainerState_CONTAINER_EXITED, 137, reason, e.clock.Now().UnixNano()
+		e.rs.Unlock()
+	}
+	a, b := st.Containers[0].ID, st.Containers[1].ID
+	exit(a, "Error")
+	exit(b, "Error")
+	oom.killed[a] = true
+	got := e.status(pod)
+	for _, c := range got.Containers {
+		want := "Error"
+		if c.ID == a {
+			want = "OOMKilled"
+		}
+		if c.Reason != want {
+			t.Errorf("container %s reason %q, want %q", c.Name, c.Reason, want)
+		}
+	}
+}
