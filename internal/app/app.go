@@ -200,7 +200,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	health := healthCheck(generator, clk)
-	resources, err := newNodeResources(opts, rt, pods, pullRecords, recorder, clk)
+	resources, err := newNodeResources(opts, rt, pods, pullRecords, recorder, obs.metrics.Evictions, clk)
 	if err != nil {
 		return err
 	}

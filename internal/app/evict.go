@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -29,7 +30,7 @@ type nodeResources struct {
 	images    *image.GC
 }
 
-func newNodeResources(opts Options, rt *runtime.Manager, pods eviction.Pods, pullRecords *image.Records, recorder record.EventRecorder, clk clock.WithTicker) (*nodeResources, error) {
+func newNodeResources(opts Options, rt *runtime.Manager, pods eviction.Pods, pullRecords *image.Records, recorder record.EventRecorder, evictions *prometheus.CounterVec, clk clock.WithTicker) (*nodeResources, error) {
 	kc := opts.Config
 	if kc == nil {
 		kc = &kubeletconfig.KubeletConfiguration{}
@@ -68,7 +69,7 @@ func newNodeResources(opts Options, rt *runtime.Manager, pods eviction.Pods, pul
 		Clock:        clk,
 		AfterCollect: pullRecords.Prune,
 	})
-	evictions := eviction.New(eviction.Options{
+	manager := eviction.New(eviction.Options{
 		Config:       cfg,
 		Stats:        collector,
 		Pods:         pods,
@@ -78,9 +79,10 @@ func newNodeResources(opts Options, rt *runtime.Manager, pods eviction.Pods, pul
 		NodeRef:      nodeRef,
 		MemoryCgroup: memoryCgroupV1(),
 		PodsCgroup:   layout.Pods(),
+		OnEvicted:    func(signal string) { evictions.WithLabelValues(signal).Inc() },
 		Clock:        clk,
 	})
-	return &nodeResources{collector: collector, evictions: evictions, images: images}, nil
+	return &nodeResources{collector: collector, evictions: manager, images: images}, nil
 }
 
 // run starts them; the eviction manager evicts through ev (the pod

@@ -77,7 +77,10 @@ type Options struct {
 	// (/sys/fs/cgroup/memory) and PodsCgroup the pods' cgroup under it
 	// (/kubepods), for threshold notifications; empty disables them.
 	MemoryCgroup, PodsCgroup string
-	Clock                    clock.WithTicker
+	// OnEvicted, if set, is told the signal of each eviction (upstream's
+	// kubelet_evictions counter).
+	OnEvicted func(signal string)
+	Clock     clock.WithTicker
 }
 
 // How long the manager waits for an evicted pod to be gone before the next
@@ -194,8 +197,9 @@ func (m *Manager) synchronize(ctx context.Context, ev Evicter, crossed chan<- st
 			if !ok {
 				continue
 			}
-			if msg := storageViolation(pod, st, dedicated); msg != "" {
+			if signal, msg := storageViolation(pod, st, dedicated); msg != "" {
 				if m.evict(ctx, ev, pod, immediateGracePeriod, msg, nil, nil) {
+					m.counted(signal)
 					evicted = append(evicted, pod)
 				}
 			}
@@ -238,11 +242,18 @@ func (m *Manager) synchronize(ctx context.Context, ev Evicter, crossed chan<- st
 			Message:            msg,
 		}
 		if m.evict(ctx, ev, pod, grace, msg, ann, cond) {
+			m.counted(string(t.Signal))
 			return []*v1.Pod{pod}
 		}
 	}
 	logger.Info("Unable to evict any pods from the node")
 	return nil
+}
+
+func (m *Manager) counted(signal string) {
+	if m.opts.OnEvicted != nil {
+		m.opts.OnEvicted(signal)
+	}
 }
 
 // candidates are the pods that may be evicted: active and not already

@@ -158,11 +158,16 @@ func TestManagerEnforcesEmptyDirSizeLimit(t *testing.T) {
 	})
 	s := summary(900*mi, 900*mi, map[string]usage{"filler": {volumes: map[string]uint64{"scratch": 2 * mi}}}, time.Unix(1000, 0))
 	m, _, ev, _, _ := newTestManager(t, Config{LocalStorageCapacityIsolation: true}, s, pod)
+	var signals []string
+	m.opts.OnEvicted = func(s string) { signals = append(signals, s) }
 	if evicted := m.synchronize(context.Background(), ev, nil); len(evicted) != 1 {
 		t.Fatalf("evicted %v", names(evicted))
 	}
 	if got := ev.evicted["filler"]; got.Message != `Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". ` || got.Condition != nil {
 		t.Fatalf("eviction %+v", got)
+	}
+	if len(signals) != 1 || signals[0] != "emptydirfs.limit" {
+		t.Fatalf("counted signals %v", signals)
 	}
 }
 

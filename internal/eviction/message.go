@@ -95,12 +95,19 @@ func evictionMessage(res v1.ResourceName, pod *v1.Pod, stats podStats, ts []Thre
 	return msg, ann
 }
 
+// The signals upstream's kubelet_evictions counts local storage evictions by.
+const (
+	signalEmptyDirFsLimit           = "emptydirfs.limit"
+	signalEphemeralPodFsLimit       = "ephemeralpodfs.limit"
+	signalEphemeralContainerFsLimit = "ephemeralcontainerfs.limit"
+)
+
 // storageViolation is the first local storage limit a pod exceeds, with
-// upstream's message; "" when it exceeds none. As upstream: an emptyDir
+// upstream's message and signal; "" when it exceeds none. As upstream: an emptyDir
 // over its sizeLimit, then the pod's total over the sum of its limits,
 // then a container's logs (and writable layer, unless the image file
 // system is separate) over its limit.
-func storageViolation(pod *v1.Pod, st statsapi.PodStats, dedicatedImageFs bool) string {
+func storageViolation(pod *v1.Pod, st statsapi.PodStats, dedicatedImageFs bool) (signal, msg string) {
 	used := map[string]uint64{}
 	for _, v := range st.VolumeStats {
 		if v.UsedBytes != nil {
@@ -113,7 +120,7 @@ func storageViolation(pod *v1.Pod, st statsapi.PodStats, dedicatedImageFs bool) 
 			continue
 		}
 		if u, ok := used[v.Name]; ok && int64(u) > ed.SizeLimit.Value() {
-			return fmt.Sprintf(emptyDirMessageFmt, v.Name, ed.SizeLimit.String())
+			return signalEmptyDirFsLimit, fmt.Sprintf(emptyDirMessageFmt, v.Name, ed.SizeLimit.String())
 		}
 	}
 	if limit, ok := resourcehelper.PodLimits(pod, resourcehelper.PodResourcesOptions{})[v1.ResourceEphemeralStorage]; ok {
@@ -122,7 +129,7 @@ func storageViolation(pod *v1.Pod, st statsapi.PodStats, dedicatedImageFs bool) 
 			total = int64(*es.UsedBytes)
 		}
 		if total > limit.Value() {
-			return fmt.Sprintf(podEphemeralStorageMessageFmt, limit.String())
+			return signalEphemeralPodFsLimit, fmt.Sprintf(podEphemeralStorageMessageFmt, limit.String())
 		}
 	}
 	limits := map[string]int64{}
@@ -153,8 +160,8 @@ func storageViolation(pod *v1.Pod, st statsapi.PodStats, dedicatedImageFs bool) 
 			u += *cs.Rootfs.UsedBytes
 		}
 		if int64(u) > limit {
-			return fmt.Sprintf(containerEphemeralStorageMessageFmt, cs.Name, shown[cs.Name])
+			return signalEphemeralContainerFsLimit, fmt.Sprintf(containerEphemeralStorageMessageFmt, cs.Name, shown[cs.Name])
 		}
 	}
-	return ""
+	return "", ""
 }

@@ -199,7 +199,7 @@ func TestStorageViolation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := statsOf(map[string]usage{"p": tt.usage})[0]
-			if got := storageViolation(tt.pod, st, tt.dedicated); got != tt.want {
+			if _, got := storageViolation(tt.pod, st, tt.dedicated); got != tt.want {
 				t.Fatalf("violation %q, want %q", got, tt.want)
 			}
 		})

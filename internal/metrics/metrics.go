@@ -68,6 +68,10 @@ type Metrics struct {
 	StartedContainers       *prometheus.CounterVec
 	StartedContainersErrors *prometheus.CounterVec
 
+	// Evictions counts pods the eviction manager evicted, by
+	// eviction_signal (memory.available, ..., emptydirfs.limit).
+	Evictions *prometheus.CounterVec
+
 	// HTTP requests to the kubelet API; see InstrumentHandler.
 	HTTPRequests         *prometheus.CounterVec
 	HTTPRequestsDuration *prometheus.HistogramVec
@@ -143,6 +147,10 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 			Subsystem: subsystem, Name: "started_containers_errors_total",
 			Help: alpha("Cumulative number of errors when starting containers"),
 		}, []string{"container_type", "code"}),
+		Evictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Subsystem: subsystem, Name: "evictions",
+			Help: alpha("Cumulative number of pod evictions by eviction signal"),
+		}, []string{"eviction_signal"}),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Subsystem: subsystem, Name: "http_requests_total",
 			Help: alpha("Number of the http requests received since the server started"),
@@ -162,6 +170,7 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 		m.PLEGRelistDuration, m.PLEGRelistInterval, m.PLEGLastSeen,
 		m.RuntimeOperations, m.RuntimeOperationsErrors, m.RuntimeOperationsDuration,
 		m.StartedPods, m.StartedPodsErrors, m.StartedContainers, m.StartedContainersErrors,
+		m.Evictions,
 		m.HTTPRequests, m.HTTPRequestsDuration, m.HTTPInflightRequests,
 	)
 

@@ -127,6 +127,15 @@ func TestEvictionEmptyDirSizeLimit(t *testing.T) {
 	}
 	env.eventually(t, 10*time.Second, env.eventReasons(ns, p.Name, "Evicted"))
 	env.eventually(t, 30*time.Second, env.noContainers(p.UID, true))
+	// Counted as upstream counts it.
+	crt, key := env.pkiPair("admin")
+	families, err := parseMetrics(kubeletGet(t, env.kubeletPort(t), credentials{certFile: crt, keyFile: key}, "/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := sample(families, "kubelet_evictions", map[string]string{"eviction_signal": "emptydirfs.limit"}); !ok || n < 1 {
+		t.Errorf("kubelet_evictions{eviction_signal=emptydirfs.limit} = %v (present %v), want at least 1", n, ok)
+	}
 }
 
 // A container whose writable layer and logs exceed its ephemeral-storage
