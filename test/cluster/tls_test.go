@@ -184,6 +184,41 @@ func TestTLSBootstrapAndRotation(t *testing.T) {
 	again := env.findCSR(t, certificatesv1.KubeAPIServerClientKubeletSignerName, "system:bootstrap:"+tokenID, renewed.cert)
 	env.eventually(t, 60*time.Second, env.nodeReady)
 	t.Logf("restarted on the expired certificate: a new one from CSR %s made with the bootstrap token; node Ready", again)
+
+	// In place (berth's difference from upstream, which exits): every
+	// renewal is denied until the certificate expires; berth then asks
+	// with the bootstrap kubeconfig and goes on without a restart.
+	ctx, cancel := apiContext()
+	defer cancel()
+	if err := env.kube.RbacV1().ClusterRoleBindings().Delete(ctx, "kubeadm:node-autoapprove-certificate-rotation", metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("stop approving renewals: %v", err)
+	}
+	denied := env.decideCSRs(t, false, func(csr *certificatesv1.CertificateSigningRequest) bool {
+		return csr.Spec.SignerName == certificatesv1.KubeAPIServerClientKubeletSignerName && csr.Spec.Username == "system:node:"+nodeName
+	})
+	starts = env.berth.startCount()
+	env.eventually(t, time.Until(renewed.cert.NotAfter)+2*time.Minute, func() (bool, string) {
+		cur, err := os.Readlink(clientLink)
+		return err == nil && cur != renewed.target, fmt.Sprintf("%s -> %s (%v); %d renewals denied", filepath.Base(clientLink), cur, err, denied.count())
+	})
+	recovered := readLinkedCert(t, clientLink)
+	checkNodeCert(t, recovered.cert, ca)
+	byBootstrap := env.findCSR(t, certificatesv1.KubeAPIServerClientKubeletSignerName, "system:bootstrap:"+tokenID, recovered.cert)
+	if issued := recovered.cert.NotBefore.Add(5 * time.Minute); issued.Before(renewed.cert.NotAfter) {
+		t.Errorf("new certificate issued at %s, before the old one expired at %s", issued.Format(time.TimeOnly), renewed.cert.NotAfter.Format(time.TimeOnly))
+	}
+	if denied.count() == 0 {
+		t.Error("no renewal was denied: the fallback was not exercised")
+	}
+	if env.berth.startCount() != starts || !env.berth.running() {
+		t.Fatal("berth was restarted")
+	}
+	env.eventually(t, 60*time.Second, env.nodeReady)
+	env.eventually(t, 60*time.Second, env.leaseRenewedAfter(time.Now()))
+	if errs := env.kubeletMetric(t, ca, "kubelet_certificate_manager_client_expiration_renew_errors"); errs < 1 {
+		t.Errorf("kubelet_certificate_manager_client_expiration_renew_errors = %v after denied renewals", errs)
+	}
+	t.Logf("%d renewals denied; after expiry berth got a certificate from CSR %s with the bootstrap token, in place; node Ready", denied.count(), byBootstrap)
 }
 
 // TestTLSBootstrapResumesAfterRestart: without rotation, berth waits for
@@ -392,38 +427,48 @@ func (env *environment) deleteNode(t *testing.T) {
 
 // --- certificates ---
 
-// servingApprover approves, as an operator would, the kubelet-serving CSRs
-// of berth's node until t ends.
-type servingApprover struct {
-	mu       sync.Mutex
-	approved map[string]bool
+// csrOperator approves (or denies), as an operator would, the CSRs that
+// match until t ends.
+type csrOperator struct {
+	approve bool
+	match   func(*certificatesv1.CertificateSigningRequest) bool
+
+	mu      sync.Mutex
+	decided map[string]bool
 }
 
-func (a *servingApprover) count() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.approved)
+func (o *csrOperator) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.decided)
 }
 
-func (env *environment) approveServingCSRs(t *testing.T) *servingApprover {
-	a := &servingApprover{approved: map[string]bool{}}
+// approveServingCSRs approves the kubelet-serving CSRs of berth's node.
+func (env *environment) approveServingCSRs(t *testing.T) *csrOperator {
+	return env.decideCSRs(t, true, func(csr *certificatesv1.CertificateSigningRequest) bool {
+		return csr.Spec.SignerName == certificatesv1.KubeletServingSignerName && csr.Spec.Username == "system:node:"+nodeName
+	})
+}
+
+func (env *environment) decideCSRs(t *testing.T, approve bool, match func(*certificatesv1.CertificateSigningRequest) bool) *csrOperator {
+	o := &csrOperator{approve: approve, match: match, decided: map[string]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			a.approvePending(ctx, env)
+			o.decidePending(ctx, env)
 			select {
 			case <-ctx.Done():
 			case <-time.After(500 * time.Millisecond):
 			}
 		}
 	}()
-	return a
+	return o
 }
 
-func (a *servingApprover) approvePending(ctx context.Context, env *environment) {
+func (o *csrOperator) decidePending(ctx context.Context, env *environment) {
 	csrs := env.kube.CertificatesV1().CertificateSigningRequests()
 	list, err := csrs.List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -431,17 +476,21 @@ func (a *servingApprover) approvePending(ctx context.Context, env *environment) 
 	}
 	for i := range list.Items {
 		csr := &list.Items[i]
-		if csr.Spec.SignerName != certificatesv1.KubeletServingSignerName || csr.Spec.Username != "system:node:"+nodeName || csrDecided(csr) {
+		if !o.match(csr) || csrDecided(csr) {
 			continue
 		}
-		csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+		cond := certificatesv1.CertificateSigningRequestCondition{
 			Type: certificatesv1.CertificateApproved, Status: v1.ConditionTrue,
 			Reason: "BerthE2E", Message: "approved by the cluster e2e test as an operator would",
-		})
+		}
+		if !o.approve {
+			cond.Type, cond.Message = certificatesv1.CertificateDenied, "denied by the cluster e2e test"
+		}
+		csr.Status.Conditions = append(csr.Status.Conditions, cond)
 		if _, err := csrs.UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{}); err == nil {
-			a.mu.Lock()
-			a.approved[csr.Name] = true
-			a.mu.Unlock()
+			o.mu.Lock()
+			o.decided[csr.Name] = true
+			o.mu.Unlock()
 		}
 	}
 }
