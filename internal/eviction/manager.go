@@ -226,13 +226,7 @@ func (m *Manager) synchronize(ctx context.Context, ev Evicter, crossed chan<- st
 	rankFor(t.Signal, candidates, stats, dedicated)
 	logger.Info("Pods ranked for eviction", "pods", klog.KObjSlice(candidates))
 	for _, pod := range candidates {
-		grace := immediateGracePeriod
-		if !t.hard() {
-			grace = m.cfg.MaxPodGracePeriodSeconds
-			if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
-				grace = min(grace, *g)
-			}
-		}
+		grace := evictionGrace(t, m.cfg.MaxPodGracePeriodSeconds, pod)
 		msg, ann := evictionMessage(res, pod, stats, m.cfg.Thresholds, v.act, obs)
 		cond := &v1.PodCondition{
 			Type:               v1.DisruptionTarget,
@@ -248,6 +242,27 @@ func (m *Manager) synchronize(ctx context.Context, ev Evicter, crossed chan<- st
 	}
 	logger.Info("Unable to evict any pods from the node")
 	return nil
+}
+
+// evictionGrace is the grace period of a pod evicted for t, as upstream:
+// immediate for a hard threshold, else the pod's own bounded by
+// evictionMaxPodGracePeriod. A negative maximum defers to the pod (the
+// field's documented meaning; upstream's min would pass the negative on).
+func evictionGrace(t Threshold, maxGrace int64, pod *v1.Pod) int64 {
+	if t.hard() {
+		return immediateGracePeriod
+	}
+	own := int64(v1.DefaultTerminationGracePeriodSeconds)
+	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil {
+		own = *g
+	}
+	if maxGrace < 0 {
+		return own
+	}
+	if pod.Spec.TerminationGracePeriodSeconds == nil {
+		return maxGrace
+	}
+	return min(maxGrace, own)
 }
 
 func (m *Manager) counted(signal string) {

@@ -3,6 +3,7 @@ package eviction
 import (
 	"slices"
 	"testing"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -203,5 +204,30 @@ func TestStorageViolation(t *testing.T) {
 				t.Fatalf("violation %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestEvictionGrace(t *testing.T) {
+	soft := Threshold{Signal: SignalMemoryAvailable, GracePeriod: time.Minute}
+	hard := Threshold{Signal: SignalMemoryAvailable}
+	own := func(s int64) podOpt { return func(p *v1.Pod) { p.Spec.TerminationGracePeriodSeconds = &s } }
+	tests := []struct {
+		name string
+		t    Threshold
+		max  int64
+		pod  *v1.Pod
+		want int64
+	}{
+		{"hard: immediate", hard, 60, mkPod("p", own(30)), 1},
+		{"soft: the pod's when shorter", soft, 60, mkPod("p", own(30)), 30},
+		{"soft: the maximum when shorter", soft, 10, mkPod("p", own(30)), 10},
+		{"soft: the maximum without a pod value", soft, 10, mkPod("p"), 10},
+		{"soft: negative maximum defers to the pod", soft, -1, mkPod("p", own(45)), 45},
+		{"soft: default maximum 0", soft, 0, mkPod("p", own(30)), 0},
+	}
+	for _, tt := range tests {
+		if got := evictionGrace(tt.t, tt.max, tt.pod); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
 	}
 }
