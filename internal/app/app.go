@@ -149,6 +149,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	rt, err := runtime.New(ctx, runtime.Options{
+		ContainerGC:           &runtime.GCPolicy{MinAge: opts.MinimumContainerTTL, MaxPerPodContainer: opts.MaxDeadContainersPerContainer},
 		UserNamespaces:        usernsManager,
 		CgroupLayout:          &layout,
 		PodCgroups:            cgroups,

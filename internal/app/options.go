@@ -103,9 +103,16 @@ type Options struct {
 
 	// Stats.
 	HousekeepingInterval time.Duration // --housekeeping-interval (10s): how often container stats are collected
-	VolumeStatsAggPeriod time.Duration // volumeStatsAggPeriod (1m); negative disables volume usage calculation
-	KubeletCgroups       string        // kubeletCgroups: absolute cgroup name of the kubelet, empty if none
-	SystemCgroups        string        // systemCgroups: absolute cgroup name of the system processes, empty if none
+
+	// Dead containers (the deprecated upstream flags): kept at least
+	// MinimumContainerTTL (--minimum-container-ttl-duration, 0), and at
+	// most MaxDeadContainersPerContainer exited instances per container
+	// (--maximum-dead-containers-per-container, 1; negative: all).
+	MinimumContainerTTL           time.Duration
+	MaxDeadContainersPerContainer int
+	VolumeStatsAggPeriod          time.Duration // volumeStatsAggPeriod (1m); negative disables volume usage calculation
+	KubeletCgroups                string        // kubeletCgroups: absolute cgroup name of the kubelet, empty if none
+	SystemCgroups                 string        // systemCgroups: absolute cgroup name of the system processes, empty if none
 
 	// Kubeconfig is the path of the kubeconfig for the API server; empty
 	// means standalone (static pods only, no node object).

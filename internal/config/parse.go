@@ -444,10 +444,12 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *ku
 		ContainerLogMaxWorkers:      int(ptr.Deref(cfg.ContainerLogMaxWorkers, 0)),
 		ContainerLogMonitorInterval: cfg.ContainerLogMonitorInterval.Duration,
 
-		HousekeepingInterval: flags.housekeeping,
-		VolumeStatsAggPeriod: cfg.VolumeStatsAggPeriod.Duration,
-		KubeletCgroups:       cfg.KubeletCgroups,
-		SystemCgroups:        cfg.SystemCgroups,
+		HousekeepingInterval:          flags.housekeeping,
+		MinimumContainerTTL:           flags.minimumGCAge,
+		MaxDeadContainersPerContainer: int(flags.maxPerPodContainerCount),
+		VolumeStatsAggPeriod:          cfg.VolumeStatsAggPeriod.Duration,
+		KubeletCgroups:                cfg.KubeletCgroups,
+		SystemCgroups:                 cfg.SystemCgroups,
 
 		Kubeconfig:          flags.kubeconfig,
 		BootstrapKubeconfig: flags.bootstrapKubeconfig,

@@ -156,6 +156,8 @@ func supportedFlags() []string {
 		"seccomp-default", // sets seccompDefault
 		"node-labels",
 		"housekeeping-interval",
+		"minimum-container-ttl-duration",        // container GC (internal/runtime)
+		"maximum-dead-containers-per-container", // container GC (internal/runtime)
 		"version",
 		"help",
 		"static-pod-security", // berth's own (internal/admission)

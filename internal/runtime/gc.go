@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	crierrors "k8s.io/cri-api/pkg/errors"
@@ -17,17 +18,33 @@ type gcPlan struct {
 	sandboxes  []*container.SandboxStatus
 }
 
+// GCPolicy is upstream's container garbage collection policy, from its
+// deprecated flags.
+type GCPolicy struct {
+	// MinAge: a dead container created more recently stays
+	// (--minimum-container-ttl-duration, default 0).
+	MinAge time.Duration
+	// MaxPerPodContainer: how many exited instances of each container stay
+	// (--maximum-dead-containers-per-container, default 1); negative for
+	// all.
+	MaxPerPodContainer int
+}
+
+// DefaultGCPolicy is upstream's default policy.
+func DefaultGCPolicy() GCPolicy { return GCPolicy{MaxPerPodContainer: 1} }
+
 // planGC picks what a pod no longer needs. Per container name it keeps
-// every running instance, the newest instance whatever its state, and the
-// newest exited one (the status shows it as lastState and
+// every running instance, the newest instance whatever its state, those
+// created less than MinAge before now, and the newest MaxPerPodContainer
+// exited ones (the status shows the newest as lastState and
 // `logs --previous` reads its log); older instances go. Sandboxes go when
 // they are not ready, not the newest, and hold no container that stays:
 // removing a sandbox removes its containers too.
-func planGC(st *container.PodStatus) gcPlan {
+func planGC(st *container.PodStatus, policy GCPolicy, now time.Time) gcPlan {
 	var plan gcPlan
 	kept := map[string]bool{} // sandbox IDs with a kept container
 	seen := map[string]bool{} // names whose newest instance was seen
-	exitedKept := map[string]bool{}
+	exitedKept := map[string]int{}
 	for _, cs := range st.Containers { // newest first
 		keep := false
 		switch {
@@ -35,11 +52,13 @@ func planGC(st *container.PodStatus) gcPlan {
 			keep = true
 		case !seen[cs.Name]:
 			keep = true
-		case cs.State == container.StateExited && !exitedKept[cs.Name]:
+		case now.Sub(cs.CreatedAt) < policy.MinAge:
+			keep = true
+		case cs.State == container.StateExited && (policy.MaxPerPodContainer < 0 || exitedKept[cs.Name] < policy.MaxPerPodContainer):
 			keep = true
 		}
 		if keep && cs.State == container.StateExited {
-			exitedKept[cs.Name] = true
+			exitedKept[cs.Name]++
 		}
 		seen[cs.Name] = true
 		if keep {
@@ -68,7 +87,7 @@ func (m *Manager) GarbageCollect(ctx context.Context, pod *v1.Pod, st *container
 	if pod != nil {
 		id = identityOf(pod)
 	}
-	plan := planGC(st)
+	plan := planGC(st, m.gcPolicy, m.clock.Now())
 	var errs []error
 	for _, cs := range plan.containers {
 		if cs.State == container.StateUnknown {

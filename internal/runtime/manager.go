@@ -65,6 +65,9 @@ type Options struct {
 	// sandbox, and removes it with the pod; nil leaves both to the
 	// runtime (which creates the cgroup without limits).
 	PodCgroups PodCgroups
+	// ContainerGC is the dead-container policy; nil means upstream's
+	// default (DefaultGCPolicy()).
+	ContainerGC *GCPolicy
 	// DisableCPUCFSQuota is cpuCFSQuota false: containers get no CPU
 	// quota. CPUCFSQuotaPeriod is cpuCFSQuotaPeriod (default 100 ms).
 	DisableCPUCFSQuota bool
@@ -185,6 +188,7 @@ type Manager struct {
 	opts     Options
 	node     nodeConfig
 	clock    clock.Clock
+	gcPolicy GCPolicy
 	recorder record.EventRecorder
 
 	// conn connects lazily; services returns fixed services when it is nil.
@@ -258,9 +262,14 @@ func newManager(opts Options) (*Manager, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
+	gcPolicy := DefaultGCPolicy()
+	if opts.ContainerGC != nil {
+		gcPolicy = *opts.ContainerGC
+	}
 	m := &Manager{
 		opts:     opts,
 		clock:    opts.Clock,
+		gcPolicy: gcPolicy,
 		recorder: opts.Recorder,
 		node: nodeConfig{
 			nodeName:       opts.NodeName,

@@ -92,7 +92,7 @@ func (e *env) fakeContainers() []*critesting.FakeContainer {
 
 func TestPlanGC(t *testing.T) {
 	c := func(id, name, sandbox string, state container.State) *container.ContainerStatus {
-		return &container.ContainerStatus{ID: id, Name: name, SandboxID: sandbox, State: state}
+		return &container.ContainerStatus{ID: id, Name: name, SandboxID: sandbox, State: state, CreatedAt: time.Unix(1990, 0)}
 	}
 	sb := func(id string, state container.SandboxState) *container.SandboxStatus {
 		return &container.SandboxStatus{ID: id, State: state}
@@ -100,9 +100,41 @@ func TestPlanGC(t *testing.T) {
 	tests := []struct {
 		name           string
 		st             *container.PodStatus
+		policy         *GCPolicy // nil: upstream's default
 		wantContainers []string
 		wantSandboxes  []string
 	}{
+		{
+			name:   "maximum-dead-containers-per-container 2 keeps two exited",
+			policy: &GCPolicy{MaxPerPodContainer: 2},
+			st: &container.PodStatus{Containers: []*container.ContainerStatus{
+				c("a4", "a", "s1", container.StateRunning), c("a3", "a", "s1", container.StateExited),
+				c("a2", "a", "s1", container.StateExited), c("a1", "a", "s1", container.StateExited),
+			}},
+			wantContainers: []string{"a1"},
+		},
+		{
+			name:   "maximum-dead-containers-per-container 0 keeps only the newest instance",
+			policy: &GCPolicy{MaxPerPodContainer: 0},
+			st: &container.PodStatus{Containers: []*container.ContainerStatus{
+				c("a3", "a", "s1", container.StateExited), c("a2", "a", "s1", container.StateExited), c("a1", "a", "s1", container.StateExited),
+			}},
+			wantContainers: []string{"a2", "a1"},
+		},
+		{
+			name:   "negative keeps every exited one",
+			policy: &GCPolicy{MaxPerPodContainer: -1},
+			st: &container.PodStatus{Containers: []*container.ContainerStatus{
+				c("a3", "a", "s1", container.StateRunning), c("a2", "a", "s1", container.StateExited), c("a1", "a", "s1", container.StateExited),
+			}},
+		},
+		{
+			name:   "minimum-container-ttl-duration keeps young dead containers",
+			policy: &GCPolicy{MaxPerPodContainer: 1, MinAge: time.Hour},
+			st: &container.PodStatus{Containers: []*container.ContainerStatus{
+				c("a3", "a", "s1", container.StateRunning), c("a2", "a", "s1", container.StateExited), c("a1", "a", "s1", container.StateExited),
+			}},
+		},
 		{
 			name: "running with two exited before it",
 			st: &container.PodStatus{Containers: []*container.ContainerStatus{
@@ -160,7 +192,11 @@ func TestPlanGC(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := planGC(tt.st)
+			policy := DefaultGCPolicy()
+			if tt.policy != nil {
+				policy = *tt.policy
+			}
+			p := planGC(tt.st, policy, time.Unix(2000, 0))
 			var gotC, gotS []string
 			for _, c := range p.containers {
 				gotC = append(gotC, c.ID)
