@@ -95,6 +95,8 @@ const (
 	immediateGracePeriod int64 = 1
 	// refreshTimeout bounds the wait for a requested housekeeping round.
 	refreshTimeout = 30 * time.Second
+	// minRefreshInterval spaces the rounds memory notifications ask for.
+	minRefreshInterval = time.Second
 )
 
 // Manager watches the node's resources at every stats housekeeping round,
@@ -141,13 +143,20 @@ func (m *Manager) Run(ctx context.Context, ev Evicter) {
 	logger.Info("Starting the eviction manager", "thresholds", len(m.cfg.Thresholds), "localStorageCapacityIsolation", m.cfg.LocalStorageCapacityIsolation)
 	crossed := make(chan struct{}, 1)
 	defer m.stopNotifiers()
+	var lastRefresh time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-crossed:
-			logger.V(2).Info("A memory threshold was crossed; sampling now")
-			m.opts.Stats.Refresh()
+			// A usage going back and forth across the value must not
+			// turn into back-to-back housekeeping rounds: at most one
+			// forced round a second, the periodic ones go on anyway.
+			if now := m.opts.Clock.Now(); now.Sub(lastRefresh) >= minRefreshInterval {
+				lastRefresh = now
+				logger.V(2).Info("A memory threshold was crossed; sampling now")
+				m.opts.Stats.Refresh()
+			}
 			continue
 		case <-m.opts.Stats.Sampled():
 		}
