@@ -71,10 +71,12 @@ func (m *Manager) HasAllocation(uid types.UID) bool {
 
 // SetAllocated records pod's resources as allocated to it.
 func (m *Manager) SetAllocated(pod *v1.Pod) error {
+	info := ResourceInfoForPod(pod)
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.allocated.entries[pod.UID] = ResourceInfoForPod(pod)
-	return m.allocated.save()
+	m.allocated.entries[pod.UID] = info
+	m.allocated.version++
+	m.mu.Unlock()
+	return m.allocated.persist(&m.mu)
 }
 
 // Actuated returns the resources last applied to a container of pod uid.
@@ -89,9 +91,9 @@ func (m *Manager) Actuated(uid types.UID, name string) (v1.ResourceRequirements,
 // with them, or updated in place).
 func (m *Manager) SetActuated(uid types.UID, name string, r v1.ResourceRequirements) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	info := m.actuated.entries[uid]
 	if old, ok := info.ContainerResources[name]; ok && apiequality.Semantic.DeepEqual(old, r) {
+		m.mu.Unlock()
 		return nil
 	}
 	cr := make(map[string]v1.ResourceRequirements, len(info.ContainerResources)+1)
@@ -101,23 +103,30 @@ func (m *Manager) SetActuated(uid types.UID, name string, r v1.ResourceRequireme
 	cr[name] = *r.DeepCopy()
 	info.ContainerResources = cr
 	m.actuated.entries[uid] = info
-	return m.actuated.save()
+	m.actuated.version++
+	m.mu.Unlock()
+	return m.actuated.persist(&m.mu)
 }
 
 // RemovePod forgets a pod whose containers are gone.
 func (m *Manager) RemovePod(uid types.UID) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	delete(m.conditions, uid)
 	m.pending = slices.DeleteFunc(m.pending, func(u types.UID) bool { return u == uid })
-	_, a := m.allocated.entries[uid]
-	_, b := m.actuated.entries[uid]
-	if !a && !b {
-		return nil
+	var changed []*store
+	for _, s := range []*store{m.allocated, m.actuated} {
+		if _, ok := s.entries[uid]; ok {
+			delete(s.entries, uid)
+			s.version++
+			changed = append(changed, s)
+		}
 	}
-	delete(m.allocated.entries, uid)
-	delete(m.actuated.entries, uid)
-	return joinErr(m.allocated.save(), m.actuated.save())
+	m.mu.Unlock()
+	var errs []error
+	for _, s := range changed {
+		errs = append(errs, s.persist(&m.mu))
+	}
+	return joinErr(errs...)
 }
 
 // RemoveOrphans forgets every pod for which keep is false (pods gone

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -54,12 +55,17 @@ func checksum(data string) uint64 {
 }
 
 // store is one checkpoint: the entries in memory, written through to path
-// ("" keeps them in memory only). Not safe for concurrent use: Manager
-// guards it.
+// ("" keeps them in memory only). entries and version are guarded by the
+// Manager's mutex; the file is written outside it (persist), so that
+// readers never wait for the disk.
 type store struct {
 	path    string
 	entries map[types.UID]PodResourceInfo
-	last    uint64
+	// version counts changes of entries; written is the version the file
+	// holds. wmu orders the writes.
+	version, written uint64
+	wmu              sync.Mutex
+	last             uint64 // checksum of the file's data
 }
 
 func openStore(dir, name string) (*store, error) {
@@ -93,28 +99,40 @@ func openStore(dir, name string) (*store, error) {
 	return s, nil
 }
 
-// save writes the entries when they changed, atomically (temporary file,
-// fsync, rename), as upstream's checkpoint manager.
-func (s *store) save() error {
+// persist writes the store's entries if they changed since the file was
+// last written, atomically (temporary file, fsync, rename), as upstream's
+// checkpoint manager. mu guards entries. Writers that queue behind
+// another find their change already written by it (it takes the entries
+// as they are when it gets its turn), so a burst costs few writes.
+func (s *store) persist(mu *sync.Mutex) error {
 	if s.path == "" {
 		return nil
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	mu.Lock()
+	if s.version == s.written {
+		mu.Unlock()
+		return nil
+	}
+	v := s.version
 	data, err := json.Marshal(stateInfo{Entries: s.entries})
+	mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", s.path, err)
 	}
 	cp := checkpointFile{Data: string(data), Checksum: checksum(string(data))}
-	if cp.Checksum == s.last {
-		return nil
+	if cp.Checksum != s.last {
+		b, err := json.Marshal(cp)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", s.path, err)
+		}
+		if err := writeAtomic(s.path, b); err != nil {
+			return err
+		}
+		s.last = cp.Checksum
 	}
-	b, err := json.Marshal(cp)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", s.path, err)
-	}
-	if err := writeAtomic(s.path, b); err != nil {
-		return err
-	}
-	s.last = cp.Checksum
+	s.written = v
 	return nil
 }
 
