@@ -2,6 +2,7 @@ package podworker
 
 import (
 	"fmt"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -18,6 +19,9 @@ import (
 // other pods at their allocated resources, else the resize waits with
 // PodResizePending (Deferred: retried when a pod leaves or another resize
 // frees room; Infeasible: not retried until the spec changes again).
+
+// resizeRetryPeriod is upstream's retryDelay for deferred resizes.
+const resizeRetryPeriod = 3 * time.Minute
 
 // allocatedPods returns the pods with an allocation at their allocated
 // resources: what admission counts (a pod not admitted yet has none).

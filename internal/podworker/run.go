@@ -48,10 +48,18 @@ func (w *Workers) runSources(ctx context.Context) {
 		logger.Info("No pod source: berth only cleans up pods it finds in the runtime")
 		w.sourcesReady.Store(true)
 	}
+	// Deferred resizes are also retried now and then, as upstream's
+	// allocation manager does: room may appear without a pod leaving (a
+	// pod completes, the node's allocatable grows).
+	retry := w.opts.Clock.NewTimer(resizeRetryPeriod)
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-retry.C():
+			w.retryResizes(logger)
+			retry.Reset(resizeRetryPeriod)
 		case u := <-updates:
 			w.setSource(logger, u.source, u.pods)
 			if !w.sourcesReady.Load() && w.pods.merger.SeenAllSources(names...) {
