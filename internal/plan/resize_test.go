@@ -122,6 +122,15 @@ func TestComputePodActionsResize(t *testing.T) {
 			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit},
 		},
 		{
+			name: "an older berth's container, resized: replaced once (its hash covered the old resources)",
+			pod:  testPod(always, withRes("a", big)),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), withHash(ctr(p, "a", "c1", "s1", running, 0), legacy(testPod(always, withRes("a", small)), "a")), ctr(p, "b", "c2", "s1", running, 0))
+			},
+			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit, ContainersToStart: []int{0},
+				ContainersToKill: map[string]KillInfo{"c1": {Name: "a", Reason: ReasonSpecChanged, Message: "Container a definition changed, will be restarted"}}},
+		},
+		{
 			name: "exited container: started with the allocated resources, no resize",
 			pod:  testPod(always, withRes("a", big)),
 			st: func(p *v1.Pod) *container.PodStatus {
