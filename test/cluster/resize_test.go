@@ -137,6 +137,23 @@ func TestInPlaceResize(t *testing.T) {
 	checkCgroups(t, env, p, 15000, 100<<20)
 	env.eventually(t, 10*time.Second, env.eventReasons(ns, "resizable", "ResizeStarted", "ResizeCompleted"))
 
+	// The allocation is checkpointed in upstream's file: a berth killed
+	// and started again keeps the container and its resources.
+	if _, err := os.Stat(filepath.Join(env.nodeDir, "root", "allocated_pods_state")); err != nil {
+		t.Errorf("no allocation checkpoint: %v", err)
+	}
+	if err := env.berth.kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.berth.start(); err != nil {
+		t.Fatal(err)
+	}
+	p = env.resized(t, ns, "resizable", "100m", "64Mi", "150m", "100Mi")
+	if got := containerStatus(p, "main"); got.ContainerID != before.ContainerID || got.RestartCount != before.RestartCount {
+		t.Errorf("container restarted with berth")
+	}
+	checkCgroups(t, env, p, 15000, 100<<20)
+
 	// Deferred: another pod takes the cpu left but 50m.
 	node, err := env.kube.CoreV1().Nodes().Get(t.Context(), nodeName, metav1.GetOptions{})
 	if err != nil {
