@@ -59,6 +59,10 @@ type PodActions struct {
 // lowered after them.
 type Resize struct {
 	Memory, CPU []ResizeContainer
+	// Pod: the pod cgroup must follow even without an update in place: a
+	// container restarts with its new resources (its resizePolicy), and
+	// its cgroup must fit in the pod's (upstream's UpdatePodResources).
+	Pod bool
 }
 
 // ResizeContainer is one container to update.

@@ -50,6 +50,10 @@ func resizeAction(c *v1.Container, cs *container.ContainerStatus, a *PodActions)
 	cpuChanged := desired.CPULimit != current.CPULimit || desired.CPURequest != current.CPURequest
 	if (memChanged && restartFor(v1.ResourceMemory)) || (cpuChanged && restartFor(v1.ResourceCPU)) {
 		a.kill(cs, ReasonResize, fmt.Sprintf("Container %s resize requires restart", c.Name))
+		if a.Resize == nil {
+			a.Resize = &Resize{}
+		}
+		a.Resize.Pod = true
 		return false
 	}
 	if a.Resize == nil {

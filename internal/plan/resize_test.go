@@ -93,7 +93,7 @@ func TestComputePodActionsResize(t *testing.T) {
 			st: func(p *v1.Pod) *container.PodStatus {
 				return rt(ready("s1"), applied(ctr(p, "a", "c1", "s1", running, 0), small), ctr(p, "b", "c2", "s1", running, 0))
 			},
-			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit, ContainersToStart: []int{0},
+			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit, ContainersToStart: []int{0}, Resize: &Resize{Pod: true},
 				ContainersToKill: map[string]KillInfo{"c1": {Name: "a", Reason: ReasonResize, Message: "Container a resize requires restart"}}},
 		},
 		{

@@ -40,7 +40,7 @@ func (m *Manager) resizePod(ctx context.Context, rs internalapi.RuntimeService, 
 		list []plan.ResizeContainer
 	}{{v1.ResourceMemory, r.Memory}, {v1.ResourceCPU, r.CPU}}
 	for _, step := range steps {
-		if len(step.list) == 0 {
+		if len(step.list) == 0 && !r.Pod {
 			continue
 		}
 		if err := m.resizePodCgroup(ctx, pod, step.name, true); err != nil {
