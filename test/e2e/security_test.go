@@ -191,14 +191,49 @@ func TestSeccompDefaultOff(t *testing.T) {
 	}
 }
 
-// hostUsers: false on containerd 1.6, which has no user namespace support
-// in CRI: the pod gets no sandbox (upstream's FailedCreatePodSandBox event,
-// the pod stays Pending) and never runs in the node's user namespace.
-func TestHostUsersFalseRefusedWithoutRuntimeSupport(t *testing.T) {
+// runtimeSupportsUserNamespaces asks the suite's runtime whether its
+// default handler supports user namespaces (containerd 1.x lists no
+// handlers: no).
+func (env *environment) runtimeSupportsUserNamespaces(t *testing.T) bool {
+	t.Helper()
+	ctx, cancel := criContext()
+	defer cancel()
+	resp, err := env.rt.Status(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range resp.GetRuntimeHandlers() {
+		if h.GetName() == "" {
+			return h.GetFeatures().GetUserNamespaces()
+		}
+	}
+	return false
+}
+
+// hostUsers: false never runs in the node's user namespace. On a runtime
+// without user namespace support (containerd 1.6) the pod gets no sandbox
+// (upstream's FailedCreatePodSandBox event, the pod stays Pending); on one
+// with it (containerd 2 with runc >= 1.2) the pod runs with root mapped to
+// a block of host IDs from 65536 on, and its neighbour in the node's.
+func TestHostUsersFalse(t *testing.T) {
 	b := startBerth(t)
 	b.writePod(shellPod("userns", "sleep 3600", func(p *v1.Pod) { p.Spec.HostUsers = ptrTo(false) }))
 	b.writePod(shellPod("userns-neighbour", "sleep 3600"))
-	b.runningContainer("userns-neighbour", "main", 20*time.Second)
+	neighbour := b.runningContainer("userns-neighbour", "main", 20*time.Second)
+	if got := strings.Fields(b.env.exec(t, neighbour.Id, "cat", "/proc/self/uid_map")); len(got) != 3 || got[0] != "0" || got[1] != "0" {
+		t.Errorf("neighbour's uid_map %q, want the node's (0 0 4294967295)", got)
+	}
+
+	if b.env.runtimeSupportsUserNamespaces(t) {
+		c := b.runningContainer("userns", "main", 30*time.Second)
+		got := strings.Fields(b.env.exec(t, c.Id, "cat", "/proc/self/uid_map"))
+		if len(got) != 3 || got[0] != "0" || got[1] == "0" || got[2] != "65536" {
+			t.Fatalf("uid_map %q, want 0 <host ID >= 65536> 65536", got)
+		}
+		t.Logf("user namespace: container root is host UID %s", got[1])
+		return
+	}
+	t.Log("the runtime does not support user namespaces: the pod must be refused")
 	b.eventually(20*time.Second, b.logMentions(`reason="FailedCreatePodSandBox"`,
 		"Failed to create pod sandbox: can't set `spec.hostUsers: false`, runtime does not support user namespaces"))
 	p, err := b.pod("userns")
