@@ -157,6 +157,7 @@ func (m *Manager) Start(ctx context.Context, run func(func())) error {
 			logger.Error(err, "Failed to reset memory protection on the node allocatable cgroup")
 		}
 	}
+	restarted := m.fs.exists(m.opts.Layout.QOS(v1.PodQOSBurstable))
 	initial := ForQOS(nil, m.fs.hugePageSizes)
 	for _, q := range []struct {
 		class v1.PodQOSClass
@@ -176,8 +177,14 @@ func (m *Manager) Start(ctx context.Context, run func(func())) error {
 	if err := m.enforceReserved(logger); err != nil {
 		return err
 	}
-	if err := m.UpdateQOS(); err != nil {
-		logger.Info("Failed to update QoS cgroups", "err", err)
+	// After a restart the Burstable shares are still those of the pods
+	// that run; the pods are not known yet, so they are recomputed later
+	// (the next Burstable pod's cgroup, the minute loop) rather than set
+	// to the minimum now.
+	if !restarted {
+		if err := m.UpdateQOS(); err != nil {
+			logger.Info("Failed to update QoS cgroups", "err", err)
+		}
 	}
 	run(func() { m.loop(ctx) })
 	return nil

@@ -11,6 +11,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
 )
 
 // fakeV1 lays out a cgroup v1 mount in a directory: one hierarchy per
@@ -191,5 +192,72 @@ func TestReservedCgroupMissing(t *testing.T) {
 	err = m.Start(context.Background(), func(func()) {})
 	if err == nil || !strings.Contains(err.Error(), `Failed to enforce System Reserved Cgroup Limits on "/system.slice"`) {
 		t.Errorf("Start with a missing system reserved cgroup: %v", err)
+	}
+}
+
+// TestRestartKeepsQOSShares: a restarted manager does not reset the
+// Burstable shares before it knows the pods.
+func TestRestartKeepsQOSShares(t *testing.T) {
+	root := fakeV1(t)
+	opts := Options{Layout: NewLayout("/", true, "cgroupfs"), CgroupMount: root, HugePagesDir: root, Capacity: rl("1", "1Gi")}
+	start := func() {
+		m, err := New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.fs.openFlags |= os.O_CREATE
+		if err := m.Start(context.Background(), func(func()) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shares := filepath.Join(root, "cpu/kubepods/burstable/cpu.shares")
+	start()
+	if got := read(t, shares); got != "2" {
+		t.Fatalf("first start: burstable shares %s, want 2", got)
+	}
+	if err := os.WriteFile(shares, []byte("512"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start()
+	if got := read(t, shares); got != "512" {
+		t.Errorf("restart reset the burstable shares to %s", got)
+	}
+}
+
+// TestCgroupV2Create: on cgroup v2 each level delegates its controllers to
+// its children before the next is made, and the values go to v2's files.
+func TestCgroupV2Create(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "cgroup.controllers"), []byte("cpuset cpu io memory pids\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "cgroup.subtree_control"), []byte("cpu memory\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := &cgroupFS{root: root, v2: true, enabled: map[string]bool{}, openFlags: os.O_WRONLY | os.O_TRUNC | os.O_CREATE}
+	// A real kernel fills a new cgroup's controllers from its parent's
+	// subtree_control; here the test does, for kubepods.
+	if err := os.Mkdir(filepath.Join(root, "kubepods"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"cgroup.controllers": "cpuset cpu io memory pids", "cgroup.subtree_control": ""} {
+		if err := os.WriteFile(filepath.Join(root, "kubepods", name), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := ResourceConfig{CPUShares: ptr.To[uint64](1024), Memory: ptr.To[int64](1 << 30), PidsLimit: ptr.To[int64](100)}
+	if err := f.create("/kubepods/burstable", rc); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"cgroup.subtree_control":          "+cpuset +io +pids", // cpu and memory were on
+		"kubepods/cgroup.subtree_control": "+cpuset +cpu +io +memory +pids",
+		"kubepods/burstable/cpu.weight":   "39",
+		"kubepods/burstable/memory.max":   "1073741824",
+		"kubepods/burstable/pids.max":     "100",
+	} {
+		if got := read(t, filepath.Join(root, path)); got != want {
+			t.Errorf("%s = %q, want %q", path, got, want)
+		}
 	}
 }
