@@ -2,8 +2,8 @@
 # A local Kubernetes control plane (the upstream one) for development and tests.
 #
 #   hack/cluster.sh build                build kube-apiserver, -controller-manager, -scheduler,
-#                                        kubelet, kubectl and kubeadm v1.37.2 into
-#                                        _output/cluster/bin (cached)
+#                                        kubelet, kubectl and kubeadm v1.37.2, and etcd 3.7.0
+#                                        (kubeadm's etcd image), into _output/cluster/bin (cached)
 #   hack/cluster.sh build-e2e [OUT_DIR]  build upstream's e2e.test, the ginkgo CLI and the test
 #                                        images' agnhost and nonewprivs v1.37.2 into OUT_DIR
 #                                        (default _output/conformance/bin; cached)
@@ -101,7 +101,7 @@ build_inputs_hash() {
 	{
 		go version
 		ldflags
-		sha256sum "$m/go.mod" "$m/go.sum" "$m/tools.go" | awk '{print $1}'
+		sha256sum "$m/go.mod" "$m/go.sum" "$m"/*.go | awk '{print $1}'
 	} | sha256sum | awk '{print $1}'
 }
 
@@ -133,29 +133,34 @@ build() {
 	log "built $("$BIN/kube-apiserver" --version)"
 }
 
-# build_kubeadm compiles kubeadm in the module cluster/kubeadm, cached by a
-# stamp of its own: its dependencies (CoreDNS's Corefile migration, the
-# system validators) would otherwise change the control plane's build inputs
-# and rebuild all of it. Same versions, so both share the compiled packages.
+# build_kubeadm compiles kubeadm in the module cluster/kubeadm, and the etcd
+# server that kubeadm v1.37.2's etcd image holds (3.7.0) in cluster/etcd,
+# each cached by a stamp of its own: their dependencies (CoreDNS's Corefile
+# migration, the system validators, etcd's) would otherwise change the
+# control plane's build inputs and rebuild all of it. kubeadm has the same
+# versions as the control plane, so both share the compiled packages.
 build_kubeadm() {
-	local hash
+	local hash m name
 	mkdir -p "$BIN"
 	exec 9>"$BIN/.lock"
 	flock 9
-	hash="$(build_inputs_hash "$REPO_ROOT/cluster/kubeadm")"
-	if [[ -x "$BIN/kubeadm" && -f "$BIN/.stamp-kubeadm" && "$(cat "$BIN/.stamp-kubeadm")" == "$hash" ]]; then
-		log "kubeadm up to date in $BIN"
-		return 0
-	fi
-	rm -f "$BIN/.stamp-kubeadm"
-	log "building kubeadm $KUBE_VERSION into $BIN"
-	(
-		cd "$REPO_ROOT/cluster/kubeadm"
-		CGO_ENABLED=0 go build -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$(ldflags)" \
-			-o "$BIN/" k8s.io/kubernetes/cmd/kubeadm
-	)
-	echo "$hash" >"$BIN/.stamp-kubeadm"
-	log "built kubeadm $("$BIN/kubeadm" version -o short)"
+	for m in kubeadm:k8s.io/kubernetes/cmd/kubeadm etcd:.; do
+		name="${m%%:*}"
+		hash="$(build_inputs_hash "$REPO_ROOT/cluster/$name")"
+		if [[ -x "$BIN/$name" && -f "$BIN/.stamp-$name" && "$(cat "$BIN/.stamp-$name")" == "$hash" ]]; then
+			log "$name up to date in $BIN"
+			continue
+		fi
+		rm -f "$BIN/.stamp-$name"
+		log "building $name into $BIN"
+		(
+			cd "$REPO_ROOT/cluster/$name"
+			CGO_ENABLED=0 go build -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$(ldflags)" \
+				-o "$BIN/$name" "${m#*:}"
+		)
+		echo "$hash" >"$BIN/.stamp-$name"
+		log "built $name"
+	done
 }
 
 # build_e2e compiles, in the module cluster/e2e, e2e.test as upstream does
