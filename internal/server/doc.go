@@ -15,7 +15,7 @@
 //	/run/{ns}/{pod}/{container}          a command's output (CRI ExecSync, killed after runtimeRequestTimeout)
 //	/stats/summary                       the Summary API
 //	/metrics, /metrics/{cadvisor,resource,probes}
-//	/configz                             the configuration berth runs with
+//	/configz                             the configuration in force (the fields berth acts on)
 //	/logs/                               the node's /var/log
 //	/debug/pprof/                        Go profiles, if enabled
 //

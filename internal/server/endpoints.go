@@ -97,7 +97,7 @@ func installMetrics(mux *http.ServeMux, g Gatherers) {
 	}
 }
 
-// configzHandler serves the configuration berth runs with, as upstream
+// configzHandler serves the configuration in force (config.InForce), as upstream
 // does: {"kubeletconfig": {...}}.
 func configzHandler(cfg any) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
