@@ -108,7 +108,7 @@ func TestKeyring(t *testing.T) {
 						t.Errorf("berth could not read %v", missing)
 					}
 					for _, a := range auths {
-						got = append(got, a.Username+":"+a.Password)
+						got = append(got, a.Auth.Username+":"+a.Auth.Password)
 					}
 				}
 				if !slices.Equal(got, want) {
