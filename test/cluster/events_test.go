@@ -6,6 +6,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestEvents(t *testing.T) {
@@ -45,4 +46,30 @@ func TestEvents(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestNodeAllocatableEvent: berth limits kubepods to node allocatable at
+// start and says so on the Node, as upstream's container manager.
+func TestNodeAllocatableEvent(t *testing.T) {
+	env := requireSuite(t)
+	env.eventually(t, 30*time.Second, func() (bool, string) {
+		ctx, cancel := apiContext()
+		defer cancel()
+		list, err := env.kube.CoreV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, e := range list.Items {
+			if e.InvolvedObject.Kind != "Node" || e.InvolvedObject.Name != nodeName {
+				continue
+			}
+			seen = append(seen, describeEvent(e))
+			if e.Reason == "SuccessfulNodeAllocatableEnforcement" && e.Type == v1.EventTypeNormal &&
+				e.Message == "Updated Node Allocatable limit across pods" && e.Source.Component == "kubelet" {
+				return true, ""
+			}
+		}
+		return false, "no SuccessfulNodeAllocatableEnforcement event on the node; have " + fmt.Sprint(seen)
+	})
 }
