@@ -121,3 +121,19 @@ func TestStatusResources(t *testing.T) {
 		t.Errorf("nothing known must be nil")
 	}
 }
+
+// A container restarted for its resizePolicy updates nobody in place, but
+// the pod cgroup still follows, before the container starts again.
+func TestResizePodCgroupOnly(t *testing.T) {
+	e := newEnv(t)
+	log := &resizeLog{set: map[string]v1.ResourceRequirements{}}
+	e.m.opts.PodCgroupResizer = log
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u"}}
+	if err := e.m.resizePod(context.Background(), updateRecorder{e.rs, log, 0}, pod, &plan.Resize{Pod: true}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"pod memory grow=true", "pod memory grow=false", "pod cpu grow=true", "pod cpu grow=false"}
+	if !reflect.DeepEqual(log.calls, want) {
+		t.Errorf("calls %q, want %q", log.calls, want)
+	}
+}
