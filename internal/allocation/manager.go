@@ -69,15 +69,28 @@ func (m *Manager) HasAllocation(uid types.UID) bool {
 	return ok
 }
 
-// SetAllocated records pod's resources as allocated to it.
+// SetAllocated records pod's resources as allocated to it, and writes
+// the checkpoint.
 func (m *Manager) SetAllocated(pod *v1.Pod) error {
+	m.Allocate(pod)
+	return m.Flush()
+}
+
+// Allocate records pod's resources as allocated to it without writing the
+// checkpoint: admission of a burst of pods then costs no fsync each; the
+// pod's worker calls Flush before it starts anything, so no container runs
+// with an allocation a restart would not find.
+func (m *Manager) Allocate(pod *v1.Pod) {
 	info := ResourceInfoForPod(pod)
 	m.mu.Lock()
 	m.allocated.entries[pod.UID] = info
 	m.allocated.version++
 	m.mu.Unlock()
-	return m.allocated.persist(&m.mu)
 }
+
+// Flush writes the allocations recorded since the last write, if any;
+// concurrent calls share one write.
+func (m *Manager) Flush() error { return m.allocated.persist(&m.mu) }
 
 // Actuated returns the resources last applied to a container of pod uid.
 func (m *Manager) Actuated(uid types.UID, name string) (v1.ResourceRequirements, bool) {

@@ -62,7 +62,7 @@ type store struct {
 	path    string
 	entries map[types.UID]PodResourceInfo
 	// version counts changes of entries; written is the version the file
-	// holds. wmu orders the writes.
+	// holds (both guarded by the Manager's mutex). wmu orders the writes.
 	version, written uint64
 	wmu              sync.Mutex
 	last             uint64 // checksum of the file's data
@@ -108,6 +108,12 @@ func (s *store) persist(mu *sync.Mutex) error {
 	if s.path == "" {
 		return nil
 	}
+	mu.Lock()
+	clean := s.version == s.written
+	mu.Unlock()
+	if clean {
+		return nil // the common case: no wait behind another's write
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	mu.Lock()
@@ -132,7 +138,9 @@ func (s *store) persist(mu *sync.Mutex) error {
 		}
 		s.last = cp.Checksum
 	}
+	mu.Lock()
 	s.written = v
+	mu.Unlock()
 	return nil
 }
 

@@ -132,9 +132,8 @@ func (w *Workers) admit(logger klog.Logger, pod *v1.Pod) {
 			return
 		}
 	}
-	if err := w.alloc.SetAllocated(allocated); err != nil {
-		logger.Error(err, "Failed to checkpoint a pod's allocated resources", "pod", klog.KObj(pod))
-	}
+	// Written by the pod's worker before it starts anything (Flush).
+	w.alloc.Allocate(allocated)
 	w.update(pod)
 	if allocated != pod {
 		w.podUpdated(logger, pod)
