@@ -17,6 +17,13 @@
 // restarting berth whenever it exits, so berth crash-loops until kubeadm has
 // written its configuration, as on a real node.
 //
+// TestKubeadmJoin joins such a node to the control plane of hack/cluster.sh
+// running inside it. TestKubeadmInit (BERTH_KUBEADM_INIT=1) makes a second
+// machine the same way, without a control plane, imports the control
+// plane's images built from the binaries of `hack/cluster.sh build` and
+// named as kubeadm v1.37.2 expects, and runs `kubeadm init` there with berth
+// as the kubelet of the static pods.
+//
 // The tests run only when BERTH_E2E is set (`make test-cluster`). They need
 // root, containerd, runc, the CNI plugins, the local images and the binaries
 // of `hack/cluster.sh build` (built when missing). The base directory is

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // poll calls cond until it holds, returns an error or timeout passes; the
@@ -52,15 +52,13 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// kubeadm runs the node's kubeadm with berth as `kubelet` on PATH.
-func (env *environment) kubeadm(ctx context.Context, args ...string) (string, error) {
-	path := "PATH=" + filepath.Join(env.base, "path") + ":" + os.Getenv("PATH")
-	return env.node.run(ctx, []string{path}, filepath.Join(env.clusterBn, "kubeadm"), args...)
-}
-
 // nodeReady reports the node's Ready condition.
 func (env *environment) nodeReady(ctx context.Context, name string) (bool, string) {
-	n, err := env.kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	return nodeReadyIn(ctx, env.kube, name)
+}
+
+func nodeReadyIn(ctx context.Context, kube kubernetes.Interface, name string) (bool, string) {
+	n, err := kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return false, err.Error()
 	}
@@ -76,16 +74,21 @@ func (env *environment) nodeReady(ctx context.Context, name string) (bool, strin
 // its default ServiceAccount, which pods need.
 func (env *environment) namespace(t *testing.T, name string) string {
 	t.Helper()
+	return namespaceIn(t, env.kube, name)
+}
+
+func namespaceIn(t *testing.T, kube kubernetes.Interface, name string) string {
+	t.Helper()
 	ctx := ctxFor(t, time.Minute)
 	ns := &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if _, err := env.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = env.kube.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+		_ = kube.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
-	eventually(t, 30*time.Second, func() (bool, string) {
-		_, err := env.kube.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
+	eventually(t, 60*time.Second, func() (bool, string) {
+		_, err := kube.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
 		return err == nil, fmt.Sprint(err)
 	})
 	return name

@@ -1,7 +1,6 @@
 package kubeadm
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,9 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"sync"
-	"syscall"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,13 +26,11 @@ const nodeName = "kubeadm-node"
 var suite *environment
 
 type environment struct {
+	*machine  // the node that joins, with the control plane of hack/cluster.sh
 	repo      string
-	base      string // everything of the run: binaries, the node's directories, the cluster state
-	stateDir  string // hack/cluster.sh's STATE_DIR, containerd's in stateDir/containerd
+	base      string // everything of the run: binaries, the machines' directories
 	clusterBn string // _output/cluster/bin: kubeadm, kubectl, the control plane
-	node      *node
 	kube      kubernetes.Interface
-	unit      *exec.Cmd // kubeletunit with berth
 }
 
 func TestMain(m *testing.M) {
@@ -77,8 +72,7 @@ func setUp() (*environment, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := &environment{repo: repo, base: base, stateDir: filepath.Join(base, "cluster"),
-		clusterBn: filepath.Join(repo, "_output", "cluster", "bin")}
+	env := &environment{repo: repo, base: base, clusterBn: filepath.Join(repo, "_output", "cluster", "bin")}
 	for _, b := range []struct{ out, pkg string }{{"bin/berth", "./cmd/berth"}, {"bin/kubeletunit", "./tools/kubeletunit"}} {
 		build := exec.Command("go", "build", "-o", filepath.Join(base, b.out), b.pkg)
 		build.Dir = repo
@@ -102,74 +96,13 @@ func setUp() (*environment, error) {
 	}
 	logf("control plane binaries and kubeadm ready in %s", since(start))
 
-	if env.node, err = startNode(repo, base, nodeName, env.stateDir); err != nil {
-		return env, err
-	}
 	start = time.Now()
-	if err := env.startClusterAndRuntime(); err != nil {
+	if env.machine, err = env.startMachine(base, nodeName, true); err != nil {
 		return env, err
 	}
-	logf("control plane and containerd up inside node %s in %s (base %s)", nodeName, since(start), base)
-	if err := env.startUnit(); err != nil {
-		return env, err
-	}
+	logf("control plane, containerd and kubeletunit up inside node %s in %s (base %s)", nodeName, since(start), base)
 	return env, env.connect()
 }
-
-// startClusterAndRuntime runs hack/cluster.sh up and hack/containerd.sh up
-// inside the node, side by side. The control plane listens on its default
-// ports: the node's network namespace is its own.
-func (env *environment) startClusterAndRuntime() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var wg sync.WaitGroup
-	var clusterErr, ctrdErr error
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		_, clusterErr = env.node.run(ctx, []string{"BERTH_NODE_NAME=" + nodeName,
-			// The API server verifies the kubelet's serving certificate.
-			"BERTH_APISERVER_FLAGS=--kubelet-certificate-authority=" + filepath.Join(env.stateDir, "pki", "ca.crt")}, filepath.Join(env.repo, "hack", "cluster.sh"), "up", env.stateDir)
-	}()
-	go func() {
-		defer wg.Done()
-		_, ctrdErr = env.node.run(ctx, nil, filepath.Join(env.repo, "hack", "containerd.sh"), "up", env.containerdDir())
-	}()
-	wg.Wait()
-	return errors.Join(clusterErr, ctrdErr)
-}
-
-func (env *environment) containerdDir() string { return filepath.Join(env.stateDir, "containerd") }
-
-// criSocket is containerd's socket, kubeadm's --cri-socket.
-func (env *environment) criSocket() string {
-	return "unix://" + filepath.Join(env.containerdDir(), "containerd.sock")
-}
-
-// startUnit starts the node's kubelet service as the packages install it:
-// kubeletunit with the unit and kubeadm's drop-in, berth in place of
-// /usr/bin/kubelet. It crash-loops until kubeadm has written the kubelet's
-// configuration, as on a real node.
-func (env *environment) startUnit() error {
-	unitDir := filepath.Join(env.repo, "hack", "kubeadm")
-	cmd := env.node.command(context.Background(), filepath.Join(env.base, "bin", "kubeletunit"),
-		"-unit", filepath.Join(unitDir, "kubelet.service"),
-		"-unit", filepath.Join(unitDir, "10-kubeadm.conf"),
-		"-exec", "/usr/bin/kubelet="+filepath.Join(env.base, "bin", "berth"),
-		"-log", env.kubeletLog(),
-		"-pid-file", filepath.Join(env.stateDir, "berth.pid"))
-	// nsenter execs kubeletunit: this is its process, and it (and so
-	// berth) dies with the test binary.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start kubeletunit: %w", err)
-	}
-	env.unit = cmd
-	// hack/cluster.sh down stops it by this file, before berth.
-	return os.WriteFile(filepath.Join(env.stateDir, "kubeletunit.pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
-}
-
-func (env *environment) kubeletLog() string { return filepath.Join(env.stateDir, "kubelet.log") }
 
 // connect builds the admin client; it dials into the node's network.
 func (env *environment) connect() error {
@@ -188,29 +121,19 @@ func (env *environment) adminKubeconfig() string {
 	return filepath.Join(env.stateDir, "admin.kubeconfig")
 }
 
-// tearDown stops kubeletunit and berth, the control plane and containerd
-// (inside the node, where containerd's mounts are), then the node. The
-// base directory is removed after a clean run only.
+// tearDown stops the join machine; the base directory is removed after a
+// clean run only.
 func (env *environment) tearDown(passed bool) error {
-	var errs []error
-	if env.node != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		if _, err := env.node.run(ctx, nil, filepath.Join(env.repo, "hack", "cluster.sh"), "down", env.stateDir); err != nil {
-			errs = append(errs, err)
-		}
-		if env.unit != nil {
-			_ = env.unit.Wait()
-		}
-		env.node.stop()
+	var err error
+	if env.machine != nil {
+		err = env.machine.stop()
 	}
 	env.saveArtifacts()
-	if passed && len(errs) == 0 {
-		errs = append(errs, os.RemoveAll(env.base))
-	} else {
-		logf("logs, state and etcd kept in %s", env.base)
+	if passed && err == nil {
+		return os.RemoveAll(env.base)
 	}
-	return errors.Join(errs...)
+	logf("logs, state and etcd kept in %s", env.base)
+	return err
 }
 
 // saveArtifacts copies the logs to $BERTH_E2E_ARTIFACTS/kubeadm-e2e.
@@ -219,8 +142,9 @@ func (env *environment) saveArtifacts() {
 	if dir == "" {
 		return
 	}
-	logs, _ := filepath.Glob(filepath.Join(env.stateDir, "*.log"))
-	logs = append(logs, filepath.Join(env.containerdDir(), "containerd.log"))
+	logs, _ := filepath.Glob(filepath.Join(env.base, "*", "*.log"))
+	more, _ := filepath.Glob(filepath.Join(env.base, "*", "*", "*.log"))
+	logs = append(logs, more...)
 	dst := filepath.Join(dir, "kubeadm-e2e")
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		logf("save logs: %v", err)
@@ -229,7 +153,8 @@ func (env *environment) saveArtifacts() {
 	for _, l := range logs {
 		data, err := os.ReadFile(l)
 		if err == nil {
-			err = os.WriteFile(filepath.Join(dst, filepath.Base(l)), data, 0o644)
+			name := strings.ReplaceAll(strings.TrimPrefix(l, env.base+"/"), "/", "-")
+			err = os.WriteFile(filepath.Join(dst, name), data, 0o644)
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			logf("save %s: %v", l, err)
