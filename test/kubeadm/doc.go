@@ -18,7 +18,7 @@
 // written its configuration, as on a real node.
 //
 // TestKubeadmJoin joins such a node to the control plane of hack/cluster.sh
-// running inside it. TestKubeadmInit (BERTH_KUBEADM_INIT=1) makes a second
+// running inside it. TestKubeadmInit makes a second
 // machine the same way, without a control plane, imports the control
 // plane's images built from the binaries of `hack/cluster.sh build` and
 // named as kubeadm v1.37.2 expects, and runs `kubeadm init` there with berth

@@ -57,9 +57,6 @@ var initPreflightIgnored = []string{"SystemVerification"}
 // and a pod then runs on the node.
 func TestKubeadmInit(t *testing.T) {
 	env := requireSuite(t)
-	if os.Getenv("BERTH_KUBEADM_INIT") != "1" {
-		t.Skip("BERTH_KUBEADM_INIT=1 runs it: not yet part of the suite's regular runs")
-	}
 	ctx := ctxFor(t, 15*time.Minute)
 	dir := filepath.Join(env.base, "init")
 	m, err := env.startMachine(dir, initNodeName, false)
