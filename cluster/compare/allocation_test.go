@@ -59,6 +59,9 @@ func TestAllocationCheckpointFormat(t *testing.T) {
 	if err := m.SetActuated(uid, "main", res); err != nil {
 		t.Fatal(err)
 	}
+	if err := m.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{allocation.AllocatedFile, allocation.ActuatedFile} {
 		up, err := upstream.NewStateCheckpoint(logger, dir, name)
 		if err != nil {

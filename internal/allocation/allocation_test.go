@@ -1,6 +1,7 @@
 package allocation
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -33,6 +34,9 @@ func TestAllocatedSurvivesRestart(t *testing.T) {
 	if err := m.SetActuated("a", "c", pod("a", "100m", 0).Spec.Containers[0].Resources); err != nil {
 		t.Fatal(err)
 	}
+	if err := m.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	m, err = New(dir, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -44,9 +48,7 @@ func TestAllocatedSurvivesRestart(t *testing.T) {
 	if _, ok := m.Actuated("a", "c"); !ok {
 		t.Errorf("actuated resources lost")
 	}
-	if err := m.RemoveOrphans(func(types.UID) bool { return false }); err != nil {
-		t.Fatal(err)
-	}
+	m.RemoveOrphans(func(types.UID) bool { return false })
 	if m.HasAllocation("a") {
 		t.Errorf("orphan kept")
 	}
@@ -133,5 +135,40 @@ func TestFromAllocation(t *testing.T) {
 	}
 	if same, differs := FromAllocation(got, info); differs || same != got {
 		t.Errorf("equal resources reported as different")
+	}
+}
+
+// Records made on the pod path are written by Run, not by the caller: at
+// the latest when Run's context ends.
+func TestRunWritesInTheBackground(t *testing.T) {
+	dir := t.TempDir()
+	m, err := New(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	m.Allocate(pod("a", "100m", 0))
+	if err := m.SetActuated("a", "c", pod("a", "100m", 0).Spec.Containers[0].Resources); err != nil {
+		t.Fatal(err)
+	}
+	m.Allocate(pod("b", "200m", 0))
+	m.RemovePod("b")
+	cancel()
+	<-done
+
+	m, err = New(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.HasAllocation("a") {
+		t.Errorf("allocation of a not written")
+	}
+	if m.HasAllocation("b") {
+		t.Errorf("removed pod b still checkpointed")
+	}
+	if _, ok := m.Actuated("a", "c"); !ok {
+		t.Errorf("actuated resources of a not written")
 	}
 }

@@ -1,14 +1,17 @@
 package allocation
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 )
 
@@ -24,6 +27,9 @@ type Manager struct {
 	// pending are the pods whose resize waits (Deferred), in the order
 	// they are retried.
 	pending []types.UID
+
+	// kick wakes Run: a checkpoint has changes to write.
+	kick chan struct{}
 }
 
 // resizeConditions are a pod's PodResizePending and PodResizeInProgress.
@@ -45,7 +51,45 @@ func New(dir string, clk clock.Clock) (*Manager, error) {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	return &Manager{clock: clk, allocated: allocated, actuated: actuated, conditions: map[types.UID]resizeConditions{}}, nil
+	return &Manager{clock: clk, allocated: allocated, actuated: actuated, conditions: map[types.UID]resizeConditions{},
+		kick: make(chan struct{}, 1)}, nil
+}
+
+// Run writes the checkpoints in the background as they change, and once
+// more when ctx ends. A pod's start never waits for the disk (an fsync
+// costs ~10 ms on a VM's disk): what a crash of berth can lose here is
+// what the next sync recomputes anyway — a new pod is admitted again with
+// its spec, and a container without an actuated record is left as it runs
+// (no resize is attempted until it is recorded again). Accepting a resize
+// (SetAllocated) is the one record written before it is acted on.
+func (m *Manager) Run(ctx context.Context) {
+	logger := klog.FromContext(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			if err := m.Flush(); err != nil {
+				logger.Error(err, "Failed to write the resource allocation checkpoints at shutdown")
+			}
+			return
+		case <-m.kick:
+		}
+		if err := m.Flush(); err != nil {
+			logger.Error(err, "Failed to write the resource allocation checkpoints; retrying in 1s (check the root directory's file system)")
+			select {
+			case <-ctx.Done():
+			case <-m.clock.After(time.Second):
+				m.changed()
+			}
+		}
+	}
+}
+
+// changed wakes Run.
+func (m *Manager) changed() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Allocated returns pod with its containers' resources replaced by those
@@ -69,28 +113,29 @@ func (m *Manager) HasAllocation(uid types.UID) bool {
 	return ok
 }
 
-// SetAllocated records pod's resources as allocated to it, and writes
-// the checkpoint.
+// SetAllocated records pod's resources as allocated to it (an accepted
+// resize), and writes the checkpoints before it returns.
 func (m *Manager) SetAllocated(pod *v1.Pod) error {
 	m.Allocate(pod)
 	return m.Flush()
 }
 
-// Allocate records pod's resources as allocated to it without writing the
-// checkpoint: admission of a burst of pods then costs no fsync each; the
-// pod's worker calls Flush before it starts anything, so no container runs
-// with an allocation a restart would not find.
+// Allocate records pod's resources as allocated to it (admission); Run
+// writes the checkpoint.
 func (m *Manager) Allocate(pod *v1.Pod) {
 	info := ResourceInfoForPod(pod)
 	m.mu.Lock()
 	m.allocated.entries[pod.UID] = info
 	m.allocated.version++
 	m.mu.Unlock()
+	m.changed()
 }
 
-// Flush writes the allocations recorded since the last write, if any;
-// concurrent calls share one write.
-func (m *Manager) Flush() error { return m.allocated.persist(&m.mu) }
+// Flush writes what changed since the last write, if anything; concurrent
+// calls share one write.
+func (m *Manager) Flush() error {
+	return joinErr(m.allocated.persist(&m.mu), m.actuated.persist(&m.mu))
+}
 
 // Actuated returns the resources last applied to a container of pod uid.
 func (m *Manager) Actuated(uid types.UID, name string) (v1.ResourceRequirements, bool) {
@@ -101,7 +146,7 @@ func (m *Manager) Actuated(uid types.UID, name string) (v1.ResourceRequirements,
 }
 
 // SetActuated records the resources just applied to a container (created
-// with them, or updated in place).
+// with them, or updated in place); Run writes the checkpoint.
 func (m *Manager) SetActuated(uid types.UID, name string, r v1.ResourceRequirements) error {
 	m.mu.Lock()
 	info := m.actuated.entries[uid]
@@ -118,33 +163,33 @@ func (m *Manager) SetActuated(uid types.UID, name string, r v1.ResourceRequireme
 	m.actuated.entries[uid] = info
 	m.actuated.version++
 	m.mu.Unlock()
-	return m.actuated.persist(&m.mu)
+	m.changed()
+	return nil
 }
 
-// RemovePod forgets a pod whose containers are gone.
-func (m *Manager) RemovePod(uid types.UID) error {
+// RemovePod forgets a pod whose containers are gone; Run writes the
+// checkpoints.
+func (m *Manager) RemovePod(uid types.UID) {
 	m.mu.Lock()
 	delete(m.conditions, uid)
 	m.pending = slices.DeleteFunc(m.pending, func(u types.UID) bool { return u == uid })
-	var changed []*store
+	changed := false
 	for _, s := range []*store{m.allocated, m.actuated} {
 		if _, ok := s.entries[uid]; ok {
 			delete(s.entries, uid)
 			s.version++
-			changed = append(changed, s)
+			changed = true
 		}
 	}
 	m.mu.Unlock()
-	var errs []error
-	for _, s := range changed {
-		errs = append(errs, s.persist(&m.mu))
+	if changed {
+		m.changed()
 	}
-	return joinErr(errs...)
 }
 
 // RemoveOrphans forgets every pod for which keep is false (pods gone
 // while berth was down).
-func (m *Manager) RemoveOrphans(keep func(types.UID) bool) error {
+func (m *Manager) RemoveOrphans(keep func(types.UID) bool) {
 	m.mu.Lock()
 	var gone []types.UID
 	for _, s := range []*store{m.allocated, m.actuated} {
@@ -155,11 +200,9 @@ func (m *Manager) RemoveOrphans(keep func(types.UID) bool) error {
 		}
 	}
 	m.mu.Unlock()
-	var errs []error
 	for _, uid := range gone {
-		errs = append(errs, m.RemovePod(uid))
+		m.RemovePod(uid)
 	}
-	return joinErr(errs...)
 }
 
 func joinErr(errs ...error) error {

@@ -264,6 +264,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	run(func() { objs.Run(ctx, vols) })
 	run(func() { vols.Run(ctx) })
+	run(func() { allocations.Run(ctx) })
 	run(func() { generator.Run(ctx) })
 	run(func() { probes.Run(ctx) })
 	if api != nil {

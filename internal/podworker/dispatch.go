@@ -132,7 +132,7 @@ func (w *Workers) admit(logger klog.Logger, pod *v1.Pod) {
 			return
 		}
 	}
-	// Written by the pod's worker before it starts anything (Flush).
+	// Checkpointed in the background (allocation.Manager.Run).
 	w.alloc.Allocate(allocated)
 	w.update(pod)
 	if allocated != pod {

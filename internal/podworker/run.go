@@ -134,8 +134,6 @@ func (w *Workers) runOrphanCleanup(ctx context.Context) {
 				klog.FromContext(ctx).Error(err, "Cleaning up the volumes of removed pods failed; will retry")
 			}
 		}
-		if err := w.alloc.RemoveOrphans(keep); err != nil {
-			klog.FromContext(ctx).Error(err, "Forgetting the resources of removed pods failed; will retry")
-		}
+		w.alloc.RemoveOrphans(keep)
 	}
 }

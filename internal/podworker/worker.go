@@ -200,11 +200,6 @@ func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) 
 	if wk.opts.Prober != nil {
 		probes = wk.opts.Prober
 	}
-	// The allocation admission recorded is on disk before anything runs
-	// with it (one write for a burst of new pods).
-	if err := wk.set.alloc.Flush(); err != nil {
-		return 0, fmt.Errorf("checkpoint allocated resources: %w", err)
-	}
 	actions := plan.ComputePodActions(pod, st, probes)
 	var res container.SyncResult
 	if actions.Changes() {

@@ -185,9 +185,7 @@ func (w *Workers) finish(wk *worker) bool {
 		return false
 	}
 	delete(w.workers, wk.uid)
-	if err := w.alloc.RemovePod(wk.uid); err != nil {
-		klog.Background().Error(err, "Failed to forget a removed pod's resources; retried by the orphan cleanup", "podUID", wk.uid)
-	}
+	w.alloc.RemovePod(wk.uid)
 	if !w.pods.finished(wk.uid) {
 		w.opts.Status.Delete(wk.uid)
 	}

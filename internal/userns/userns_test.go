@@ -84,7 +84,7 @@ func TestAllocator(t *testing.T) {
 func TestDecode(t *testing.T) {
 	for content, wantErr := range map[string]string{
 		`{"uidMappings":[{"hostId":131072,"containerId":0,"length":65536}],"gidMappings":[{"hostId":131072,"containerId":0,"length":65536}]}`: "",
-		`{"uidMappings":[],"gidMappings":[]}`: "no more than one mapping allowed",
+		`{"uidMappings":[],"gidMappings":[]}`:                                                                                                 "no more than one mapping allowed",
 		`{"uidMappings":[{"hostId":131072,"containerId":0,"length":65536}],"gidMappings":[]}`:                                                 "GID and UID mappings should be identical.",
 		`{"uidMappings":[{"hostId":131072,"containerId":0,"length":65536}],"gidMappings":[{"hostId":196608,"containerId":0,"length":65536}]}`: "GID and UID mapping should be identical",
 		`{"uidMappings":[{"hostId":131072,"containerId":1,"length":65536}],"gidMappings":[{"hostId":131072,"containerId":1,"length":65536}]}`: "UID 0 must be mapped",
