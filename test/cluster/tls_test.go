@@ -187,7 +187,13 @@ func TestTLSBootstrapAndRotation(t *testing.T) {
 
 	// In place (berth's difference from upstream, which exits): every
 	// renewal is denied until the certificate expires; berth then asks
-	// with the bootstrap kubeconfig and goes on without a restart.
+	// with the bootstrap kubeconfig and goes on without a restart. It
+	// waits out a whole certificate lifetime (~4 min), so it runs only
+	// when asked for (BERTH_TLS_LONG=1), not in CI.
+	if os.Getenv("BERTH_TLS_LONG") != "1" {
+		t.Log("in-place renewal after expiry not exercised (set BERTH_TLS_LONG=1 to run it)")
+		return
+	}
 	ctx, cancel := apiContext()
 	defer cancel()
 	if err := env.kube.RbacV1().ClusterRoleBindings().Delete(ctx, "kubeadm:node-autoapprove-certificate-rotation", metav1.DeleteOptions{}); err != nil {
