@@ -26,6 +26,7 @@ import (
 	"github.com/berth-dev/berth/internal/objects"
 	"github.com/berth-dev/berth/internal/oom"
 	"github.com/berth-dev/berth/internal/pleg"
+	"github.com/berth-dev/berth/internal/pluginmanager"
 	"github.com/berth-dev/berth/internal/podworker"
 	"github.com/berth-dev/berth/internal/prober"
 	"github.com/berth-dev/berth/internal/runtime"
@@ -206,6 +207,10 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
+	// Node plugins register through <root>/plugins_registry; each plugin
+	// type's handler is added here, before Run.
+	plugins := pluginmanager.New(pluginmanager.Options{Dir: filepath.Join(opts.RootDir, "plugins_registry")})
+
 	// 5. Probes, pod start metrics, and the API side (node, pods, status,
 	// mirror pods) that follows the pod set.
 	probes := prober.New(prober.Options{
@@ -271,6 +276,11 @@ func Run(ctx context.Context, opts Options) error {
 		api.run(ctx, run)
 	}
 	run(func() { workers.Run(ctx) })
+	run(func() {
+		if err := plugins.Run(ctx); err != nil {
+			logger.Error(err, "Plugin registration stopped; no CSI, DRA or device plugin can register")
+		}
+	})
 	resources.run(ctx, run, workers)
 
 	if err := startObservers(ctx, run, errc, kubeletAPIDeps{
