@@ -99,10 +99,17 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 	if err != nil {
 		return configErr(err)
 	}
+	extras, err := m.containerExtras(ctx, pod, c)
+	if err != nil {
+		return configErr(err)
+	}
 	env, notes, err := containerEnv(pod, c, t.podIPs, &m.node, m.fetchEnvObjects(ctx, pod, c))
 	m.noteEvents(id, notes)
 	if err != nil {
 		return configErr(err)
+	}
+	if len(extras.Env) > 0 {
+		env = append(extras.extraEnv(), env...)
 	}
 	mounts, err := volumeMounts(pod, c, mountParams{
 		hostPath:    m.volumeHostPath(pod.UID),
@@ -130,8 +137,9 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 		user:         user,
 		userns:       t.sandboxConfig.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions(),
 		env:          env,
-		mounts:       append(mounts, managed...),
+		mounts:       append(append(extras.criMounts(), mounts...), managed...),
 		pidTargetID:  pidTargetID,
+		extras:       extras,
 	}, &m.node)
 	if err != nil {
 		return configErr(err)

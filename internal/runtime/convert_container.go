@@ -31,6 +31,9 @@ type containerParams struct {
 	// is the runtime ID of that container: the ephemeral one joins its
 	// process namespace.
 	pidTargetID string
+	// extras are what node plugins give the container (their env and
+	// mounts are in env and mounts already).
+	extras ContainerExtras
 }
 
 // containerConfig converts a container of a pod to its CRI config. Errors
@@ -58,6 +61,12 @@ func containerConfig(p containerParams, node *nodeConfig) (*runtimeapi.Container
 		envs = append(envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(e.Value)})
 		vars[e.Name] = e.Value
 	}
+	annotations := containerAnnotations(p.pod, p.c, p.restartCount)
+	for k, v := range p.extras.Annotations {
+		if _, ours := annotations[k]; !ours {
+			annotations[k] = v
+		}
+	}
 	return &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: p.c.Name, Attempt: uint32(p.restartCount)},
 		Image:    &runtimeapi.ImageSpec{Image: p.imageRef, UserSpecifiedImage: p.c.Image},
@@ -68,7 +77,9 @@ func containerConfig(p containerParams, node *nodeConfig) (*runtimeapi.Container
 		Envs:        envs,
 		Mounts:      p.mounts,
 		Labels:      containerLabels(p.pod, p.c),
-		Annotations: containerAnnotations(p.pod, p.c, p.restartCount),
+		Annotations: annotations,
+		Devices:     p.extras.criDevices(),
+		CDIDevices:  p.extras.criCDIDevices(),
 		LogPath:     containerLogPath(p.c.Name, p.restartCount),
 		Stdin:       p.c.Stdin,
 		StdinOnce:   p.c.StdinOnce,

@@ -99,6 +99,10 @@ type Options struct {
 	// Objects reads the ConfigMaps and Secrets that env vars and image pull
 	// secrets refer to. nil (standalone) makes such references fail.
 	Objects ObjectGetter
+	// ContainerExtras give containers what node plugins (device plugins,
+	// DRA drivers) allocated them: env, mounts, devices, annotations, CDI
+	// devices; asked in order before each container is created.
+	ContainerExtras []ContainerExtrasSource
 	// Services lists the Services whose addresses containers get as
 	// environment variables (enableServiceLinks). nil (standalone) gives
 	// them none.
