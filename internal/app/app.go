@@ -124,9 +124,16 @@ func Run(ctx context.Context, opts Options) error {
 
 	// 3. Volumes and the objects they read.
 	objs := objects.New(objects.Options{Client: clients.podClient()})
+	// Node autonomy (berth's own): the API pods and what they read,
+	// checkpointed, and read back while the API server is unreachable.
+	auto, err := newNodeAutonomy(logger, opts, clients, objs, clk)
+	if err != nil {
+		return err
+	}
 	vols := volume.New(volume.Options{
 		Client:          clients.podClient(),
-		Objects:         objs,
+		Objects:         auto.objects(objs),
+		Tokens:          auto.tokens(),
 		RootDir:         opts.RootDir,
 		NodeName:        opts.NodeName,
 		NodeAllocatable: node.Allocatable,
@@ -137,10 +144,6 @@ func Run(ctx context.Context, opts Options) error {
 
 	// 4. The container runtime (connected lazily: it may be down), and
 	// the PLEG that watches it.
-	var envObjects runtime.ObjectGetter
-	if clients != nil {
-		envObjects = objs
-	}
 	pullRecords, verify, err := imageVerification(opts)
 	if err != nil {
 		return err
@@ -163,8 +166,8 @@ func Run(ctx context.Context, opts Options) error {
 		OnContainerStarted:    watches.Watch,
 		OnContainerStopping:   watches.Unwatch,
 		Volumes:               vols,
-		Objects:               envObjects,
-		Services:              clients.serviceLister(),
+		Objects:               auto.envObjects(objs, clients),
+		Services:              auto.services(clients),
 		NodeAllocatable:       node.Allocatable,
 		RuntimeEndpoint:       opts.RuntimeEndpoint,
 		ImageEndpoint:         opts.ImageEndpoint,
@@ -227,7 +230,7 @@ func Run(ctx context.Context, opts Options) error {
 			pressure: resources.evictions.Conditions,
 		})
 	}
-	events := &podEvents{starts: obs.metrics.NewPodStartTracker(clk), api: api}
+	events := &podEvents{starts: obs.metrics.NewPodStartTracker(clk), api: api, autonomy: auto}
 
 	// 6. The pod workers: they keep the pod set, fed by the sources, and
 	// admit new pods.
@@ -241,7 +244,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	workers := podworker.New(podworker.Options{
 		Pods:           pods,
-		Sources:        podSources(opts, api, security, refusedManifest(logger, recorder, opts.NodeName)),
+		Sources:        podSources(opts, api, auto, security, refusedManifest(logger, recorder, opts.NodeName)),
 		Runtime:        rt,
 		Status:         statuses,
 		Volumes:        vols,
@@ -267,7 +270,8 @@ func Run(ctx context.Context, opts Options) error {
 	if containerOOMs != nil {
 		run(func() { containerOOMs.Run(ctx) })
 	}
-	run(func() { objs.Run(ctx, vols) })
+	run(func() { objs.Run(ctx, auto.subscriber(vols)) })
+	auto.run(ctx, run)
 	run(func() { vols.Run(ctx) })
 	run(func() { allocations.Run(ctx) })
 	run(func() { generator.Run(ctx) })
@@ -335,7 +339,7 @@ func healthCheck(generator *pleg.PLEG, clk clock.PassiveClock) func() error {
 
 // podSources are the pod sources configured: the static pod directory and
 // the API server.
-func podSources(opts Options, api *apiComponents, security podSecurity, onRefused func(string, *v1.Pod, *v1.Pod, error)) []podworker.Source {
+func podSources(opts Options, api *apiComponents, auto *nodeAutonomy, security podSecurity, onRefused func(string, *v1.Pod, *v1.Pod, error)) []podworker.Source {
 	var sources []podworker.Source
 	if opts.StaticPodPath != "" {
 		fo := file.Options{Path: opts.StaticPodPath, NodeName: opts.NodeName, Period: opts.FileCheckFrequency}
@@ -347,7 +351,8 @@ func podSources(opts Options, api *apiComponents, security podSecurity, onRefuse
 		sources = append(sources, podworker.Source{Name: source.SourceFile, Run: files.Run})
 	}
 	if api != nil {
-		sources = append(sources, podworker.Source{Name: source.SourceAPI, Run: api.pods.Run})
+		run, complete := auto.podSource(api)
+		sources = append(sources, podworker.Source{Name: source.SourceAPI, Run: run, Complete: complete})
 	}
 	return sources
 }
@@ -363,8 +368,9 @@ func nodeIPs(opts Options) []string {
 
 // podEvents passes the pod set's events on to those who follow it.
 type podEvents struct {
-	starts *metrics.PodStartTracker
-	api    *apiComponents // nil standalone
+	starts   *metrics.PodStartTracker
+	api      *apiComponents // nil standalone
+	autonomy *nodeAutonomy  // nil without node autonomy
 }
 
 var _ podworker.Listener = (*podEvents)(nil)
@@ -382,6 +388,7 @@ func (e *podEvents) StatusChanged(pod *v1.Pod, st *v1.PodStatus) {
 	// The desired pod carries the API's last status: its phase is the
 	// "before" of this change.
 	e.starts.StatusComputed(pod, pod.Status.Phase, st)
+	e.autonomy.statusChanged(pod, st)
 	if e.api != nil {
 		e.api.statusSyncer.Enqueue(pod.UID)
 	}

@@ -59,6 +59,12 @@ type Options struct {
 	// (--pod-security-floor).
 	StaticPodSecurity string
 	PodSecurityFloor  string
+	// NodeAutonomy checkpoints the node's API pods and what they read
+	// under RootDir/autonomy and runs them from there when the API
+	// server has not listed them within NodeAutonomyWait of the start
+	// (--node-autonomy, --node-autonomy-api-wait; berth's own).
+	NodeAutonomy     bool
+	NodeAutonomyWait time.Duration
 
 	ClusterDNS    []string
 	ClusterDomain string

@@ -57,6 +57,8 @@ type kubeletFlags struct {
 	// berth's own settings, which upstream's kubelet does not have.
 	staticPodSecurity string
 	podSecurityFloor  string
+	nodeAutonomy      bool
+	nodeAutonomyWait  time.Duration
 
 	// Global flags.
 	housekeeping time.Duration
@@ -147,11 +149,15 @@ func addKubeletFlags(fs *pflag.FlagSet, f *kubeletFlags) {
 	// berth's own flags (BerthFlags): settings upstream's kubelet does not have.
 	fs.StringVar(&f.staticPodSecurity, "static-pod-security", "", `Pod Security Standard static pods must meet, "<level>[:<version>]" (privileged, baseline or restricted; version "latest" or "v1.<minor>", default latest), checked as PodSecurity admission would. A refused manifest does not run; an earlier version of it keeps running. Empty checks nothing. [berth's own flag]`)
 	fs.StringVar(&f.podSecurityFloor, "pod-security-floor", "", `Pod Security Standard every pod from the API server must also meet at this node, "<level>[:<version>]"; a pod that does not is rejected at admission. Empty checks nothing. [berth's own flag]`)
+	fs.BoolVar(&f.nodeAutonomy, "node-autonomy", false, `Checkpoint the API pods bound to this node, with the ConfigMaps, Secrets (encrypted) and service-account tokens they use, under <root-dir>/autonomy, and run them from there when berth starts while the API server cannot be reached. Off removes any checkpoint. [berth's own flag]`)
+	fs.DurationVar(&f.nodeAutonomyWait, "node-autonomy-api-wait", 10*time.Second, `With --node-autonomy: how long berth waits at start-up for the API server to list the node's pods before it runs the checkpointed ones. [berth's own flag]`)
 }
 
 // BerthFlags are the flags berth has beyond upstream's: its own settings,
 // documented in docs/architecture.md. Every other flag is upstream's.
-func BerthFlags() []string { return []string{"static-pod-security", "pod-security-floor"} }
+func BerthFlags() []string {
+	return []string{"static-pod-security", "pod-security-floor", "node-autonomy", "node-autonomy-api-wait"}
+}
 
 // addGlobalFlags registers the flags upstream takes from the libraries it
 // links: cAdvisor's housekeeping interval and --version. The logging flags

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/app"
@@ -224,6 +225,12 @@ func Parse(args []string, env Env) (*Result, error) {
 	}
 	if _, err := image.NewVerifyPolicy(cfg.ImagePullCredentialsVerificationPolicy, cfg.PreloadedImagesVerificationAllowlist); err != nil {
 		errs = append(errs, err)
+	}
+	if flags.nodeAutonomy && flags.kubeconfig == "" {
+		errs = append(errs, errors.New("--node-autonomy needs --kubeconfig: standalone, there are no API pods to checkpoint"))
+	}
+	if flags.nodeAutonomyWait <= 0 {
+		errs = append(errs, fmt.Errorf("--node-autonomy-api-wait must be greater than zero, got %v", flags.nodeAutonomyWait))
 	}
 	if flags.housekeeping <= 0 {
 		errs = append(errs, fmt.Errorf("--housekeeping-interval must be greater than zero, got %v", flags.housekeeping))
@@ -467,6 +474,8 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *ku
 		AllowedUnsafeSysctls:      slices.Clone(cfg.AllowedUnsafeSysctls),
 		StaticPodSecurity:         flags.staticPodSecurity,
 		PodSecurityFloor:          flags.podSecurityFloor,
+		NodeAutonomy:              flags.nodeAutonomy,
+		NodeAutonomyWait:          nodeAutonomyWait(flags),
 		SeccompDefault:            ptr.Deref(cfg.SeccompDefault, false),
 		ProtectKernelDefaults:     cfg.ProtectKernelDefaults,
 		UserNamespacesIDsPerPod:   idsPerPod(cfg),
@@ -506,4 +515,13 @@ func idsPerPod(cfg *kubeletconfig.KubeletConfiguration) uint32 {
 		return 65536
 	}
 	return uint32(*cfg.UserNamespaces.IDsPerPod)
+}
+
+// nodeAutonomyWait is --node-autonomy-api-wait when node autonomy is on;
+// without it the wait means nothing.
+func nodeAutonomyWait(f *kubeletFlags) time.Duration {
+	if !f.nodeAutonomy {
+		return 0
+	}
+	return f.nodeAutonomyWait
 }

@@ -162,6 +162,8 @@ func supportedFlags() []string {
 		"help",
 		"static-pod-security", // berth's own (internal/admission)
 		"pod-security-floor",
+		"node-autonomy", // berth's own (internal/autonomy)
+		"node-autonomy-api-wait",
 	}
 }
 

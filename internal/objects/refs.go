@@ -82,3 +82,18 @@ func references(pod *v1.Pod) []ref {
 	}
 	return out
 }
+
+// Ref names one ConfigMap or Secret (Kind is KindConfigMap or KindSecret)
+// in the namespace of the pod that reads it.
+type Ref struct{ Kind, Name string }
+
+// References lists the ConfigMaps and Secrets a pod reads, each once: what
+// RegisterPod watches for it.
+func References(pod *v1.Pod) []Ref {
+	refs := references(pod)
+	out := make([]Ref, len(refs))
+	for i, r := range refs {
+		out[i] = Ref{Kind: r.kind, Name: r.name}
+	}
+	return out
+}

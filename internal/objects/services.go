@@ -37,6 +37,16 @@ func NewServices(client kubernetes.Interface) *Services {
 	return &Services{informer: informer, lister: corelisters.NewServiceLister(informer.GetIndexer())}
 }
 
+// OnChange calls f after every Service added, changed or deleted (on the
+// informer's goroutine: it must not block). Call it before Run.
+func (s *Services) OnChange(f func()) {
+	_, _ = s.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { f() },
+		UpdateFunc: func(any, any) { f() },
+		DeleteFunc: func(any) { f() },
+	})
+}
+
 // Run lists and watches Services until ctx ends.
 func (s *Services) Run(ctx context.Context) { s.informer.RunWithContext(ctx) }
 

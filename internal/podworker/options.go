@@ -99,6 +99,12 @@ type Listener interface {
 type Source struct {
 	Name string
 	Run  func(ctx context.Context, out chan<- []*v1.Pod)
+	// Complete, if set, says whether the source's snapshots are
+	// complete yet. A source that may first send a provisional one (node
+	// autonomy: the checkpointed pods while the API server cannot be
+	// reached) counts as having spoken only once it returns true, so
+	// that nothing it may still want is removed as an orphan.
+	Complete func() bool
 }
 
 // Options configures Workers.

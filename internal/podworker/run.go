@@ -22,6 +22,14 @@ type snapshot struct {
 func (w *Workers) runSources(ctx context.Context) {
 	logger := klog.FromContext(ctx)
 	names := make([]string, 0, len(w.opts.Sources))
+	complete := func() bool {
+		for _, src := range w.opts.Sources {
+			if src.Complete != nil && !src.Complete() {
+				return false
+			}
+		}
+		return true
+	}
 	updates := make(chan snapshot)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -62,7 +70,7 @@ func (w *Workers) runSources(ctx context.Context) {
 			retry.Reset(resizeRetryPeriod)
 		case u := <-updates:
 			w.setSource(logger, u.source, u.pods)
-			if !w.sourcesReady.Load() && w.pods.merger.SeenAllSources(names...) {
+			if !w.sourcesReady.Load() && w.pods.merger.SeenAllSources(names...) && complete() {
 				w.sourcesReady.Store(true)
 			}
 		case <-w.released:

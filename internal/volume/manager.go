@@ -48,6 +48,9 @@ type Options struct {
 	Recorder record.EventRecorder
 	// Clock times token refreshes. Nil means the real clock.
 	Clock clock.Clock
+	// Tokens, if set, checkpoints service-account tokens (node
+	// autonomy). May be nil.
+	Tokens TokenCheckpoint
 	// OnChange, if set, is called (without locks held; it must not block)
 	// when the files of a running pod's volumes changed, or when an object
 	// that a pod waiting for its volumes references changed, so that its
@@ -65,6 +68,7 @@ type Manager struct {
 	recorder        record.EventRecorder
 	clock           clock.Clock
 	onChange        func(types.UID)
+	tokens          TokenCheckpoint
 
 	mu   sync.Mutex
 	pods map[types.UID]*podState
@@ -134,6 +138,8 @@ type token struct {
 	tr        *authenticationv1.TokenRequest
 	expires   time.Time
 	refreshAt time.Time
+	// restored: from the checkpoint, kept until the API issues another.
+	restored bool
 }
 
 type objectKey struct{ kind, namespace, name string }
@@ -165,6 +171,7 @@ func New(opts Options) *Manager {
 		recorder:        opts.Recorder,
 		clock:           opts.Clock,
 		onChange:        opts.OnChange,
+		tokens:          opts.Tokens,
 		pods:            make(map[types.UID]*podState),
 		changed:         make(map[objectKey]struct{}),
 		orphansSeen:     make(map[types.UID]struct{}),

@@ -82,7 +82,7 @@ func (m *Manager) setUpProjected(ctx context.Context, pod *v1.Pod, vol *v1.Volum
 			}
 			merge(payload, files)
 		case s.ServiceAccountToken != nil:
-			tok, err := m.serviceAccountToken(ctx, pod, vs, i, s.ServiceAccountToken)
+			tok, err := m.serviceAccountToken(ctx, pod, vol.Name, vs, i, s.ServiceAccountToken)
 			if err != nil {
 				errs = append(errs, err)
 				continue

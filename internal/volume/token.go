@@ -9,6 +9,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 const (
@@ -22,14 +23,34 @@ const (
 	tokenRetry = 30 * time.Second
 )
 
+// TokenCheckpoint keeps pods' service-account tokens across restarts
+// (node autonomy, *autonomy.Manager): every token obtained is handed to
+// it, and while berth runs without the API server it gives back the last
+// one, to be used as it is — never refreshed, expired or not.
+type TokenCheckpoint interface {
+	TokenIssued(uid types.UID, volume string, source int, tr *authenticationv1.TokenRequest)
+	RestoredToken(uid types.UID, volume string, source int) (*authenticationv1.TokenRequest, bool)
+}
+
 // serviceAccountToken returns the token of a projected volume's source,
 // requesting a new one through the TokenRequest API when there is none yet
 // or the current one has lived 80% of its lifetime. The token is bound to
 // the pod (BoundObjectRef kind Pod, name and UID), so it dies with it. A
-// failed refresh keeps the current token while it is valid.
-func (m *Manager) serviceAccountToken(ctx context.Context, pod *v1.Pod, vs *volumeState, source int, src *v1.ServiceAccountTokenProjection) (*token, error) {
+// failed refresh keeps the current token while it is valid, and a token
+// restored from the checkpoint even once it has expired (a pod whose token
+// expired offline keeps running).
+func (m *Manager) serviceAccountToken(ctx context.Context, pod *v1.Pod, volume string, vs *volumeState, source int, src *v1.ServiceAccountTokenProjection) (*token, error) {
 	now := m.clock.Now()
 	cur := vs.tokens[source]
+	if cur == nil && m.tokens != nil {
+		if tr, ok := m.tokens.RestoredToken(pod.UID, volume, source); ok {
+			cur = restoredToken(tr, now)
+			if vs.tokens == nil {
+				vs.tokens = make(map[int]*token)
+			}
+			vs.tokens[source] = cur
+		}
+	}
 	if cur != nil && now.Before(cur.refreshAt) {
 		return cur, nil
 	}
@@ -60,7 +81,7 @@ func (m *Manager) serviceAccountToken(ctx context.Context, pod *v1.Pod, vs *volu
 	}}
 	tr, err := m.client.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, req, metav1.CreateOptions{})
 	if err != nil {
-		if cur != nil && now.Before(cur.expires) {
+		if cur != nil && (now.Before(cur.expires) || cur.restored) {
 			m.logger(ctx, pod).Error(err, "Cannot refresh service account token; keeping the current one", "serviceAccount", sa, "expires", cur.expires)
 			cur.refreshAt = now.Add(tokenRetry)
 			return cur, nil
@@ -76,7 +97,26 @@ func (m *Manager) serviceAccountToken(ctx context.Context, pod *v1.Pod, vs *volu
 		vs.tokens = make(map[int]*token)
 	}
 	vs.tokens[source] = t
+	if m.tokens != nil {
+		m.tokens.TokenIssued(pod.UID, volume, source, tr)
+	}
 	return t, nil
+}
+
+// restoredToken is a checkpointed token: due for a refresh when its time
+// has come, but not before tokenRetry (the API server was unreachable a
+// moment ago).
+func restoredToken(tr *authenticationv1.TokenRequest, now time.Time) *token {
+	var requested int64 = defaultTokenSeconds
+	if tr.Spec.ExpirationSeconds != nil {
+		requested = *tr.Spec.ExpirationSeconds
+	}
+	t := &token{tr: tr, restored: true}
+	t.expires, t.refreshAt = tokenTimes(tr, requested, now)
+	if retry := now.Add(tokenRetry); t.refreshAt.Before(retry) {
+		t.refreshAt = retry
+	}
+	return t
 }
 
 // tokenTimes returns when a token expires and when to replace it: with 20%
