@@ -43,15 +43,18 @@ answers() {
 # htpasswd_entry USER PASSWORD: a bcrypt htpasswd line (the only hash the
 # registry accepts), by htpasswd (apache2-utils) or else Python's crypt
 # module over the C library's bcrypt (glibc's libxcrypt on Debian 12).
+# Cost 4, bcrypt's least: the registry checks the hash on every request,
+# and at the default cost each one took a second on a busy test machine
+# (a push 13 s); a test password needs no protection.
 htpasswd_entry() {
 	if command -v htpasswd >/dev/null; then
-		htpasswd -Bbn "$1" "$2"
+		htpasswd -Bbn -C 4 "$1" "$2"
 		return
 	fi
 	command -v python3 >/dev/null || die "htpasswd (apache2-utils) or python3 is needed for BERTH_REGISTRY_AUTH"
 	python3 -W ignore -c '
 import crypt, sys
-h = crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH))
+h = crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
 if not h or not h.startswith("$2"):
     sys.exit("no bcrypt in this C library; install apache2-utils for htpasswd")
 print(sys.argv[1] + ":" + h)

@@ -148,6 +148,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	credProviders, err := credentialProviders(opts, clients.podClient())
+	if err != nil {
+		return err
+	}
 	usernsManager, err := userNamespaces(logger, opts)
 	if err != nil {
 		return err
@@ -184,6 +188,7 @@ func Run(ctx context.Context, opts Options) error {
 		MaxParallelImagePulls: opts.MaxParallelImagePulls,
 		ImagePullRecords:      pullRecords,
 		ImageVerify:           verify,
+		CredentialProviders:   credProviders,
 		Resources:             allocations,
 		Recorder:              recorder,
 		Clock:                 clk,

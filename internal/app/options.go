@@ -39,6 +39,15 @@ type Options struct {
 	ImagePullCredentialsVerificationPolicy string
 	PreloadedImagesVerificationAllowlist   []string
 
+	// ImageCredentialProviderConfig and ImageCredentialProviderBinDir are
+	// the credential provider plugins' configuration (a file or a
+	// directory) and binaries; no config, no plugins.
+	// ImageCredentialProviderServiceAccountTokens is the
+	// KubeletServiceAccountTokenForCredentialProviders gate (tokenAttributes).
+	ImageCredentialProviderConfig               string
+	ImageCredentialProviderBinDir               string
+	ImageCredentialProviderServiceAccountTokens bool
+
 	// AllowedUnsafeSysctls are the sysctls (or patterns ending in *) pods
 	// may set beside the safe ones (allowedUnsafeSysctls).
 	AllowedUnsafeSysctls []string

@@ -24,6 +24,15 @@ const (
 // featureGates accept, by name: upstream's at v1.37.
 func KnownFeatureGates() map[string]GateSpec { return knownFeatureGates() }
 
+// featureEnabled reports whether the gate name is on in gates, its
+// upstream default when gates leaves it out.
+func featureEnabled(gates map[string]bool, name string) bool {
+	if v, ok := gates[name]; ok {
+		return v
+	}
+	return knownFeatureGates()[name].Default
+}
+
 // checkFeatureGates validates featureGates as upstream's SetFromMap does:
 // an unknown name, or a locked gate set to anything but its default, is an
 // error (upstream's messages); setting a GA or deprecated gate is a

@@ -491,6 +491,10 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *ku
 		ImagePullCredentialsVerificationPolicy: string(cfg.ImagePullCredentialsVerificationPolicy),
 		PreloadedImagesVerificationAllowlist:   slices.Clone(cfg.PreloadedImagesVerificationAllowlist),
 
+		ImageCredentialProviderConfig:               absPath(flags.imageCredentialProviderConfig),
+		ImageCredentialProviderBinDir:               absPath(flags.imageCredentialProviderBinDir),
+		ImageCredentialProviderServiceAccountTokens: featureEnabled(cfg.FeatureGates, "KubeletServiceAccountTokenForCredentialProviders"),
+
 		Cgroups: cgroupOptions(cfg),
 
 		Config: cfg,

@@ -43,10 +43,11 @@ func defaultOptions() app.Options {
 		MaxParallelImagePulls: 1,
 		ResolvConf:            "/etc/resolv.conf",
 
-		ImagePullCredentialsVerificationPolicy: "NeverVerifyPreloadedImages",
-		UserNamespacesIDsPerPod:                65536,
-		ReadOnlyAddress:                        "127.0.0.1",
-		ReadOnlyPort:                           10255,
+		ImagePullCredentialsVerificationPolicy:      "NeverVerifyPreloadedImages",
+		ImageCredentialProviderServiceAccountTokens: true,
+		UserNamespacesIDsPerPod:                     65536,
+		ReadOnlyAddress:                             "127.0.0.1",
+		ReadOnlyPort:                                10255,
 
 		Address:            "127.0.0.1",
 		HealthzBindAddress: "127.0.0.1",

@@ -164,6 +164,8 @@ func supportedFlags() []string {
 		"pod-security-floor",
 		"node-autonomy", // berth's own (internal/autonomy)
 		"node-autonomy-api-wait",
+		"image-credential-provider-config",  // internal/image/credprovider
+		"image-credential-provider-bin-dir", // internal/image/credprovider
 	}
 }
 

@@ -26,8 +26,29 @@ type Credential struct {
 	Auth *runtimeapi.AuthConfig
 	// Secret is the pull secret the credentials are in, with their hash
 	// (upstream's secret coordinates and credential hash), as a pull with
-	// them is recorded; nil for credentials every pod on the node has.
-	Secret *kubeletconfig.ImagePullSecret
+	// them is recorded. ServiceAccount is the service account whose token
+	// a credential provider plugin exchanged for them. Both nil: the
+	// credentials every pod on the node has (a plugin without a service
+	// account token).
+	Secret         *kubeletconfig.ImagePullSecret
+	ServiceAccount *kubeletconfig.ImagePullServiceAccount
+}
+
+// Keyrings looks up each keyring in turn and returns all their
+// credentials, in that order (upstream's UnionDockerKeyring: the pod's
+// pull secrets first, then the node's credential provider plugins).
+type Keyrings []Keyring
+
+// Lookup returns the credentials of every keyring for repo.
+func (ks Keyrings) Lookup(ctx context.Context, pod *v1.Pod, repo string) ([]Credential, []string) {
+	var creds []Credential
+	var missing []string
+	for _, k := range ks {
+		c, m := k.Lookup(ctx, pod, repo)
+		creds = append(creds, c...)
+		missing = append(missing, m...)
+	}
+	return creds, missing
 }
 
 // credentialHash is upstream's hash of credentials (credentialprovider's

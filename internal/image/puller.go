@@ -23,7 +23,6 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	crierrors "k8s.io/cri-api/pkg/errors"
 	"k8s.io/klog/v2"
-	kubeletconfig "k8s.io/kubelet/config/v1beta1"
 	"k8s.io/utils/clock"
 
 	"github.com/berth-dev/berth/internal/container"
@@ -221,15 +220,11 @@ func (p *Puller) mustPull(ctx context.Context, pod *v1.Pod, requested, image, im
 	var presented access
 	if r, err := ParseReference(image); err == nil {
 		creds, _ := p.keyring.Lookup(ctx, pod, r.Repository())
-		for _, c := range creds {
-			if c.Secret != nil {
-				presented.secrets = append(presented.secrets, *c.Secret)
-			}
-		}
+		presented = presentedAccess(creds)
 	}
 	v := p.verify.mustPull(requested, record, intent, presented)
 	if v.remember != nil {
-		creds := pullCredentials(v.remember)
+		creds := pullCredentials(&Credential{Secret: v.remember})
 		if err := p.records.remember(requested, imageRef, &creds, metav1.NewTime(p.clock.Now())); err != nil {
 			logger.Error(err, "Failed to write image pulled record", "image", requested, "imageRef", imageRef)
 		}
@@ -323,9 +318,9 @@ func (p *Puller) forgetOldFailures(now time.Time) {
 
 // pullWithCredentials tries each credential the keyring has for the
 // image's repository, as the upstream kubelet does, or pulls anonymously.
-// It returns the pull secret whose credentials pulled the image (nil for
-// an anonymous pull), and the pull secrets the keyring could not read.
-func (p *Puller) pullWithCredentials(ctx context.Context, pod *v1.Pod, spec *runtimeapi.ImageSpec, sandboxConfig *runtimeapi.PodSandboxConfig) (string, *kubeletconfig.ImagePullSecret, []string, error) {
+// It returns the credentials that pulled the image (nil for an anonymous
+// pull), and the pull secrets the keyring could not read.
+func (p *Puller) pullWithCredentials(ctx context.Context, pod *v1.Pod, spec *runtimeapi.ImageSpec, sandboxConfig *runtimeapi.PodSandboxConfig) (string, *Credential, []string, error) {
 	var creds []Credential
 	var missing []string
 	if ref, err := ParseReference(spec.Image); err == nil {
@@ -339,7 +334,7 @@ func (p *Puller) pullWithCredentials(ctx context.Context, pod *v1.Pod, spec *run
 	for _, c := range creds {
 		id, err := p.svc.PullImage(ctx, spec, c.Auth, sandboxConfig)
 		if err == nil {
-			return id, c.Secret, missing, nil
+			return id, &c, missing, nil
 		}
 		errs = append(errs, err)
 	}

@@ -56,7 +56,7 @@ func (k PullSecretKeyring) Lookup(ctx context.Context, pod *v1.Pod, repo string)
 			missing = append(missing, ref.Name)
 			continue
 		}
-		kr.add(cfg, kubeletconfig.ImagePullSecret{UID: string(secret.UID), Namespace: pod.Namespace, Name: ref.Name})
+		kr.add(cfg, &kubeletconfig.ImagePullSecret{UID: string(secret.UID), Namespace: pod.Namespace, Name: ref.Name}, nil)
 	}
 	return kr.lookup(repo), missing
 }
@@ -131,8 +131,10 @@ type dockerKeyring struct {
 	creds map[string][]Credential
 }
 
-// add indexes the registries of one secret's docker config.
-func (k *dockerKeyring) add(cfg map[string]dockerConfigEntry, secret kubeletconfig.ImagePullSecret) {
+// add indexes the registries of one docker config: a pull secret's
+// (secret), a credential provider plugin's for a service account (sa), or
+// one every pod may use (both nil).
+func (k *dockerKeyring) add(cfg map[string]dockerConfigEntry, secret *kubeletconfig.ImagePullSecret, sa *kubeletconfig.ImagePullServiceAccount) {
 	if k.creds == nil {
 		k.creds = map[string][]Credential{}
 	}
@@ -144,12 +146,13 @@ func (k *dockerKeyring) add(cfg map[string]dockerConfigEntry, secret kubeletconf
 			continue
 		}
 		e := cfg[registry]
-		src := secret
-		src.CredentialHash = credentialHash(e.Username, e.Password, e.Email)
-		k.creds[key] = append(k.creds[key], Credential{
-			Auth:   &runtimeapi.AuthConfig{Username: e.Username, Password: e.Password},
-			Secret: &src,
-		})
+		c := Credential{Auth: &runtimeapi.AuthConfig{Username: e.Username, Password: e.Password}, ServiceAccount: sa}
+		if secret != nil {
+			src := *secret
+			src.CredentialHash = credentialHash(e.Username, e.Password, e.Email)
+			c.Secret = &src
+		}
+		k.creds[key] = append(k.creds[key], c)
 		if !slices.Contains(k.index, key) {
 			k.index = append(k.index, key)
 		}
@@ -184,7 +187,7 @@ func registryKey(registry string) (string, bool) {
 func (k *dockerKeyring) lookup(repo string) []Credential {
 	var out []Credential
 	for _, key := range k.index {
-		if registryMatches(key, repo) {
+		if RegistryMatches(key, repo) {
 			out = append(out, k.creds[key]...)
 		}
 	}
@@ -194,10 +197,12 @@ func (k *dockerKeyring) lookup(repo string) []Credential {
 	return out
 }
 
-// registryMatches reports whether the registry key (a glob per host label,
+// RegistryMatches reports whether the registry key (a glob per host label,
 // e.g. "*.example.com:5000/team") covers repo: same port, same number of
-// host labels each matching, and the key's path a prefix of repo's.
-func registryMatches(key, repo string) bool {
+// host labels each matching, and the key's path a prefix of repo's
+// (upstream's URLsMatchStr, also how a credential provider plugin's
+// matchImages are matched).
+func RegistryMatches(key, repo string) bool {
 	k, err := url.Parse("https://" + key)
 	if err != nil {
 		return false
@@ -238,4 +243,11 @@ func isDefaultRegistry(repo string) bool {
 		return true
 	}
 	return !strings.ContainsAny(first, ".:")
+}
+
+// ValidRegistryKey reports whether key parses as a registry key (a
+// credential provider's matchImages entry: upstream's ParseSchemelessURL).
+func ValidRegistryKey(key string) bool {
+	_, err := url.Parse("https://" + key)
+	return err == nil
 }

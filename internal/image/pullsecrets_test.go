@@ -47,7 +47,7 @@ func TestRegistryMatches(t *testing.T) {
 			t.Errorf("registryKey(%q) failed", tt.registry)
 			continue
 		}
-		if got := registryMatches(key, tt.repo); got != tt.want {
+		if got := RegistryMatches(key, tt.repo); got != tt.want {
 			t.Errorf("%q (key %q) matches %q = %v, want %v", tt.registry, key, tt.repo, got, tt.want)
 		}
 	}

@@ -47,7 +47,7 @@ func TestRecordsPullLifecycle(t *testing.T) {
 		t.Errorf("intent gone while a pull is still in flight: %v", err)
 	}
 	secret := kubeletconfig.ImagePullSecret{UID: "u1", Namespace: "a", Name: "good", CredentialHash: "h1"}
-	creds := pullCredentials(&secret)
+	creds := pullCredentials(&Credential{Secret: &secret})
 	r.endPull(logger, image, ref, &creds, now)
 	if _, err := os.Stat(intentFile); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("intent left after the last pull: %v", err)

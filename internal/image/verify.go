@@ -144,9 +144,27 @@ func trimTagDigest(image string) (string, error) {
 }
 
 // access is what a pod presents for an image: the pull secrets that
-// match its registry, as recorded (coordinates and credential hash).
+// match its registry, as recorded (coordinates and credential hash), and
+// the service account a credential provider plugin took its token from.
 type access struct {
-	secrets []kubeletconfig.ImagePullSecret
+	secrets        []kubeletconfig.ImagePullSecret
+	serviceAccount *kubeletconfig.ImagePullServiceAccount
+}
+
+// presentedAccess is what the credentials a pod has for an image present
+// (upstream's getPodCredentials): their secrets, and the first service
+// account (one per pod: the audience is not told apart).
+func presentedAccess(creds []Credential) access {
+	var a access
+	for _, c := range creds {
+		switch {
+		case c.Secret != nil:
+			a.secrets = append(a.secrets, *c.Secret)
+		case c.ServiceAccount != nil && a.serviceAccount == nil:
+			a.serviceAccount = c.ServiceAccount
+		}
+	}
+	return a
 }
 
 // verdict is the outcome of mustPull.
@@ -186,6 +204,9 @@ func (p VerifyPolicy) mustPull(image string, record *kubeletconfig.ImagePulledRe
 	if creds.NodePodsAccessible {
 		return verdict{}
 	}
+	if len(creds.KubernetesSecrets) == 0 && len(creds.KubernetesServiceAccounts) == 0 {
+		return verdict{pull: true}
+	}
 	for _, s := range pod.secrets {
 		for _, cached := range creds.KubernetesSecrets {
 			hashes := cached.CredentialHash != "" && s.CredentialHash == cached.CredentialHash
@@ -204,17 +225,25 @@ func (p VerifyPolicy) mustPull(image string, record *kubeletconfig.ImagePulledRe
 			}
 		}
 	}
+	if sa := pod.serviceAccount; sa != nil && slices.Contains(creds.KubernetesServiceAccounts, *sa) {
+		return verdict{}
+	}
 	return verdict{pull: true}
 }
 
 // pullCredentials is what a successful pull is recorded with: the secret
-// whose credentials pulled it, or nothing (an anonymous pull, or node
-// credentials), which makes the image free for every pod on the node.
-func pullCredentials(secret *kubeletconfig.ImagePullSecret) kubeletconfig.ImagePullCredentials {
-	if secret == nil {
+// whose credentials pulled it, the service account whose token a
+// credential provider plugin exchanged for them, or nothing (an anonymous
+// pull, or node credentials), which makes the image free for every pod on
+// the node (upstream's trackedToImagePullCreds).
+func pullCredentials(c *Credential) kubeletconfig.ImagePullCredentials {
+	switch {
+	case c == nil || (c.Secret == nil && c.ServiceAccount == nil):
 		return kubeletconfig.ImagePullCredentials{NodePodsAccessible: true}
+	case c.Secret != nil:
+		return kubeletconfig.ImagePullCredentials{KubernetesSecrets: []kubeletconfig.ImagePullSecret{*c.Secret}}
 	}
-	return kubeletconfig.ImagePullCredentials{KubernetesSecrets: []kubeletconfig.ImagePullSecret{*secret}}
+	return kubeletconfig.ImagePullCredentials{KubernetesServiceAccounts: []kubeletconfig.ImagePullServiceAccount{*c.ServiceAccount}}
 }
 
 // mergeRecord adds creds (nil: none known) for image to record, or starts
@@ -252,6 +281,13 @@ func mergeRecord(record *kubeletconfig.ImagePulledRecord, imageRef, image string
 		}
 		next = old
 		next.KubernetesSecrets = merged
+	case len(creds.KubernetesServiceAccounts) > 0:
+		merged, changed := mergeServiceAccounts(old.KubernetesServiceAccounts, creds.KubernetesServiceAccounts)
+		if !changed {
+			return record, false, nil
+		}
+		next = old
+		next.KubernetesServiceAccounts = merged
 	default:
 		return record, false, nil
 	}
@@ -286,13 +322,37 @@ func mergeSecrets(secrets, add []kubeletconfig.ImagePullSecret) ([]kubeletconfig
 		return secrets, false
 	}
 	slices.SortFunc(out, func(a, b kubeletconfig.ImagePullSecret) int {
-		if c := strings.Compare(a.Namespace, b.Namespace); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Name, b.Name); c != 0 {
-			return c
-		}
-		return strings.Compare(a.UID, b.UID)
+		return compareCoordinates(a.Namespace, a.Name, a.UID, b.Namespace, b.Name, b.UID)
 	})
 	return out, true
+}
+
+// mergeServiceAccounts adds add to accounts, without duplicates, sorted by
+// namespace, name and UID as upstream keeps them.
+func mergeServiceAccounts(accounts, add []kubeletconfig.ImagePullServiceAccount) ([]kubeletconfig.ImagePullServiceAccount, bool) {
+	out := slices.Clone(accounts)
+	for _, sa := range add {
+		if !slices.Contains(out, sa) {
+			out = append(out, sa)
+		}
+	}
+	if len(out) == len(accounts) {
+		return accounts, false
+	}
+	slices.SortFunc(out, func(a, b kubeletconfig.ImagePullServiceAccount) int {
+		return compareCoordinates(a.Namespace, a.Name, a.UID, b.Namespace, b.Name, b.UID)
+	})
+	return out, true
+}
+
+// compareCoordinates orders objects by namespace, name and UID, as
+// upstream keeps the secrets and service accounts of a record.
+func compareCoordinates(ns1, name1, uid1, ns2, name2, uid2 string) int {
+	if c := strings.Compare(ns1, ns2); c != 0 {
+		return c
+	}
+	if c := strings.Compare(name1, name2); c != 0 {
+		return c
+	}
+	return strings.Compare(uid1, uid2)
 }

@@ -89,6 +89,8 @@ func TestMustPull(t *testing.T) {
 	}
 	many[0] = good
 	full := record("registry.example/app", kubeletconfig.ImagePullCredentials{KubernetesSecrets: many})
+	builder := kubeletconfig.ImagePullServiceAccount{Namespace: "a", Name: "builder", UID: "sa-1"}
+	bySA := record("registry.example/app", kubeletconfig.ImagePullCredentials{KubernetesServiceAccounts: []kubeletconfig.ImagePullServiceAccount{builder}})
 
 	for _, tc := range []struct {
 		name    string
@@ -96,29 +98,35 @@ func TestMustPull(t *testing.T) {
 		record  *kubeletconfig.ImagePulledRecord
 		intent  bool
 		secrets []kubeletconfig.ImagePullSecret
+		sa      *kubeletconfig.ImagePullServiceAccount
 		want    verdict
 	}{
-		{"preloaded: no record, no intent", "registry.example/app:1", nil, false, nil, verdict{}},
-		{"a pull in flight or interrupted: verify, nothing to match", "registry.example/app:1", nil, true, []kubeletconfig.ImagePullSecret{good}, verdict{pull: true}},
+		{"preloaded: no record, no intent", "registry.example/app:1", nil, false, nil, nil, verdict{}},
+		{"a pull in flight or interrupted: verify, nothing to match", "registry.example/app:1", nil, true, []kubeletconfig.ImagePullSecret{good}, nil, verdict{pull: true}},
 		{"pulled anonymously: free for all", "registry.example/app:1",
-			record("registry.example/app", kubeletconfig.ImagePullCredentials{NodePodsAccessible: true}), false, nil, verdict{}},
-		{"pulled with a secret, pod has none", "registry.example/app:1", bySecret, false, nil, verdict{pull: true}},
-		{"same secret", "registry.example/app:2", bySecret, false, []kubeletconfig.ImagePullSecret{good}, verdict{}},
+			record("registry.example/app", kubeletconfig.ImagePullCredentials{NodePodsAccessible: true}), false, nil, nil, verdict{}},
+		{"pulled with a secret, pod has none", "registry.example/app:1", bySecret, false, nil, nil, verdict{pull: true}},
+		{"same secret", "registry.example/app:2", bySecret, false, []kubeletconfig.ImagePullSecret{good}, nil, verdict{}},
 		{"same credentials in another secret: remembered", "registry.example/app:1", bySecret, false,
-			[]kubeletconfig.ImagePullSecret{secret("b", "copy", "u2", "h1")}, verdict{remember: &kubeletconfig.ImagePullSecret{Namespace: "b", Name: "copy", UID: "u2", CredentialHash: "h1"}}},
+			[]kubeletconfig.ImagePullSecret{secret("b", "copy", "u2", "h1")}, nil, verdict{remember: &kubeletconfig.ImagePullSecret{Namespace: "b", Name: "copy", UID: "u2", CredentialHash: "h1"}}},
 		{"same secret, rotated credentials: remembered", "registry.example/app:1", bySecret, false,
-			[]kubeletconfig.ImagePullSecret{secret("a", "good", "u1", "h2")}, verdict{remember: &kubeletconfig.ImagePullSecret{Namespace: "a", Name: "good", UID: "u1", CredentialHash: "h2"}}},
+			[]kubeletconfig.ImagePullSecret{secret("a", "good", "u1", "h2")}, nil, verdict{remember: &kubeletconfig.ImagePullSecret{Namespace: "a", Name: "good", UID: "u1", CredentialHash: "h2"}}},
 		{"another secret of the same name (new UID), other credentials", "registry.example/app:1", bySecret, false,
-			[]kubeletconfig.ImagePullSecret{secret("a", "good", "u9", "h2")}, verdict{pull: true}},
-		{"the record is for another name of the image", "other.example/app:1", bySecret, false, []kubeletconfig.ImagePullSecret{good}, verdict{pull: true}},
+			[]kubeletconfig.ImagePullSecret{secret("a", "good", "u9", "h2")}, nil, verdict{pull: true}},
+		{"the record is for another name of the image", "other.example/app:1", bySecret, false, []kubeletconfig.ImagePullSecret{good}, nil, verdict{pull: true}},
 		{"a record without credentials: verify", "registry.example/app:1", &kubeletconfig.ImagePulledRecord{ImageRef: "sha256:1"}, false,
-			[]kubeletconfig.ImagePullSecret{good}, verdict{pull: true}},
+			[]kubeletconfig.ImagePullSecret{good}, nil, verdict{pull: true}},
 		{"full record: a hash match is not written", "registry.example/app:1", full, false,
-			[]kubeletconfig.ImagePullSecret{secret("b", "copy", "u2", "h1")}, verdict{}},
+			[]kubeletconfig.ImagePullSecret{secret("b", "copy", "u2", "h1")}, nil, verdict{}},
 		{"full record: a rotated secret must pull", "registry.example/app:1", full, false,
-			[]kubeletconfig.ImagePullSecret{secret("a", "good", "u1", "h2")}, verdict{pull: true}},
+			[]kubeletconfig.ImagePullSecret{secret("a", "good", "u1", "h2")}, nil, verdict{pull: true}},
+		{"pulled through a plugin with the pod's service account", "registry.example/app:1", bySA, false, nil, &builder, verdict{}},
+		{"pulled through a plugin with another service account", "registry.example/app:1", bySA, false, nil,
+			&kubeletconfig.ImagePullServiceAccount{Namespace: "a", Name: "builder", UID: "sa-other"}, verdict{pull: true}},
+		{"pulled through a plugin with a service account, pod shows a secret", "registry.example/app:1", bySA, false,
+			[]kubeletconfig.ImagePullSecret{good}, nil, verdict{pull: true}},
 	} {
-		if got := always.mustPull(tc.image, tc.record, tc.intent, access{secrets: tc.secrets}); !reflect.DeepEqual(got, tc.want) {
+		if got := always.mustPull(tc.image, tc.record, tc.intent, access{secrets: tc.secrets, serviceAccount: tc.sa}); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: mustPull = %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
@@ -141,6 +149,16 @@ func TestMergeRecord(t *testing.T) {
 		return r
 	}
 	withB := rec(map[string]kubeletconfig.ImagePullCredentials{"reg.example/app": *creds(secret("b", "1"))})
+	sa := func(name string) kubeletconfig.ImagePullServiceAccount {
+		return kubeletconfig.ImagePullServiceAccount{Namespace: "ns", Name: name, UID: "uid-" + name}
+	}
+	bySA := func(names ...string) *kubeletconfig.ImagePullCredentials {
+		c := &kubeletconfig.ImagePullCredentials{}
+		for _, n := range names {
+			c.KubernetesServiceAccounts = append(c.KubernetesServiceAccounts, sa(n))
+		}
+		return c
+	}
 
 	for _, tc := range []struct {
 		name        string
@@ -166,6 +184,12 @@ func TestMergeRecord(t *testing.T) {
 		{"another name of the same image", withB, "mirror.example/app@sha256:" + strings.Repeat("b", 64), anyone,
 			stamped(rec(map[string]kubeletconfig.ImagePullCredentials{"reg.example/app": *creds(secret("b", "1")), "mirror.example/app": *anyone})), true},
 		{"no credentials add nothing", withB, "reg.example/app:1", nil, withB, false},
+		{"a service account added beside a secret", withB, "reg.example/app:1", bySA("sa-x"),
+			stamped(rec(map[string]kubeletconfig.ImagePullCredentials{"reg.example/app": {KubernetesSecrets: []kubeletconfig.ImagePullSecret{secret("b", "1")}, KubernetesServiceAccounts: []kubeletconfig.ImagePullServiceAccount{sa("sa-x")}}})), true},
+		{"a known service account adds nothing", rec(map[string]kubeletconfig.ImagePullCredentials{"reg.example/app": *bySA("sa-x")}), "reg.example/app:1", bySA("sa-x"),
+			rec(map[string]kubeletconfig.ImagePullCredentials{"reg.example/app": *bySA("sa-x")}), false},
+		{"service accounts sorted", rec(map[string]kubeletconfig.ImagePullCredentials{"reg.example/app": *bySA("sa-y")}), "reg.example/app:1", bySA("sa-x"),
+			stamped(rec(map[string]kubeletconfig.ImagePullCredentials{"reg.example/app": *bySA("sa-x", "sa-y")})), true},
 	} {
 		before := tc.old.DeepCopy()
 		got, changed, err := mergeRecord(tc.old, "sha256:1", tc.image, tc.creds, now)

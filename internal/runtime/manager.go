@@ -87,6 +87,9 @@ type Options struct {
 	// use an image already on the node. Nil verifies nothing.
 	ImagePullRecords *image.Records
 	ImageVerify      image.VerifyPolicy
+	// CredentialProviders are the node's image credential provider
+	// plugins, asked after the pod's pull secrets; nil means none.
+	CredentialProviders image.CredentialProviders
 	// Recorder receives events with the upstream reasons; nil drops them.
 	Recorder record.EventRecorder
 	// Clock drives the crash and image pull back-offs and the timing of
@@ -307,9 +310,14 @@ func newManager(opts Options) (*Manager, error) {
 		}
 	}
 	m.node.readNodeResources()
-	var keyring image.Keyring
+	// The pod's pull secrets first, then the node's plugins, as
+	// upstream's union keyring.
+	var keyring image.Keyrings
 	if opts.Objects != nil {
-		keyring = image.PullSecretKeyring{Secrets: opts.Objects}
+		keyring = append(keyring, image.PullSecretKeyring{Secrets: opts.Objects})
+	}
+	if opts.CredentialProviders != nil {
+		keyring = append(keyring, image.ProviderKeyring{Providers: opts.CredentialProviders})
 	}
 	m.images = image.New(image.Options{
 		Service:          lazyImages{m},

@@ -79,6 +79,10 @@ authorization:
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		return nil, err
 	}
+	providerConfig, providerBin, err := env.writeCredentialProviders()
+	if err != nil {
+		return nil, err
+	}
 	return &berth{
 		bin: bin,
 		args: []string{
@@ -89,6 +93,8 @@ authorization:
 			"--container-runtime-endpoint", env.endpoint,
 			"--root-dir", dirs["root"],
 			"--pod-manifest-path", dirs["manifests"],
+			"--image-credential-provider-config", providerConfig,
+			"--image-credential-provider-bin-dir", providerBin,
 			"-v", "2",
 		},
 		logPath:   filepath.Join(env.stateDir, "berth.log"),

@@ -29,10 +29,11 @@ const (
 
 // startAuthRegistry runs hack/registry.sh's registry with basic auth on
 // authRegistryAddr until t ends, and pushes the busybox archive to it as
-// name; it returns the image and the registry's log. It skips t when the
+// name (and as each of more, each a distinct image); it returns the image
+// named name and the registry's log. It skips t when the
 // registry's tools are missing or the address is taken: another registry
 // there (a developer's, the standalone suite's) does not ask for our user.
-func (env *environment) startAuthRegistry(t *testing.T, name string) (image, logPath string) {
+func (env *environment) startAuthRegistry(t *testing.T, name string, more ...string) (image, logPath string) {
 	t.Helper()
 	for _, tool := range []string{"docker-registry", "skopeo", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -81,9 +82,11 @@ func (env *environment) startAuthRegistry(t *testing.T, name string) (image, log
 			t.Errorf("remove the registry's storage: %v", err)
 		}
 	})
-	archive := env.distinctImage(t, dir, name)
-	if out, err := run("push", archive, name); err != nil {
-		t.Fatalf("hack/registry.sh push %s %s: %v\n%s", archive, name, err, out)
+	for _, n := range append([]string{name}, more...) {
+		archive := env.distinctImage(t, dir, n)
+		if out, err := run("push", archive, n); err != nil {
+			t.Fatalf("hack/registry.sh push %s %s: %v\n%s", archive, n, err, out)
+		}
 	}
 	return authRegistryAddr + "/" + name, filepath.Join(dir, "registry.log")
 }
