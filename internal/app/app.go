@@ -140,6 +140,7 @@ func Run(ctx context.Context, opts Options) error {
 		Recorder:        recorder,
 		Clock:           clk,
 		OnChange:        wakeups.Wake,
+		Panics:          obs.panics("volume"),
 	})
 
 	// 4. The container runtime (connected lazily: it may be down), and
@@ -227,6 +228,7 @@ func Run(ctx context.Context, opts Options) error {
 		Clock:    clk,
 		OnChange: wakeups.Wake,
 		Metrics:  obs.probes,
+		Panics:   obs.panics("prober"),
 	})
 	var api *apiComponents
 	if clients != nil {
@@ -264,6 +266,7 @@ func Run(ctx context.Context, opts Options) error {
 		NodeIPs:        nodeIPs(opts),
 		ResyncPeriod:   opts.SyncFrequency,
 		Clock:          clk,
+		Panics:         obs.panics("pod_worker"),
 	})
 
 	// 7. Start everything; then the servers. The node's cgroups come

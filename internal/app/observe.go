@@ -52,6 +52,12 @@ func (o *observability) registerRuntimeCounts(pods func() map[types.UID]*contain
 	return nil
 }
 
+// panics is the count of recovered panics of one component; it is
+// published, at 0, from the start.
+func (o *observability) panics(component string) prometheus.Counter {
+	return o.metrics.RecoveredPanics.WithLabelValues(component)
+}
+
 func (o *observability) wrapRuntime(rs internalapi.RuntimeService) internalapi.RuntimeService {
 	return metrics.InstrumentRuntimeService(rs, o.metrics)
 }

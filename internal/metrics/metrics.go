@@ -72,6 +72,11 @@ type Metrics struct {
 	// eviction_signal (memory.available, ..., emptydirfs.limit).
 	Evictions *prometheus.CounterVec
 
+	// RecoveredPanics counts panics recovered in one pod's work, by
+	// component (pod_worker, prober, volume): berth's own (upstream's
+	// kubelet crashes instead). The pod's step failed and is retried.
+	RecoveredPanics *prometheus.CounterVec
+
 	// HTTP requests to the kubelet API; see InstrumentHandler.
 	HTTPRequests         *prometheus.CounterVec
 	HTTPRequestsDuration *prometheus.HistogramVec
@@ -151,6 +156,10 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 			Subsystem: subsystem, Name: "evictions",
 			Help: alpha("Cumulative number of pod evictions by eviction signal"),
 		}, []string{"eviction_signal"}),
+		RecoveredPanics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Subsystem: subsystem, Name: "recovered_panics_total",
+			Help: alpha("Cumulative number of panics recovered in the work of one pod, by component (pod_worker, prober, volume); the pod's step is retried"),
+		}, []string{"component"}),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Subsystem: subsystem, Name: "http_requests_total",
 			Help: alpha("Number of the http requests received since the server started"),
@@ -170,7 +179,7 @@ func New(reg prometheus.Registerer, opts Options) *Metrics {
 		m.PLEGRelistDuration, m.PLEGRelistInterval, m.PLEGLastSeen,
 		m.RuntimeOperations, m.RuntimeOperationsErrors, m.RuntimeOperationsDuration,
 		m.StartedPods, m.StartedPodsErrors, m.StartedContainers, m.StartedContainersErrors,
-		m.Evictions,
+		m.Evictions, m.RecoveredPanics,
 		m.HTTPRequests, m.HTTPRequestsDuration, m.HTTPInflightRequests,
 	)
 

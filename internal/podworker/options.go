@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/allocation"
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/panics"
 	"github.com/berth-dev/berth/internal/plan"
 	"github.com/berth-dev/berth/internal/status"
 )
@@ -141,4 +142,7 @@ type Options struct {
 	// neither a source nor the runtime knows are removed (default 10 s).
 	OrphanCleanupPeriod time.Duration
 	Clock               clock.Clock
+	// Panics counts the panics recovered in pod workers (a panic fails
+	// that pod's step, retried with the back-off); may be nil.
+	Panics panics.Counter
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/panics"
 	"github.com/berth-dev/berth/internal/plan"
 	"github.com/berth-dev/berth/internal/status"
 )
@@ -135,9 +136,12 @@ func (wk *worker) run(ctx context.Context) bool {
 		var err error
 		switch state {
 		case stateSyncing:
-			next, err = wk.sync(ctx, pod)
+			err = panics.Do(wk.opts.Panics, func() (err error) {
+				next, err = wk.sync(ctx, pod)
+				return err
+			})
 		case stateTerminating:
-			err = wk.terminate(ctx, pod, grace)
+			err = panics.Do(wk.opts.Panics, func() error { return wk.terminate(ctx, pod, grace) })
 			if err == nil {
 				if wk.set.finish(wk) {
 					return true
@@ -152,7 +156,11 @@ func (wk *worker) run(ctx context.Context) bool {
 				return false
 			}
 			var verr *volumeError
-			if errors.As(err, &verr) {
+			var perr *panics.Error
+			if errors.As(err, &perr) {
+				// A bug, not a fault of the pod: the stack says where.
+				logger.Error(err, "Pod worker panicked; retrying the pod", "retryIn", retry, "stack", string(perr.Stack))
+			} else if errors.As(err, &verr) {
 				// Already reported as a FailedMount event.
 				logger.V(2).Info("Volumes not ready; retrying", "err", err, "retryIn", retry)
 			} else {

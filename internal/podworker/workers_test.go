@@ -26,13 +26,16 @@ type fakeRuntime struct {
 	mu        sync.Mutex
 	pods      map[types.UID]*container.PodStatus
 	failReads int // the next n GetPodStatus calls fail
+	// panics makes the next n SyncPod or KillPod calls for a pod panic.
+	panics    map[types.UID]int
 	calls     map[string]int
 	changed   chan string // receives the name of every call
 	nextID    int
 }
 
 func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{pods: map[types.UID]*container.PodStatus{}, calls: map[string]int{}, changed: make(chan string, 100)}
+	return &fakeRuntime{pods: map[types.UID]*container.PodStatus{}, calls: map[string]int{}, changed: make(chan string, 100),
+		panics: map[types.UID]int{}}
 }
 
 func (f *fakeRuntime) note(call string) {
@@ -61,6 +64,7 @@ func (f *fakeRuntime) GetPodStatus(_ context.Context, uid types.UID, name, ns st
 func (f *fakeRuntime) SyncPod(_ context.Context, pod *v1.Pod, st *container.PodStatus, a plan.PodActions) container.SyncResult {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.maybePanic(pod.UID, "SyncPod")
 	defer f.note("SyncPod")
 	now := time.Unix(1000, 0).Add(time.Duration(f.nextID) * time.Second)
 	p, ok := f.pods[pod.UID]
@@ -88,9 +92,21 @@ func (f *fakeRuntime) SyncPod(_ context.Context, pod *v1.Pod, st *container.PodS
 	return container.SyncResult{}
 }
 
+// maybePanic panics, as a bug in the runtime code would, if the test asked
+// for it. f.mu is held.
+func (f *fakeRuntime) maybePanic(uid types.UID, call string) {
+	if f.panics[uid] > 0 {
+		f.panics[uid]--
+		f.note(call + "Panicked")
+		var nilPod *v1.Pod
+		_ = nilPod.Name // a nil dereference
+	}
+}
+
 func (f *fakeRuntime) KillPod(_ context.Context, _ *v1.Pod, st *container.PodStatus, _ *int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.maybePanic(st.UID, "KillPod")
 	defer f.note("KillPod")
 	if p, ok := f.pods[st.UID]; ok {
 		for _, c := range p.Containers {
@@ -249,17 +265,7 @@ func TestRuntimeErrorIsRetriedWithBackoff(t *testing.T) {
 	h.w.update(testPod("u1", "busybox:1"))
 	h.rt.waitFor(t, "GetPodStatusFailed")
 	// The retry comes from the worker's timer, driven by the fake clock.
-	// The worker re-arms its timer after logging, so step until it fires.
-	synced := make(chan struct{})
-	go func() { h.rt.waitFor(t, "SyncPod"); close(synced) }()
-	for {
-		select {
-		case <-synced:
-			return
-		case <-time.After(10 * time.Millisecond):
-			h.clock.Step(time.Second)
-		}
-	}
+	stepUntil(t, h, "SyncPod", time.Second)
 }
 
 func TestOrphanIsKilledWithoutSpec(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/panics"
 )
 
 // Exec runs a command in a running container (CRI ExecSync). A non-zero
@@ -43,6 +44,9 @@ type Options struct {
 	// Metrics, if set, gets prober_probe_total and
 	// prober_probe_duration_seconds.
 	Metrics prometheus.Registerer
+	// Panics counts the panics recovered in probes (the probe errors for
+	// that period); may be nil.
+	Panics panics.Counter
 }
 
 // Manager runs the probes of every pod's running containers and keeps their

@@ -2,10 +2,13 @@ package prober
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
+
+	"github.com/berth-dev/berth/internal/panics"
 )
 
 // Run probes until ctx is cancelled, then waits for probes in flight.
@@ -95,8 +98,19 @@ func (m *Manager) probe(ctx context.Context, j job) {
 	start := m.opts.Clock.Now()
 	var o outcome
 	var err error
+	var perr *panics.Error
 	for range maxTries {
-		if o, err = m.pr.run(ctx, w.probe, j.target, w.timeout()); err == nil || ctx.Err() != nil {
+		err = panics.Do(m.opts.Panics, func() (err error) {
+			o, err = m.pr.run(ctx, w.probe, j.target, w.timeout())
+			return err
+		})
+		if errors.As(err, &perr) {
+			// A bug: the probe errors for this period and is tried
+			// again at the next one, as any probe that errors.
+			logger.Error(err, "Probe panicked; retrying at its next period", "stack", string(perr.Stack))
+			break
+		}
+		if err == nil || ctx.Err() != nil {
 			break
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/berth-dev/berth/internal/panics"
 )
 
 // Objects reads the ConfigMaps and Secrets of pods; *objects.Manager
@@ -56,6 +58,10 @@ type Options struct {
 	// that a pod waiting for its volumes references changed, so that its
 	// worker syncs again at once.
 	OnChange func(podUID types.UID)
+	// Panics counts the panics recovered in volume refreshes (that pod's
+	// refresh is retried later; SetUp runs in the pod's worker, which
+	// recovers its own); may be nil.
+	Panics panics.Counter
 }
 
 // Manager sets up, refreshes and tears down pod volumes.
@@ -69,6 +75,7 @@ type Manager struct {
 	clock           clock.Clock
 	onChange        func(types.UID)
 	tokens          TokenCheckpoint
+	panics          panics.Counter
 
 	mu   sync.Mutex
 	pods map[types.UID]*podState
@@ -172,6 +179,7 @@ func New(opts Options) *Manager {
 		clock:           opts.Clock,
 		onChange:        opts.OnChange,
 		tokens:          opts.Tokens,
+		panics:          opts.Panics,
 		pods:            make(map[types.UID]*podState),
 		changed:         make(map[objectKey]struct{}),
 		orphansSeen:     make(map[types.UID]struct{}),

@@ -2,10 +2,13 @@ package volume
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
+
+	"github.com/berth-dev/berth/internal/panics"
 )
 
 // refreshTimeout bounds the API calls of one pod's refresh.
@@ -45,7 +48,15 @@ func (m *Manager) Run(ctx context.Context) {
 		m.mu.Unlock()
 
 		for _, ps := range work {
-			m.refresh(ctx, ps, changed, now)
+			// A bug reached by one pod's volumes must not stop the
+			// refreshes of the others: that pod is tried again after
+			// tokenRetry.
+			err := panics.Do(m.panics, func() error { m.refresh(ctx, ps, changed, now); return nil })
+			if perr := (*panics.Error)(nil); errors.As(err, &perr) {
+				m.logger(ctx, ps.pod).Error(err, "Volume refresh panicked; retrying later", "retryIn", tokenRetry,
+					"stack", string(perr.Stack))
+				m.retryLater(ps)
+			}
 		}
 
 		var next time.Time
@@ -94,11 +105,19 @@ func (m *Manager) refresh(ctx context.Context, ps *podState, changed map[objectK
 	// One pod's slow API call must not hold up the others for long.
 	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
+	if wake := m.refreshLocked(ctx, ps, changed, now); wake {
+		m.notify(ps.uid)
+	}
+}
+
+// refreshLocked does refresh's work under ps.mu, released even on a panic,
+// and reports whether the pod's worker must be woken.
+func (m *Manager) refreshLocked(ctx context.Context, ps *podState, changed map[objectKey]struct{}, now time.Time) bool {
 	ps.mu.Lock()
+	defer ps.mu.Unlock()
 	pod := ps.pod
 	if ps.gone || pod == nil {
-		ps.mu.Unlock()
-		return
+		return false
 	}
 	wake, rewrote := false, false
 	for i := range pod.Spec.Volumes {
@@ -122,10 +141,22 @@ func (m *Manager) refresh(ctx context.Context, ps *podState, changed map[objectK
 		}
 	}
 	m.reschedule(ps)
-	ps.mu.Unlock()
-	if wake || rewrote {
-		m.notify(ps.uid)
+	return wake || rewrote
+}
+
+// retryLater makes every set-up file volume of a pod whose refresh
+// panicked due after tokenRetry, so that Run neither spins on the pod nor
+// forgets the change it was refreshing for.
+func (m *Manager) retryLater(ps *podState) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	at := m.clock.Now().Add(tokenRetry)
+	for _, vs := range ps.volumes {
+		if vs.ready && vs.files && (vs.refreshAt.IsZero() || vs.refreshAt.After(at)) {
+			vs.refreshAt = at
+		}
 	}
+	m.reschedule(ps)
 }
 
 // refreshVolume rewrites one set-up volume and reports whether its files
