@@ -20,7 +20,7 @@ import (
 // the AppArmor check, then with an API server the checks against the Node.
 // Upstream checks AppArmor after the Node; berth does it before, so that a
 // critical pod that cannot run never preempts others.
-func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security podSecurity, pressure func() []v1.NodeConditionType) (nodeAdmission, error) {
+func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security podSecurity, pressure func() []v1.NodeConditionType, devices deviceAdmitter) (nodeAdmission, error) {
 	kernel, err := kernelVersion()
 	if err != nil {
 		logger.Error(err, "Cannot tell the kernel version; only sysctls namespaced in every kernel count as safe")
@@ -30,7 +30,14 @@ func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security
 		return nodeAdmission{}, fmt.Errorf("allowedUnsafeSysctls: %w", err)
 	}
 	apparmor := admission.NewAppArmor(appArmorEnabled())
-	return nodeAdmission{sysctls: sysctls, security: security, apparmor: apparmor, api: api, pressure: pressure}, nil
+	return nodeAdmission{sysctls: sysctls, security: security, apparmor: apparmor, api: api, pressure: pressure, devices: devices}, nil
+}
+
+// deviceAdmitter allocates a pod's devices (the device manager), as
+// upstream's allocate-resources handler: before the resource fit, so that
+// too few devices is its UnexpectedAdmissionError.
+type deviceAdmitter interface {
+	Admit(pod *v1.Pod, active []*v1.Pod) admission.Result
 }
 
 type nodeAdmission struct {
@@ -39,6 +46,7 @@ type nodeAdmission struct {
 	apparmor admission.AppArmor
 	api      *apiComponents // nil standalone
 	pressure func() []v1.NodeConditionType
+	devices  deviceAdmitter
 }
 
 func (n nodeAdmission) Admit(pod *v1.Pod, active []*v1.Pod) admission.Result {
@@ -51,7 +59,10 @@ func (n nodeAdmission) Admit(pod *v1.Pod, active []*v1.Pod) admission.Result {
 	if r := n.security.Admit(pod); !r.Admit {
 		return r
 	}
-	if r := n.apparmor.Admit(pod); !r.Admit || n.api == nil {
+	if r := n.apparmor.Admit(pod); !r.Admit {
+		return r
+	}
+	if r := n.devices.Admit(pod, active); !r.Admit || n.api == nil {
 		return r
 	}
 	return n.api.admit(pod, active)

@@ -124,6 +124,8 @@ type apiDeps struct {
 	statuses *status.Store
 	// pressure: the node's pressure conditions (the eviction manager's).
 	pressure func() []v1.NodeConditionType
+	// devices: the device plugins' resources on the Node.
+	devices nodestatus.DeviceResources
 }
 
 // newAPIComponents builds the API components.
@@ -150,6 +152,7 @@ func newAPIComponents(c *apiClients, o Options, d apiDeps) *apiComponents {
 		Runtime:               d.runtime,
 		Health:                d.health,
 		Pressure:              d.pressure,
+		Devices:               d.devices,
 		Clock:                 d.clock,
 		Published:             d.node,
 	})

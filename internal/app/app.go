@@ -17,9 +17,11 @@ import (
 	"k8s.io/client-go/tools/record"
 	utilsysctl "k8s.io/component-helpers/node/util/sysctl"
 	"k8s.io/klog/v2"
+	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/berth-dev/berth/internal/allocation"
+	"github.com/berth-dev/berth/internal/devicemanager"
 	"github.com/berth-dev/berth/internal/kerneltunables"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/nodestatus"
@@ -121,6 +123,12 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	containerOOMs, oomWatcher := containerOOMMonitor(logger)
+	// Device plugins: their allocations are checkpointed under the root
+	// directory and read back now, before any pod is admitted.
+	devices, err := devicemanager.New(logger, devicemanager.Options{Dir: filepath.Join(opts.RootDir, "device-plugins")})
+	if err != nil {
+		return err
+	}
 
 	// 3. Volumes and the objects they read.
 	objs := objects.New(objects.Options{Client: clients.podClient()})
@@ -191,6 +199,7 @@ func Run(ctx context.Context, opts Options) error {
 		ImageVerify:           verify,
 		CredentialProviders:   credProviders,
 		Resources:             allocations,
+		ContainerExtras:       []runtime.ContainerExtrasSource{devices},
 		Recorder:              recorder,
 		Clock:                 clk,
 	})
@@ -219,6 +228,7 @@ func Run(ctx context.Context, opts Options) error {
 	// Node plugins register through <root>/plugins_registry; each plugin
 	// type's handler is added here, before Run.
 	plugins := pluginmanager.New(pluginmanager.Options{Dir: filepath.Join(opts.RootDir, "plugins_registry")})
+	plugins.AddHandler(registerapi.DevicePlugin, devices.WatcherHandler())
 
 	// 5. Probes, pod start metrics, and the API side (node, pods, status,
 	// mirror pods) that follows the pod set.
@@ -234,10 +244,10 @@ func Run(ctx context.Context, opts Options) error {
 	if clients != nil {
 		api = newAPIComponents(clients, opts, apiDeps{
 			clock: clk, runtime: rt, health: health, node: node, pods: pods, statuses: statuses,
-			pressure: resources.evictions.Conditions,
+			pressure: resources.evictions.Conditions, devices: devices,
 		})
 	}
-	events := &podEvents{starts: obs.metrics.NewPodStartTracker(clk), api: api, autonomy: auto}
+	events := &podEvents{starts: obs.metrics.NewPodStartTracker(clk), api: api, autonomy: auto, devices: devices}
 
 	// 6. The pod workers: they keep the pod set, fed by the sources, and
 	// admit new pods.
@@ -245,7 +255,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	admit, err := podAdmission(logger, opts, api, security, resources.evictions.Conditions)
+	admit, err := podAdmission(logger, opts, api, security, resources.evictions.Conditions, devices)
 	if err != nil {
 		return err
 	}
@@ -288,6 +298,11 @@ func Run(ctx context.Context, opts Options) error {
 		api.run(ctx, run)
 	}
 	run(func() { workers.Run(ctx) })
+	run(func() {
+		if err := devices.Run(ctx, workers.SourcesReady); err != nil {
+			logger.Error(err, "Device plugin registration stopped; no device plugin can register at kubelet.sock")
+		}
+	})
 	run(func() {
 		if err := plugins.Run(ctx); err != nil {
 			logger.Error(err, "Plugin registration stopped; no CSI, DRA or device plugin can register")
@@ -379,6 +394,7 @@ type podEvents struct {
 	starts   *metrics.PodStartTracker
 	api      *apiComponents // nil standalone
 	autonomy *nodeAutonomy  // nil without node autonomy
+	devices  *devicemanager.Manager
 }
 
 var _ podworker.Listener = (*podEvents)(nil)
@@ -404,6 +420,8 @@ func (e *podEvents) StatusChanged(pod *v1.Pod, st *v1.PodStatus) {
 
 func (e *podEvents) PodTerminated(uid types.UID, pod *v1.Pod) {
 	e.starts.Forget(uid)
+	// The pod's containers are gone: so is its hold on devices.
+	e.devices.PodTerminated(string(uid))
 	if e.api != nil && pod != nil {
 		e.api.statusSyncer.PodTerminated(pod)
 	}

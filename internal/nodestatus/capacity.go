@@ -166,3 +166,17 @@ func MachineCapacity(rootDir string, maxPods int) (v1.ResourceList, []error) {
 	}
 	return c, errs
 }
+
+// withDevices sets the device plugins' resources in capacity, as
+// upstream's MachineInfo setter: each resource's device count, and 0 for
+// a resource whose plugin is gone (kept on the Node, so that the scheduler
+// knows the resource is the node's and not a cluster-level one).
+func withDevices(c v1.ResourceList, d deviceResources) v1.ResourceList {
+	for name, q := range d.capacity {
+		c[name] = q.DeepCopy()
+	}
+	for _, name := range d.removed {
+		c[v1.ResourceName(name)] = *resource.NewQuantity(0, resource.DecimalSI)
+	}
+	return c
+}

@@ -70,11 +70,23 @@ type Options struct {
 	// Pressure returns the pressure conditions that are True (the
 	// eviction manager's); nil means none.
 	Pressure func() []v1.NodeConditionType
+	// Devices reports the device plugins' extended resources (nil: none);
+	// a value on its Changed channel updates the status at once instead
+	// of at the next UpdateFrequency tick.
+	Devices DeviceResources
 	// Clock drives the loops; nil means real time.
 	Clock clock.Clock
 	// Published, if set, is given every Node the controller learns of, for
 	// components built before it (the volume manager's downward API).
 	Published *Published
+}
+
+// DeviceResources are the extended resources of device plugins: their
+// capacity and allocatable, and the resources whose plugins are gone (0 on
+// the Node, as upstream).
+type DeviceResources interface {
+	Capacity() (capacity, allocatable v1.ResourceList, removed []string)
+	Changed() <-chan struct{}
 }
 
 // Published holds the latest Node object the controller learned of. It
@@ -231,10 +243,16 @@ func (c *Controller) wait(ctx context.Context, d time.Duration, loop string) boo
 	t := c.clock.NewTimer(d)
 	defer t.Stop()
 	c.traceEvent("wait:" + loop)
+	var devices <-chan struct{}
+	if loop == "status" && c.opts.Devices != nil {
+		devices = c.opts.Devices.Changed()
+	}
 	select {
 	case <-ctx.Done():
 		return false
 	case <-t.C():
+		return true
+	case <-devices:
 		return true
 	}
 }

@@ -48,6 +48,14 @@ type facts struct {
 	pressure []v1.NodeConditionType
 	// runtime is what the runtime's CRI Status said last.
 	runtime runtimeState
+	// devices are the device plugins' resources.
+	devices deviceResources
+}
+
+// deviceResources are what the device manager reports.
+type deviceResources struct {
+	capacity, allocatable v1.ResourceList
+	removed               []string
 }
 
 // controllerManagedAttachAnnotation tells the attach/detach controller to
@@ -112,8 +120,11 @@ func setStatus(node *v1.Node, cfg nodeConfig, f facts) {
 		s.Addresses = []v1.NodeAddress{{Type: v1.NodeHostName, Address: cfg.name}}
 	}
 
-	s.Capacity = capacity(s.Capacity, f.machine, cfg.maxPods)
+	s.Capacity = withDevices(capacity(s.Capacity, f.machine, cfg.maxPods), f.devices)
 	s.Allocatable = allocatable(s.Capacity, cfg.reservation)
+	for name, q := range f.devices.allocatable {
+		s.Allocatable[name] = q.DeepCopy()
+	}
 
 	info := &s.NodeInfo
 	info.MachineID = f.machine.machineID

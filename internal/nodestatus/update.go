@@ -125,5 +125,8 @@ func (c *Controller) gatherFacts(ctx context.Context) facts {
 	if c.opts.Pressure != nil {
 		f.pressure = c.opts.Pressure()
 	}
+	if c.opts.Devices != nil {
+		f.devices.capacity, f.devices.allocatable, f.devices.removed = c.opts.Devices.Capacity()
+	}
 	return f
 }
