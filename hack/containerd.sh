@@ -9,7 +9,8 @@
 #
 # Everything lives under STATE_DIR (default _output/containerd): config.toml,
 # containerd.sock (+ .ttrpc), containerd.pid, containerd.log, root/, state/,
-# the runc root, the CNI config and IPAM store, and the registry hosts config.
+# the runc roots (runc/, and runc-test-handler/ of the second runtime handler
+# "test-handler"), the CNI config and IPAM store, and the registry hosts config.
 # Several instances may run at once with different STATE_DIRs; each gets its
 # own bridge and pod subnet, derived from a hash of STATE_DIR. `up` writes
 # STATE_DIR/env (CONTAINERD_ADDRESS, CNI_BRIDGE, POD_SUBNET) for callers.
@@ -97,7 +98,7 @@ pick_network() {
 
 write_config() {
 	local reg
-	mkdir -p "$S/root" "$S/state" "$S/opt" "$S/runc" "$S/cni/net.d" "$S/cni/ipam" "$S/certs.d"
+	mkdir -p "$S/root" "$S/state" "$S/opt" "$S/runc" "$S/runc-test-handler" "$S/cni/net.d" "$S/cni/ipam" "$S/certs.d"
 
 	# CRI notes:
 	# - restrict_oom_score_adj: we lack CAP_SYS_RESOURCE, so lowering a
@@ -161,6 +162,16 @@ write_config() {
 		      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
 		        SystemdCgroup = false
 		        Root = "$S/runc"
+
+		    # A second handler for RuntimeClass tests: runc again, with a
+		    # state root of its own, so a test sees which handler ran a
+		    # sandbox. Named as upstream's e2e expects a preconfigured one.
+		    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler]
+		      runtime_type = "io.containerd.runc.v2"
+
+		      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler.options]
+		        SystemdCgroup = false
+		        Root = "$S/runc-test-handler"
 
 		  [plugins."io.containerd.grpc.v1.cri".cni]
 		    bin_dir = "$CNI_BIN_DIR"
@@ -318,14 +329,12 @@ shim_pids() {
 cleanup_leftovers() {
 	local ns id pid addr sock mnt bridge
 	# Containers first, via runc's own state: it knows their cgroups.
-	if [[ -d "$S/runc" ]]; then
-		for ns in "$S"/runc/*/; do
-			[[ -d "$ns" ]] || continue
-			for id in $(runc --root "$ns" list -q 2>/dev/null); do
-				runc --root "$ns" delete --force "$id" >/dev/null 2>&1 || true
-			done
+	for ns in "$S"/runc/*/ "$S"/runc-test-handler/*/; do
+		[[ -d "$ns" ]] || continue
+		for id in $(runc --root "$ns" list -q 2>/dev/null); do
+			runc --root "$ns" delete --force "$id" >/dev/null 2>&1 || true
 		done
-	fi
+	done
 	for pid in $(shim_pids); do
 		kill -KILL "$pid" 2>/dev/null || true
 	done

@@ -41,6 +41,8 @@ type apiClients struct {
 	// services lists the cluster's Services for the service link
 	// variables of containers.
 	services *objects.Services
+	// runtimeClasses resolves pods' runtimeClassName to runtime handlers.
+	runtimeClasses *objects.RuntimeClasses
 }
 
 // podClient is the client for pods, status and volumes; nil standalone.
@@ -97,7 +99,10 @@ func newAPIClients(opts Options, cfg *rest.Config) (*apiClients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build heartbeat client from %q: %w", opts.Kubeconfig, err)
 	}
-	return &apiClients{client: client, events: events, heartbeat: heartbeat, services: objects.NewServices(client)}, nil
+	return &apiClients{
+		client: client, events: events, heartbeat: heartbeat,
+		services: objects.NewServices(client), runtimeClasses: objects.NewRuntimeClasses(client),
+	}, nil
 }
 
 // serviceLister gives containers the service link variables; standalone
@@ -107,6 +112,14 @@ func (c *apiClients) serviceLister() runtime.ServiceLister {
 		return nil
 	}
 	return c.services
+}
+
+// runtimeHandlers resolves RuntimeClasses; standalone (a nil c) none.
+func (c *apiClients) runtimeHandlers() runtime.RuntimeHandlers {
+	if c == nil {
+		return nil
+	}
+	return c.runtimeClasses
 }
 
 // recordEventsToAPI posts events as Event objects; client-go's correlator
@@ -171,6 +184,7 @@ func newAPIComponents(c *apiClients, o Options, d apiDeps) *apiComponents {
 // run starts the API components' loops under ctx.
 func (a *apiComponents) run(ctx context.Context, run func(func())) {
 	run(func() { a.services.Run(ctx) })
+	run(func() { a.runtimeClasses.Run(ctx) })
 	run(func() { a.node.Run(ctx) })
 	run(func() { a.statusSyncer.Run(ctx) })
 	run(func() {

@@ -35,6 +35,7 @@ import (
 	"github.com/berth-dev/berth/internal/server"
 	"github.com/berth-dev/berth/internal/source"
 	"github.com/berth-dev/berth/internal/source/file"
+	"github.com/berth-dev/berth/internal/source/manifesturl"
 	"github.com/berth-dev/berth/internal/status"
 	"github.com/berth-dev/berth/internal/userns"
 	"github.com/berth-dev/berth/internal/volume"
@@ -181,6 +182,7 @@ func Run(ctx context.Context, opts Options) error {
 		Volumes:               vols,
 		Objects:               auto.envObjects(objs, clients),
 		Services:              auto.services(clients),
+		RuntimeClasses:        clients.runtimeHandlers(),
 		NodeAllocatable:       node.Allocatable,
 		RuntimeEndpoint:       opts.RuntimeEndpoint,
 		ImageEndpoint:         opts.ImageEndpoint,
@@ -360,8 +362,8 @@ func healthCheck(generator *pleg.PLEG, clk clock.PassiveClock) func() error {
 	}
 }
 
-// podSources are the pod sources configured: the static pod directory and
-// the API server.
+// podSources are the pod sources configured: the static pod directory, the
+// static pod URL and the API server.
 func podSources(opts Options, api *apiComponents, auto *nodeAutonomy, security podSecurity, onRefused func(string, *v1.Pod, *v1.Pod, error)) []podworker.Source {
 	var sources []podworker.Source
 	if opts.StaticPodPath != "" {
@@ -372,6 +374,12 @@ func podSources(opts Options, api *apiComponents, auto *nodeAutonomy, security p
 		}
 		files := file.New(fo)
 		sources = append(sources, podworker.Source{Name: source.SourceFile, Run: files.Run})
+	}
+	if opts.StaticPodURL != "" {
+		urls := manifesturl.New(manifesturl.Options{
+			URL: opts.StaticPodURL, Header: opts.StaticPodURLHeader, NodeName: opts.NodeName, Period: opts.HTTPCheckFrequency,
+		})
+		sources = append(sources, podworker.Source{Name: source.SourceHTTP, Run: urls.Run})
 	}
 	if api != nil {
 		run, complete := auto.podSource(api)

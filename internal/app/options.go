@@ -3,6 +3,7 @@
 package app
 
 import (
+	"net/http"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -23,6 +24,9 @@ type Options struct {
 
 	StaticPodPath      string        // staticPodPath / --pod-manifest-path; empty disables the file source
 	FileCheckFrequency time.Duration // fileCheckFrequency: periodic rescan of StaticPodPath
+	StaticPodURL       string        // staticPodURL / --manifest-url; empty disables the URL source
+	StaticPodURLHeader http.Header   // staticPodURLHeader / --manifest-url-header
+	HTTPCheckFrequency time.Duration // httpCheckFrequency: time between reads of StaticPodURL
 	SyncFrequency      time.Duration // syncFrequency: periodic resync of every pod
 
 	RuntimeEndpoint       string        // containerRuntimeEndpoint

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -419,6 +420,9 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *ku
 		PodLogsDir:            cfg.PodLogsDir,
 		StaticPodPath:         cfg.StaticPodPath,
 		FileCheckFrequency:    cfg.FileCheckFrequency.Duration,
+		StaticPodURL:          cfg.StaticPodURL,
+		StaticPodURLHeader:    urlHeader(cfg.StaticPodURLHeader),
+		HTTPCheckFrequency:    cfg.HTTPCheckFrequency.Duration,
 		SyncFrequency:         cfg.SyncFrequency.Duration,
 		RuntimeEndpoint:       cfg.ContainerRuntimeEndpoint,
 		ImageEndpoint:         imageEndpoint,
@@ -528,4 +532,19 @@ func nodeAutonomyWait(f *kubeletFlags) time.Duration {
 		return 0
 	}
 	return f.nodeAutonomyWait
+}
+
+// urlHeader is staticPodURLHeader as the request header, as upstream
+// builds it; nil when none is set.
+func urlHeader(h map[string][]string) http.Header {
+	if len(h) == 0 {
+		return nil
+	}
+	out := http.Header{}
+	for k, vs := range h {
+		for _, v := range vs {
+			out.Add(k, v)
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,7 @@ func defaultOptions() app.Options {
 		RootDir:               "/var/lib/kubelet",
 		PodLogsDir:            "/var/log/pods",
 		FileCheckFrequency:    20 * time.Second,
+		HTTPCheckFrequency:    20 * time.Second,
 		SyncFrequency:         time.Minute,
 		RuntimeEndpoint:       "unix:///run/containerd/containerd.sock",
 		ImageEndpoint:         "unix:///run/containerd/containerd.sock",
@@ -194,6 +196,15 @@ func TestParse(t *testing.T) {
 				o.ReadOnlyAddress = "::1"
 				o.ReadOnlyPort = 0
 				o.MaxPods = 7
+			},
+		},
+		{
+			name: "static pod URL with headers",
+			args: []string{"--manifest-url", "http://127.0.0.1:8080/pods", "--manifest-url-header", "Authorization:Bearer t,X-A:1", "--manifest-url-header", "X-A:2", "--http-check-frequency", "5s"},
+			want: func(o *app.Options) {
+				o.StaticPodURL = "http://127.0.0.1:8080/pods"
+				o.StaticPodURLHeader = http.Header{"Authorization": {"Bearer t"}, "X-A": {"1", "2"}}
+				o.HTTPCheckFrequency = 5 * time.Second
 			},
 		},
 		{

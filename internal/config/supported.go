@@ -18,6 +18,9 @@ func supportedFields() []string {
 		"staticPodPath",
 		"syncFrequency",
 		"fileCheckFrequency",
+		"staticPodURL",
+		"staticPodURLHeader",
+		"httpCheckFrequency",
 
 		"containerRuntimeEndpoint",
 		"imageServiceEndpoint",

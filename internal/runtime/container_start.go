@@ -40,7 +40,9 @@ type startTarget struct {
 	is            internalapi.ImageManagerService
 	sandboxID     string
 	sandboxConfig *runtimeapi.PodSandboxConfig
-	podIPs        []string
+	// handler is the runtime handler of the pod's RuntimeClass.
+	handler string
+	podIPs  []string
 }
 
 // startSpec is a container to start: one of the pod's containers or init
@@ -114,7 +116,7 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 	mounts, err := volumeMounts(pod, c, mountParams{
 		hostPath:    m.volumeHostPath(pod.UID),
 		env:         env,
-		supportsRRO: m.runtimeSupportsRRO(ctx, t.rs, c),
+		supportsRRO: m.runtimeSupportsRRO(ctx, t.rs, t.handler, c),
 		podDir:      podDir(m.node.rootDir, pod.UID),
 		bindSubPath: bindSubPath,
 	})
@@ -211,24 +213,16 @@ func (m *Manager) volumeHostPath(uid types.UID) func(string) (string, bool) {
 }
 
 // runtimeSupportsRRO asks the runtime, only when container c wants a
-// recursively read-only mount, whether its default handler can make one.
-func (m *Manager) runtimeSupportsRRO(ctx context.Context, rs internalapi.RuntimeService, c *v1.Container) bool {
+// recursively read-only mount, whether the pod's handler can make one.
+func (m *Manager) runtimeSupportsRRO(ctx context.Context, rs internalapi.RuntimeService, handler string, c *v1.Container) bool {
 	wanted := slices.ContainsFunc(c.VolumeMounts, func(vm v1.VolumeMount) bool {
 		return vm.RecursiveReadOnly != nil && *vm.RecursiveReadOnly != v1.RecursiveReadOnlyDisabled
 	})
 	if !wanted {
 		return false
 	}
-	resp, err := rs.Status(ctx, false)
-	if err != nil {
-		return false
-	}
-	for _, h := range resp.GetRuntimeHandlers() {
-		if h.GetName() == "" {
-			return h.GetFeatures().GetRecursiveReadOnlyMounts()
-		}
-	}
-	return false
+	features, err := handlerFeatures(ctx, rs, handler)
+	return err == nil && features.GetRecursiveReadOnlyMounts()
 }
 
 // nextRestartCount is one more than the newest instance's. With no

@@ -110,6 +110,9 @@ type Options struct {
 	// environment variables (enableServiceLinks). nil (standalone) gives
 	// them none.
 	Services ServiceLister
+	// RuntimeClasses resolves pods' runtimeClassName to the runtime
+	// handler. nil (standalone) refuses a pod that names a class.
+	RuntimeClasses RuntimeHandlers
 	// NodeAllocatable, if set, returns the Node's allocatable resources,
 	// which the downward API reads for limits a container does not set;
 	// when it is unset or returns nothing, the node's capacity counts.

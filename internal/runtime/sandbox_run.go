@@ -9,6 +9,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
 )
 
 // parallelSandboxStarts is how many sandboxes are created at once on a
@@ -24,21 +25,50 @@ func parallelSandboxStarts(cpus int) int {
 	return max(2, 2*cpus)
 }
 
+// RuntimeHandlers resolves a pod's runtimeClassName to the CRI runtime
+// handler its sandbox runs with (objects.RuntimeClasses, upstream's
+// runtimeclass manager). A class that does not exist is an error
+// satisfying apierrors.IsNotFound.
+type RuntimeHandlers interface {
+	LookupRuntimeHandler(runtimeClassName *string) (string, error)
+}
+
+// runtimeHandler is the pod's runtime handler: "" (the runtime's default)
+// without a runtimeClassName. Standalone there is no RuntimeClass to read:
+// such a pod is refused rather than run on the default handler, which may
+// isolate it less than its class asks for (upstream ignores the field
+// without an API server).
+func (m *Manager) runtimeHandler(pod *v1.Pod) (string, error) {
+	name := pod.Spec.RuntimeClassName
+	if name == nil || *name == "" {
+		return "", nil
+	}
+	if m.opts.RuntimeClasses == nil {
+		return "", fmt.Errorf("runtimeClassName %q: no API server to read RuntimeClass %q from", *name, *name)
+	}
+	return m.opts.RuntimeClasses.LookupRuntimeHandler(name)
+}
+
 // makeSandboxConfig builds the sandbox config of a pod, reading the host
 // resolv.conf and, for a pod with hostUsers: false, asking the runtime
 // about user namespaces, and records the events the conversion asks for.
-func (m *Manager) makeSandboxConfig(ctx context.Context, rs internalapi.RuntimeService, id podIdentity, pod *v1.Pod, attempt uint32) (*runtimeapi.PodSandboxConfig, error) {
+// It returns the runtime handler of the pod's RuntimeClass with it.
+func (m *Manager) makeSandboxConfig(ctx context.Context, rs internalapi.RuntimeService, id podIdentity, pod *v1.Pod, attempt uint32) (*runtimeapi.PodSandboxConfig, string, error) {
 	hostDNS, err := m.hostDNS()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	userns, err := m.podUserNamespace(ctx, rs, pod)
+	handler, err := m.runtimeHandler(pod)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	userns, err := m.podUserNamespace(ctx, rs, pod, handler)
+	if err != nil {
+		return nil, "", err
 	}
 	cfg, notes, err := sandboxConfig(pod, attempt, &m.node, hostDNS, userns)
 	m.noteEvents(id, notes)
-	return cfg, err
+	return cfg, handler, err
 }
 
 // hostDNS parses the configured host resolv.conf; none configured gives
@@ -59,13 +89,11 @@ func (m *Manager) hostDNS() (*runtimeapi.DNSConfig, error) {
 	return cfg, nil
 }
 
-// runSandbox creates and starts the pod's sandbox and returns its ID and,
-// for pods on the pod network, its IPs.
-func (m *Manager) runSandbox(ctx context.Context, rs internalapi.RuntimeService, pod *v1.Pod, cfg *runtimeapi.PodSandboxConfig) (string, []string, error) {
-	if pod.Spec.RuntimeClassName != nil && *pod.Spec.RuntimeClassName != "" {
-		// The handler comes from the RuntimeClass object in the API.
-		return "", nil, errNotSupported{fmt.Sprintf("runtimeClassName %q", *pod.Spec.RuntimeClassName)}
-	}
+// runSandbox creates and starts the pod's sandbox with the runtime
+// handler of its RuntimeClass and returns its ID and, for pods on the pod
+// network, its IPs. A handler the runtime does not have is the runtime's
+// error.
+func (m *Manager) runSandbox(ctx context.Context, rs internalapi.RuntimeService, pod *v1.Pod, cfg *runtimeapi.PodSandboxConfig, handler string) (string, []string, error) {
 	if err := os.MkdirAll(cfg.GetLogDirectory(), 0o755); err != nil {
 		return "", nil, fmt.Errorf("create log directory for pod %q: %w", podDesc(pod), err)
 	}
@@ -74,7 +102,10 @@ func (m *Manager) runSandbox(ctx context.Context, rs internalapi.RuntimeService,
 	case <-ctx.Done():
 		return "", nil, ctx.Err()
 	}
-	id, err := rs.RunPodSandbox(ctx, cfg, "")
+	if handler != "" {
+		klog.FromContext(ctx).V(2).Info("Running pod with runtime handler", "pod", klog.KObj(pod), "runtimeHandler", handler)
+	}
+	id, err := rs.RunPodSandbox(ctx, cfg, handler)
 	<-m.sandboxSlots
 	if err != nil {
 		return "", nil, m.wrap(err)

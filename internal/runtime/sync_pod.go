@@ -98,7 +98,7 @@ func (m *Manager) SyncPod(ctx context.Context, pod *v1.Pod, st *container.PodSta
 		}
 		attempt, target.podIPs = sb.Attempt, sb.IPs
 	}
-	cfg, err := m.makeSandboxConfig(ctx, rs, id, pod, attempt)
+	cfg, handler, err := m.makeSandboxConfig(ctx, rs, id, pod, attempt)
 	if err != nil {
 		if a.CreateSandbox {
 			m.podEvent(id, v1.EventTypeWarning, eventFailedCreatePodSandBox, fmt.Sprintf("Failed to create pod sandbox: %v", err))
@@ -106,7 +106,7 @@ func (m *Manager) SyncPod(ctx context.Context, pod *v1.Pod, st *container.PodSta
 		res.Err = fmt.Errorf("sandbox config for pod %s: %w", podDesc(pod), err)
 		return res
 	}
-	target.sandboxConfig = cfg
+	target.sandboxConfig, target.handler = cfg, handler
 	if a.CreateSandbox && m.opts.PodCgroups != nil {
 		// The pod's cgroup, with its limits, is in place before anything
 		// runs in it (upstream's pod container manager, EnsureExists).
@@ -117,7 +117,7 @@ func (m *Manager) SyncPod(ctx context.Context, pod *v1.Pod, st *container.PodSta
 		}
 	}
 	if a.CreateSandbox {
-		sandboxID, ips, err := m.runSandbox(ctx, rs, pod, cfg)
+		sandboxID, ips, err := m.runSandbox(ctx, rs, pod, cfg, handler)
 		if err != nil {
 			if sandboxID != "" {
 				m.podEvent(id, v1.EventTypeWarning, eventFailedPodSandBoxStatus, fmt.Sprintf("Unable to get pod sandbox status: %v", err))

@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/plan"
@@ -303,11 +305,64 @@ func TestSyncPodSandboxFailure(t *testing.T) {
 	if got := e.events(); !reflect.DeepEqual(got, []string{"Warning FailedCreatePodSandBox Failed to create pod sandbox: cni down"}) {
 		t.Errorf("events = %q", got)
 	}
+}
 
-	pod.Spec.RuntimeClassName = ptrTo("kata")
-	res = e.m.SyncPod(context.Background(), pod, nil, plan.PodActions{CreateSandbox: true, NextInitContainer: 0})
-	if res.Err == nil || !strings.Contains(res.Err.Error(), `runtimeClassName "kata" is not supported yet`) {
-		t.Errorf("SyncPod with a runtime class = %+v", res)
+// fakeRuntimeClasses maps class names to handlers.
+type fakeRuntimeClasses map[string]string
+
+func (f fakeRuntimeClasses) LookupRuntimeHandler(name *string) (string, error) {
+	if name == nil || *name == "" {
+		return "", nil
+	}
+	h, ok := f[*name]
+	if !ok {
+		return "", apierrors.NewNotFound(schema.GroupResource{Group: "node.k8s.io", Resource: "runtimeclass"}, *name)
+	}
+	return h, nil
+}
+
+// TestSyncPodRuntimeClass: the sandbox runs with the handler of the pod's
+// RuntimeClass; a class that does not exist fails the sandbox with
+// upstream's event, and so does a class standalone, where none can be
+// read.
+func TestSyncPodRuntimeClass(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		classes     RuntimeHandlers
+		class       *string
+		wantHandler string
+		wantEvent   string
+	}{
+		{name: "no class", classes: fakeRuntimeClasses{}, wantHandler: ""},
+		{name: "class", classes: fakeRuntimeClasses{"sandboxed": "test-handler"}, class: ptrTo("sandboxed"), wantHandler: "test-handler"},
+		{name: "missing class", classes: fakeRuntimeClasses{}, class: ptrTo("kata"),
+			wantEvent: `Warning FailedCreatePodSandBox Failed to create pod sandbox: runtimeclass.node.k8s.io "kata" not found`},
+		{name: "standalone", class: ptrTo("kata"),
+			wantEvent: `Warning FailedCreatePodSandBox Failed to create pod sandbox: runtimeClassName "kata": no API server to read RuntimeClass "kata" from`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.m.opts.RuntimeClasses = tt.classes
+			pod := fakePod()
+			pod.Spec.RuntimeClassName = tt.class
+			res := e.m.SyncPod(context.Background(), pod, nil, plan.PodActions{CreateSandbox: true, NextInitContainer: plan.NoInit, ContainersToStart: []int{0}})
+			if tt.wantEvent != "" {
+				if res.Err == nil || len(e.rs.sandboxConfigs) != 0 {
+					t.Errorf("SyncPod = %+v with %d sandboxes, want an error and none", res, len(e.rs.sandboxConfigs))
+				}
+				if got := e.events(); !reflect.DeepEqual(got, []string{tt.wantEvent}) {
+					t.Errorf("events = %q, want %q", got, tt.wantEvent)
+				}
+				return
+			}
+			if res.Err != nil {
+				t.Fatalf("SyncPod: %v", res.Err)
+			}
+			sandboxes, err := e.rs.ListPodSandbox(context.Background(), nil)
+			if err != nil || len(sandboxes) != 1 || sandboxes[0].RuntimeHandler != tt.wantHandler {
+				t.Errorf("sandboxes = %v, %v; want one with handler %q", sandboxes, err, tt.wantHandler)
+			}
+		})
 	}
 }
 

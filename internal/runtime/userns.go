@@ -55,30 +55,40 @@ func withIDMappings(mounts []*runtimeapi.Mount, userns *runtimeapi.UserNamespace
 	}
 }
 
-// handlerSupportsUserNamespaces asks the runtime whether its default
-// handler supports user namespaces (upstream
+// handlerSupportsUserNamespaces asks the runtime whether the pod's
+// handler ("" the default) supports user namespaces (upstream
 // HandlerSupportsUserNamespaces): a runtime that lists no handlers (CRI
 // before v1.30, containerd 1.x) does not.
-func handlerSupportsUserNamespaces(ctx context.Context, rs internalapi.RuntimeService) (bool, error) {
+func handlerSupportsUserNamespaces(ctx context.Context, rs internalapi.RuntimeService, handler string) (bool, error) {
+	features, err := handlerFeatures(ctx, rs, handler)
+	if err != nil {
+		return false, err
+	}
+	return features.GetUserNamespaces(), nil
+}
+
+// handlerFeatures are the features the runtime reports for a handler; nil
+// when it reports none for it.
+func handlerFeatures(ctx context.Context, rs internalapi.RuntimeService, handler string) (*runtimeapi.RuntimeHandlerFeatures, error) {
 	resp, err := rs.Status(ctx, false)
 	if err != nil {
-		return false, fmt.Errorf("runtime status: %w", err)
+		return nil, fmt.Errorf("runtime status: %w", err)
 	}
 	for _, h := range resp.GetRuntimeHandlers() {
-		if h.GetName() == "" {
-			return h.GetFeatures().GetUserNamespaces(), nil
+		if h.GetName() == handler {
+			return h.GetFeatures(), nil
 		}
 	}
-	return false, nil
+	return nil, nil
 }
 
 // podUserNamespace is userNamespace, asking the runtime only for pods that
 // want a user namespace of their own.
-func (m *Manager) podUserNamespace(ctx context.Context, rs internalapi.RuntimeService, pod *v1.Pod) (*runtimeapi.UserNamespace, error) {
+func (m *Manager) podUserNamespace(ctx context.Context, rs internalapi.RuntimeService, pod *v1.Pod, handler string) (*runtimeapi.UserNamespace, error) {
 	supports := false
 	if pod.Spec.HostUsers != nil && !*pod.Spec.HostUsers {
 		var err error
-		if supports, err = handlerSupportsUserNamespaces(ctx, rs); err != nil {
+		if supports, err = handlerSupportsUserNamespaces(ctx, rs, handler); err != nil {
 			return nil, fmt.Errorf("%w: %w", errNoUserNamespaces, err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 // Source names, as upstream writes them into AnnotationConfigSource.
 const (
 	SourceFile = "file"
+	SourceHTTP = "http"
 	SourceAPI  = "api"
 )
 
