@@ -270,6 +270,7 @@ func Run(ctx context.Context, opts Options) error {
 		Prober:         probes,
 		Admitter:       admit,
 		ResizeAdmitter: admit,
+		PodCgroups:     cgroups,
 		Allocation:     allocations,
 		Recorder:       recorder,
 		Listener:       events,

@@ -330,6 +330,17 @@ func (m *Manager) EnsurePod(ctx context.Context, pod *v1.Pod) error {
 	return nil
 }
 
+// PodConfig is what EnsurePod and ResizePodCgroup set on the pod's
+// cgroup for pod (its allocated resources): computed, not read back,
+// since berth is the cgroup's only writer. nil without cgroupsPerQOS.
+func (m *Manager) PodConfig(pod *v1.Pod) *ResourceConfig {
+	if !m.opts.Layout.PerQOS {
+		return nil
+	}
+	rc := ForPod(pod, m.opts.Pod)
+	return &rc
+}
+
 // RemovePod removes the pod's cgroup once the runtime has removed its
 // containers, whatever class it had (the spec may be gone). A cgroup
 // still in use is left (rmdir fails on it).

@@ -10,6 +10,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+	resourcehelper "k8s.io/component-helpers/resource"
 )
 
 // The downward API: pod fields and container resources as env var values
@@ -134,7 +135,7 @@ func ResourceValue(pod *v1.Pod, c *v1.Container, sel *v1.ResourceFieldSelector, 
 	case "limits":
 		q = c.Resources.Limits[v1.ResourceName(name)]
 		if unsetOrZero(c.Resources.Limits, v1.ResourceName(name)) && defaultsToAllocatable(v1.ResourceName(name)) {
-			q = allocatable[v1.ResourceName(name)]
+			q = defaultLimit(pod, v1.ResourceName(name), allocatable)
 		}
 	case "requests":
 		q = c.Resources.Requests[v1.ResourceName(name)]
@@ -148,6 +149,20 @@ func ResourceValue(pod *v1.Pod, c *v1.Container, sel *v1.ResourceFieldSelector, 
 		return strconv.FormatInt(int64(math.Ceil(float64(q.Value())/float64(divisor.Value()))), 10), nil
 	}
 	return "", fmt.Errorf("unsupported container resource : %v", sel.Resource)
+}
+
+// defaultLimit is what a limit the container does not set reads as: the
+// pod-level limit where the pod sets one (cpu, memory), else the node's
+// allocatable, as upstream's defaultPodLimitsForDownwardAPI.
+func defaultLimit(pod *v1.Pod, name v1.ResourceName, allocatable v1.ResourceList) resource.Quantity {
+	q, ok := allocatable[name]
+	if !ok || pod.Spec.Resources == nil || !resourcehelper.IsSupportedPodLevelResource(name) {
+		return q
+	}
+	if pl, set := pod.Spec.Resources.Limits[name]; set && !pl.IsZero() {
+		return pl
+	}
+	return q
 }
 
 func unsetOrZero(l v1.ResourceList, name v1.ResourceName) bool {

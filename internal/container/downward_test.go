@@ -124,6 +124,31 @@ func TestResourceValue(t *testing.T) {
 	}
 }
 
+// TestResourceValuePodLevel: with pod-level limits, a limit a container
+// does not set reads as the pod's (cpu, memory), not the node's.
+func TestResourceValuePodLevel(t *testing.T) {
+	pod := &v1.Pod{Spec: v1.PodSpec{
+		Containers: []v1.Container{{Name: "c"}, {Name: "own", Resources: v1.ResourceRequirements{
+			Limits: v1.ResourceList{v1.ResourceMemory: resource.MustParse("128Mi")},
+		}}},
+		Resources: &v1.ResourceRequirements{Limits: v1.ResourceList{v1.ResourceMemory: resource.MustParse("512Mi")}},
+	}}
+	alloc := v1.ResourceList{v1.ResourceCPU: resource.MustParse("4"), v1.ResourceMemory: resource.MustParse("2Gi")}
+	for _, tc := range []struct{ container, resource, want string }{
+		{"c", "limits.memory", "512"},
+		{"c", "limits.cpu", "4"}, // no pod-level cpu limit: the node's
+		{"own", "limits.memory", "128"},
+	} {
+		sel := &v1.ResourceFieldSelector{ContainerName: tc.container, Resource: tc.resource, Divisor: resource.MustParse("1Mi")}
+		if tc.resource == "limits.cpu" {
+			sel.Divisor = resource.MustParse("1")
+		}
+		if got, err := ResourceValue(pod, nil, sel, alloc); got != tc.want || err != nil {
+			t.Errorf("ResourceValue(%s %s) = %q, %v; want %q", tc.container, tc.resource, got, err, tc.want)
+		}
+	}
+}
+
 func TestFindContainer(t *testing.T) {
 	pod := &v1.Pod{Spec: v1.PodSpec{
 		InitContainers:      []v1.Container{{Name: "init", Image: "i"}},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/allocation"
+	"github.com/berth-dev/berth/internal/cm"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/panics"
 	"github.com/berth-dev/berth/internal/plan"
@@ -73,6 +74,12 @@ type ResizeAdmitter interface {
 	AdmitResize(pod *v1.Pod, others []*v1.Pod) admission.Result
 }
 
+// PodCgroups tells what berth sets on a pod's cgroup (cm.Manager), for
+// the pod's status.resources; nil when it has no cgroup of berth's.
+type PodCgroups interface {
+	PodConfig(pod *v1.Pod) *cm.ResourceConfig
+}
+
 // Observer is told every runtime state a worker read (the PLEG), so that it
 // does not wake the worker again for a change the worker has already seen
 // (a container it has just started).
@@ -123,6 +130,9 @@ type Options struct {
 	Admitter Admitter
 	// ResizeAdmitter may be nil: every resize is allocated.
 	ResizeAdmitter ResizeAdmitter
+	// PodCgroups may be nil: status.resources then reports no cgroup
+	// values.
+	PodCgroups PodCgroups
 	// Allocation keeps the pods' allocated and applied resources; nil
 	// keeps them in memory.
 	Allocation *allocation.Manager

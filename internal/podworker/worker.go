@@ -320,6 +320,9 @@ func (wk *worker) report(pod *v1.Pod, st *container.PodStatus, waiting map[strin
 	if wk.opts.Prober != nil {
 		in.Probes = wk.opts.Prober
 	}
+	if wk.opts.PodCgroups != nil {
+		in.PodCgroup = wk.opts.PodCgroups.PodConfig(pod)
+	}
 	computed := status.Compute(in)
 	if wk.opts.Status.Set(wk.uid, computed) {
 		wk.set.pods.setTerminal(wk.uid, status.IsTerminal(computed))

@@ -43,7 +43,7 @@ func containerResources(pod *v1.Pod, c *v1.Container, node *nodeConfig) *runtime
 	if _, ok := c.Resources.Requests[v1.ResourceCPU]; ok {
 		cpuRequest = c.Resources.Requests.Cpu()
 	}
-	r := linuxResources(cpuRequest, c.Resources.Limits.Cpu(), c.Resources.Limits.Memory(), node)
+	r := linuxResources(cpuRequest, containerLimit(pod, c, v1.ResourceCPU), containerLimit(pod, c, v1.ResourceMemory), node)
 	r.OomScoreAdj = max(oomScoreAdj(pod, c, node.memoryCapacity), node.minOOMScoreAdj)
 	if node.cgroupV2 {
 		r.Unified = map[string]string{
@@ -55,6 +55,18 @@ func containerResources(pod *v1.Pod, c *v1.Container, node *nodeConfig) *runtime
 		}
 	}
 	return r
+}
+
+// containerLimit is the container's limit of cpu or memory, or, where it
+// sets none in a pod with pod-level resources, the pod's (upstream's
+// getCPULimit and getMemoryLimit): the container's own cgroup then carries
+// the pod's limit too, for what reads a container's limits from there.
+func containerLimit(pod *v1.Pod, c *v1.Container, name v1.ResourceName) *resource.Quantity {
+	q := c.Resources.Limits.Name(name, resource.DecimalSI)
+	if q.IsZero() && resourcehelper.IsPodLevelResourcesSet(pod) {
+		return pod.Spec.Resources.Limits.Name(name, resource.DecimalSI)
+	}
+	return q
 }
 
 // oomScoreAdj is upstream's qos.GetContainerOOMScoreAdjust: Guaranteed pods
@@ -73,14 +85,17 @@ func oomScoreAdj(pod *v1.Pod, c *v1.Container, memoryCapacity int64) int64 {
 	if memoryCapacity <= 0 {
 		return besteffortOOMScoreAdj - 1
 	}
-	adj := 1000 - 1000*c.Resources.Requests.Memory().Value()/memoryCapacity
+	// A pod-level memory request beyond what the containers request is
+	// shared out equally among them (upstream's PodLevelResources rule).
+	extra := podMemoryRequestPerContainer(pod)
+	adj := 1000 - 1000*(c.Resources.Requests.Memory().Value()+extra)/memoryCapacity
 	if container.IsSidecar(c) {
 		// A sidecar must not be killed before the containers it serves.
 		// (An app container with restartPolicy Always, under container
 		// restart rules, changes nothing here: its own request is never
 		// below the smallest.)
 		if minReq := minRegularMemoryRequest(pod); minReq >= 0 {
-			adj = min(adj, 1000-1000*minReq/memoryCapacity)
+			adj = min(adj, 1000-1000*(minReq+extra)/memoryCapacity)
 		}
 	}
 	if adj < 1000+guaranteedOOMScoreAdj {
@@ -96,6 +111,22 @@ func oomScoreAdj(pod *v1.Pod, c *v1.Container, memoryCapacity int64) int64 {
 // (static, mirror, or of system priority) in the system-node-critical class.
 func isNodeCritical(pod *v1.Pod) bool {
 	return pod.Spec.PriorityClassName == "system-node-critical" && source.IsCritical(pod)
+}
+
+// podMemoryRequestPerContainer is the pod-level memory request not covered
+// by the containers' own, divided by the number of containers and init
+// containers (upstream's remainingPodMemReqPerContainer); 0 without a
+// pod-level memory request.
+func podMemoryRequestPerContainer(pod *v1.Pod) int64 {
+	if pod.Spec.Resources == nil || pod.Spec.Resources.Requests.Memory().IsZero() {
+		return 0
+	}
+	n := int64(len(pod.Spec.Containers) + len(pod.Spec.InitContainers))
+	if n == 0 {
+		return 0
+	}
+	containers := resourcehelper.AggregateContainerRequests(pod, resourcehelper.PodResourcesOptions{})
+	return max(pod.Spec.Resources.Requests.Memory().Value()-containers.Memory().Value(), 0) / n
 }
 
 // minRegularMemoryRequest is the smallest memory request among the regular

@@ -155,6 +155,27 @@ func TestContainerResources(t *testing.T) {
 	}
 }
 
+// TestContainerResourcesPodLevel: in a pod with pod-level resources a
+// container without limits of its own gets the pod's (shares from the cpu
+// limit when it requests no cpu), and the pod's memory request beyond the
+// containers' is shared out among them for oom_score_adj, as upstream.
+func TestContainerResourcesPodLevel(t *testing.T) {
+	const mi = int64(1) << 20
+	pod := podWith(
+		v1.ResourceRequirements{Requests: rl("", "512Mi")},
+		v1.ResourceRequirements{Requests: rl("500m", "1Gi"), Limits: rl("500m", "1Gi")},
+	)
+	pod.Spec.Resources = &v1.ResourceRequirements{Requests: rl("1", "2Gi"), Limits: rl("2", "4Gi")}
+	node := testNode()
+	// 256Mi of the pod's request is shared by each: 1000 - 1000*(512Mi+256Mi)/8Gi.
+	checkProto(t, "container without limits", &runtimeapi.LinuxContainerResources{
+		CpuShares: 2048, CpuPeriod: 100000, CpuQuota: 200000, MemoryLimitInBytes: 4096 * mi, OomScoreAdj: 907,
+	}, containerResources(pod, &pod.Spec.Containers[0], node))
+	checkProto(t, "container with its own limits", &runtimeapi.LinuxContainerResources{
+		CpuShares: 512, CpuPeriod: 100000, CpuQuota: 50000, MemoryLimitInBytes: 1024 * mi, OomScoreAdj: 844,
+	}, containerResources(pod, &pod.Spec.Containers[1], node))
+}
+
 func TestOOMScoreAdjNodeCritical(t *testing.T) {
 	pod := podWith(v1.ResourceRequirements{})
 	pod.Spec.PriorityClassName = "system-node-critical"

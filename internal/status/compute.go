@@ -10,6 +10,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/berth-dev/berth/internal/cm"
 	"github.com/berth-dev/berth/internal/container"
 )
 
@@ -48,6 +49,9 @@ type Input struct {
 	// PodResizeInProgress conditions (allocation.Manager), reported
 	// unless the pod is terminal.
 	ResizeConditions []v1.PodCondition
+	// PodCgroup is what berth set on the pod's cgroup (cm.Manager's
+	// PodConfig), for status.resources; nil when there is none.
+	PodCgroup *cm.ResourceConfig
 }
 
 // Eviction is why the pod worker fails a pod for good.
@@ -122,6 +126,8 @@ func Compute(in Input) v1.PodStatus {
 	}
 
 	s.Conditions = conditions(in, &s)
+	s.Resources = podResources(pod, in.Old.Phase == v1.PodRunning && s.Phase == v1.PodRunning, in.PodCgroup, in.Old.Resources)
+	s.AllocatedResources = podAllocatedResources(pod)
 
 	if len(in.NodeIPs) > 0 {
 		s.HostIP = in.NodeIPs[0]

@@ -479,6 +479,9 @@ func TestComputeFull(t *testing.T) {
 			}},
 			Resources: &v1.ResourceRequirements{},
 		}},
+		// A BestEffort pod (no cgroup values given): no pod-level values.
+		Resources:          &v1.ResourceRequirements{Requests: v1.ResourceList{}, Limits: v1.ResourceList{}},
+		AllocatedResources: v1.ResourceList{},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", got, want)
