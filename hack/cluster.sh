@@ -2,8 +2,9 @@
 # A local Kubernetes control plane (the upstream one) for development and tests.
 #
 #   hack/cluster.sh build                build kube-apiserver, -controller-manager, -scheduler,
-#                                        kubelet, kubectl and kubeadm v1.37.2, and etcd 3.7.0
-#                                        (kubeadm's etcd image), into _output/cluster/bin (cached)
+#                                        kubelet, kubectl and kubeadm v1.37.2, etcd 3.7.0
+#                                        (kubeadm's etcd image) and the sample device plugin,
+#                                        into _output/cluster/bin (cached)
 #   hack/cluster.sh build-e2e [OUT_DIR]  build upstream's e2e.test, the ginkgo CLI and the test
 #                                        images' agnhost and nonewprivs v1.37.2 into OUT_DIR
 #                                        (default _output/conformance/bin; cached)
@@ -161,6 +162,32 @@ build_kubeadm() {
 		echo "$hash" >"$BIN/.stamp-$name"
 		log "built $name"
 	done
+}
+
+# build_test_plugins compiles node plugins of k8s.io/kubernetes that berth's
+# tests register: the sample device plugin (test/images/sample-device-plugin,
+# example.com/resource: 2). It is in the control plane's module (its
+# dependencies are the kubelet's), cached by a stamp of its own so that the
+# control plane is not relinked for it.
+build_test_plugins() {
+	local hash
+	mkdir -p "$BIN"
+	exec 9>"$BIN/.lock"
+	flock 9
+	hash="$(build_inputs_hash)"
+	if [[ -x "$BIN/sample-device-plugin" && -f "$BIN/.stamp-sample-device-plugin" && "$(cat "$BIN/.stamp-sample-device-plugin")" == "$hash" ]]; then
+		log "sample-device-plugin up to date in $BIN"
+		return 0
+	fi
+	rm -f "$BIN/.stamp-sample-device-plugin"
+	log "building sample-device-plugin into $BIN"
+	(
+		cd "$REPO_ROOT/cluster"
+		CGO_ENABLED=0 go build -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$(ldflags)" \
+			-o "$BIN/sample-device-plugin" k8s.io/kubernetes/test/images/sample-device-plugin
+	)
+	echo "$hash" >"$BIN/.stamp-sample-device-plugin"
+	log "built sample-device-plugin"
 }
 
 # build_e2e compiles, in the module cluster/e2e, e2e.test as upstream does
@@ -769,6 +796,7 @@ case "$CMD" in
 build)
 	build
 	build_kubeadm
+	build_test_plugins
 	exit 0
 	;;
 build-e2e)
