@@ -12,6 +12,7 @@ PACKAGES=(
 	netcat-openbsd # nc in the conformance agnhost image, as upstream's
 	skopeo
 	docker-registry
+	dbus-daemon # the private bus of the graceful node shutdown test (test/cluster)
 	iproute2
 	procps
 	curl

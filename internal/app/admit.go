@@ -10,6 +10,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/berth-dev/berth/internal/admission"
+	"github.com/berth-dev/berth/internal/nodeshutdown"
 )
 
 // podAdmission is what every new pod goes through: node pressure (the
@@ -20,7 +21,7 @@ import (
 // the AppArmor check, then with an API server the checks against the Node.
 // Upstream checks AppArmor after the Node; berth does it before, so that a
 // critical pod that cannot run never preempts others.
-func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security podSecurity, pressure func() []v1.NodeConditionType, devices deviceAdmitter) (nodeAdmission, error) {
+func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security podSecurity, pressure func() []v1.NodeConditionType, devices deviceAdmitter, shutdown *nodeshutdown.Manager) (nodeAdmission, error) {
 	kernel, err := kernelVersion()
 	if err != nil {
 		logger.Error(err, "Cannot tell the kernel version; only sysctls namespaced in every kernel count as safe")
@@ -30,7 +31,7 @@ func podAdmission(logger klog.Logger, opts Options, api *apiComponents, security
 		return nodeAdmission{}, fmt.Errorf("allowedUnsafeSysctls: %w", err)
 	}
 	apparmor := admission.NewAppArmor(appArmorEnabled())
-	return nodeAdmission{sysctls: sysctls, security: security, apparmor: apparmor, api: api, pressure: pressure, devices: devices}, nil
+	return nodeAdmission{sysctls: sysctls, security: security, apparmor: apparmor, api: api, pressure: pressure, devices: devices, shutdown: shutdown}, nil
 }
 
 // deviceAdmitter allocates a pod's devices (the device manager), as
@@ -47,6 +48,7 @@ type nodeAdmission struct {
 	api      *apiComponents // nil standalone
 	pressure func() []v1.NodeConditionType
 	devices  deviceAdmitter
+	shutdown *nodeshutdown.Manager // nil without graceful node shutdown
 }
 
 func (n nodeAdmission) Admit(pod *v1.Pod, active []*v1.Pod) admission.Result {
@@ -61,6 +63,10 @@ func (n nodeAdmission) Admit(pod *v1.Pod, active []*v1.Pod) admission.Result {
 	}
 	if r := n.apparmor.Admit(pod); !r.Admit {
 		return r
+	}
+	// Upstream's shutdown admit handler comes before the resource checks.
+	if ok, reason, msg := n.shutdown.Admit(); !ok {
+		return admission.Result{Reason: reason, Message: msg}
 	}
 	if r := n.devices.Admit(pod, active); !r.Admit || n.api == nil {
 		return r

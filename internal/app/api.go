@@ -139,6 +139,8 @@ type apiDeps struct {
 	pressure func() []v1.NodeConditionType
 	// devices: the device plugins' resources on the Node.
 	devices nodestatus.DeviceResources
+	// shuttingDown: why the node is not ready while it shuts down.
+	shuttingDown func() error
 }
 
 // newAPIComponents builds the API components.
@@ -164,6 +166,7 @@ func newAPIComponents(c *apiClients, o Options, d apiDeps) *apiComponents {
 		KubeletVersion:        KubeletVersion,
 		Runtime:               d.runtime,
 		Health:                d.health,
+		ShuttingDown:          d.shuttingDown,
 		Pressure:              d.pressure,
 		Devices:               d.devices,
 		Clock:                 d.clock,
@@ -182,6 +185,13 @@ func newAPIComponents(c *apiClients, o Options, d apiDeps) *apiComponents {
 }
 
 // run starts the API components' loops under ctx.
+// syncNodeStatus posts the node status now; standalone it does nothing.
+func (a *apiComponents) syncNodeStatus() {
+	if a != nil {
+		a.node.SyncNow()
+	}
+}
+
 func (a *apiComponents) run(ctx context.Context, run func(func())) {
 	run(func() { a.services.Run(ctx) })
 	run(func() { a.runtimeClasses.Run(ctx) })

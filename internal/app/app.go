@@ -24,6 +24,7 @@ import (
 	"github.com/berth-dev/berth/internal/devicemanager"
 	"github.com/berth-dev/berth/internal/kerneltunables"
 	"github.com/berth-dev/berth/internal/metrics"
+	"github.com/berth-dev/berth/internal/nodeshutdown"
 	"github.com/berth-dev/berth/internal/nodestatus"
 	"github.com/berth-dev/berth/internal/objects"
 	"github.com/berth-dev/berth/internal/oom"
@@ -112,6 +113,14 @@ func Run(ctx context.Context, opts Options) error {
 	node := &nodestatus.Published{}
 	statuses := status.NewStore(nil)
 	pods := podworker.NewPodSet(logger, statuses)
+	// Graceful node shutdown (nil when no period is configured).
+	shutdown := nodeshutdown.New(nodeshutdown.Options{
+		Periods:  opts.ShutdownGracePeriods,
+		Pods:     pods,
+		Recorder: recorder,
+		NodeRef:  &v1.ObjectReference{Kind: "Node", Name: opts.NodeName, UID: types.UID(opts.NodeName)},
+		Clock:    clk,
+	})
 	cgroups, err := newCgroupManager(logger, opts, pods.ActivePods, recorder)
 	if err != nil {
 		return fmt.Errorf("set up the node's cgroups: %w", err)
@@ -247,6 +256,7 @@ func Run(ctx context.Context, opts Options) error {
 		api = newAPIComponents(clients, opts, apiDeps{
 			clock: clk, runtime: rt, health: health, node: node, pods: pods, statuses: statuses,
 			pressure: resources.evictions.Conditions, devices: devices,
+			shuttingDown: shutdown.ShuttingDown,
 		})
 	}
 	events := &podEvents{starts: obs.metrics.NewPodStartTracker(clk), api: api, autonomy: auto, devices: devices}
@@ -257,7 +267,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	admit, err := podAdmission(logger, opts, api, security, resources.evictions.Conditions, devices)
+	admit, err := podAdmission(logger, opts, api, security, resources.evictions.Conditions, devices, shutdown)
 	if err != nil {
 		return err
 	}
@@ -301,6 +311,9 @@ func Run(ctx context.Context, opts Options) error {
 		api.run(ctx, run)
 	}
 	run(func() { workers.Run(ctx) })
+	if shutdown != nil {
+		run(func() { shutdown.Run(ctx, workers, api.syncNodeStatus) })
+	}
 	run(func() {
 		if err := devices.Run(ctx, workers.SourcesReady); err != nil {
 			logger.Error(err, "Device plugin registration stopped; no device plugin can register at kubelet.sock")
@@ -404,6 +417,7 @@ type podEvents struct {
 	api      *apiComponents // nil standalone
 	autonomy *nodeAutonomy  // nil without node autonomy
 	devices  *devicemanager.Manager
+	shutdown *nodeshutdown.Manager // nil without graceful node shutdown
 }
 
 var _ podworker.Listener = (*podEvents)(nil)
@@ -431,6 +445,7 @@ func (e *podEvents) PodTerminated(uid types.UID, pod *v1.Pod) {
 	e.starts.Forget(uid)
 	// The pod's containers are gone: so is its hold on devices.
 	e.devices.PodTerminated(string(uid))
+	e.shutdown.PodTerminated(uid)
 	if e.api != nil && pod != nil {
 		e.api.statusSyncer.PodTerminated(pod)
 	}

@@ -52,6 +52,12 @@ type Options struct {
 	ImageCredentialProviderBinDir               string
 	ImageCredentialProviderServiceAccountTokens bool
 
+	// ShutdownGracePeriods are graceful node shutdown's budgets by pod
+	// priority, lowest first (shutdownGracePeriodByPodPriority, or
+	// shutdownGracePeriod and shutdownGracePeriodCriticalPods); empty
+	// means berth takes no inhibitor lock.
+	ShutdownGracePeriods []kubeletconfig.ShutdownGracePeriodByPodPriority
+
 	// AllowedUnsafeSysctls are the sysctls (or patterns ending in *) pods
 	// may set beside the safe ones (allowedUnsafeSysctls).
 	AllowedUnsafeSysctls []string

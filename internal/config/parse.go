@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/app"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/nodeshutdown"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
@@ -499,6 +500,8 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *ku
 		ImageCredentialProviderBinDir:               absPath(flags.imageCredentialProviderBinDir),
 		ImageCredentialProviderServiceAccountTokens: featureEnabled(cfg.FeatureGates, "KubeletServiceAccountTokenForCredentialProviders"),
 
+		ShutdownGracePeriods: shutdownPeriods(cfg),
+
 		Cgroups: cgroupOptions(cfg),
 
 		Config: cfg,
@@ -547,4 +550,19 @@ func urlHeader(h map[string][]string) http.Header {
 		}
 	}
 	return out
+}
+
+// shutdownPeriods are graceful node shutdown's budgets by priority
+// (upstream's migration of shutdownGracePeriod and
+// shutdownGracePeriodCriticalPods when no list is given); none when the
+// GracefulNodeShutdown gate is off.
+func shutdownPeriods(cfg *kubeletconfig.KubeletConfiguration) []kubeletconfig.ShutdownGracePeriodByPodPriority {
+	if !featureEnabled(cfg.FeatureGates, "GracefulNodeShutdown") {
+		return nil
+	}
+	byPriority := cfg.ShutdownGracePeriodByPodPriority
+	if !featureEnabled(cfg.FeatureGates, "GracefulNodeShutdownBasedOnPodPriority") {
+		byPriority = nil
+	}
+	return nodeshutdown.Periods(cfg.ShutdownGracePeriod.Duration, cfg.ShutdownGracePeriodCriticalPods.Duration, byPriority)
 }

@@ -115,6 +115,10 @@ func supportedFields() []string {
 		"logging", // applied by cmd/berth as upstream (logsapi)
 
 		"failSwapOn", // checked at start-up (swap.go)
+		// Graceful node shutdown (internal/nodeshutdown).
+		"shutdownGracePeriod",
+		"shutdownGracePeriodCriticalPods",
+		"shutdownGracePeriodByPodPriority",
 		"providerID", // the Node's spec.providerID
 	}
 }

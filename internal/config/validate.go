@@ -60,6 +60,7 @@ func validate(cfg *kubeletconfig.KubeletConfiguration) error {
 		}
 	}
 	errs = append(errs, validateServer(cfg)...)
+	errs = append(errs, validateShutdown(cfg)...)
 
 	if err := validateEndpoint(cfg.ContainerRuntimeEndpoint); err != nil {
 		bad("containerRuntimeEndpoint (--container-runtime-endpoint) %q: %v", cfg.ContainerRuntimeEndpoint, err)

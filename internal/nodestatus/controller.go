@@ -67,6 +67,10 @@ type Options struct {
 	// Health returns nil when berth is healthy, else why the node is not
 	// ready (e.g. "container runtime is down"). Nil means always healthy.
 	Health func() error
+	// ShuttingDown returns why the node is not ready while it shuts down
+	// (graceful node shutdown), reported after the runtime's reasons as
+	// upstream; nil means never.
+	ShuttingDown func() error
 	// Pressure returns the pressure conditions that are True (the
 	// eviction manager's); nil means none.
 	Pressure func() []v1.NodeConditionType
@@ -131,6 +135,8 @@ type Controller struct {
 	// trace, when set, is told of each step ("registered", "wait:status",
 	// ...) so tests can wait for them instead of sleeping.
 	trace func(event string)
+	// syncNow asks the status loop for an update now (SyncNow).
+	syncNow chan struct{}
 
 	registered     chan struct{}
 	registeredOnce sync.Once
@@ -186,6 +192,7 @@ func New(opts Options) *Controller {
 			kubeletVersion:        opts.KubeletVersion,
 		},
 		registered: make(chan struct{}),
+		syncNow:    make(chan struct{}, 1),
 		rtState:    newRuntimeState(),
 		detectIP:   DetectNodeIP,
 	}
@@ -236,9 +243,19 @@ func (c *Controller) setNode(node *v1.Node) {
 	}
 }
 
-// wait waits for d on the controller's clock; false means ctx ended. The
-// timer exists before tests are told, so a test that steps a fake clock
-// after seeing "wait:<loop>" always fires it.
+// SyncNow makes the status loop compute and post the status at once
+// instead of at its next period (the node starts shutting down).
+func (c *Controller) SyncNow() {
+	select {
+	case c.syncNow <- struct{}{}:
+	default:
+	}
+}
+
+// wait waits for d on the controller's clock (the status loop also for
+// SyncNow); false means ctx ended. The timer exists before tests are told,
+// so a test that steps a fake clock after seeing "wait:<loop>" always
+// fires it.
 func (c *Controller) wait(ctx context.Context, d time.Duration, loop string) bool {
 	t := c.clock.NewTimer(d)
 	defer t.Stop()
@@ -247,12 +264,18 @@ func (c *Controller) wait(ctx context.Context, d time.Duration, loop string) boo
 	if loop == "status" && c.opts.Devices != nil {
 		devices = c.opts.Devices.Changed()
 	}
+	var now chan struct{}
+	if loop == "status" {
+		now = c.syncNow
+	}
 	select {
 	case <-ctx.Done():
 		return false
 	case <-t.C():
 		return true
 	case <-devices:
+		return true
+	case <-now:
 		return true
 	}
 }

@@ -44,6 +44,8 @@ type facts struct {
 	images                      []v1.ContainerImage
 	// health is nil when berth is healthy, else why the node is not ready.
 	health error
+	// shutdown is nil unless the node is shutting down.
+	shutdown error
 	// pressure are the pressure conditions that are True.
 	pressure []v1.NodeConditionType
 	// runtime is what the runtime's CRI Status said last.
@@ -146,7 +148,7 @@ func setStatus(node *v1.Node, cfg nodeConfig, f facts) {
 	if f.runtime.features != nil {
 		s.Features = f.runtime.features.DeepCopy()
 	}
-	s.Conditions = conditions(pressureConditions(s.Conditions, f.now, f.pressure), f.now, readiness(s.Capacity, f.health, f.runtime.runtimeErr, f.runtime.networkErr))
+	s.Conditions = conditions(pressureConditions(s.Conditions, f.now, f.pressure), f.now, readiness(s.Capacity, f.health, f.runtime.runtimeErr, f.runtime.networkErr, f.shutdown))
 }
 
 // desiredNode returns a copy of node with berth's status and required

@@ -122,6 +122,9 @@ func (c *Controller) gatherFacts(ctx context.Context) facts {
 	if c.opts.Health != nil {
 		f.health = c.opts.Health()
 	}
+	if c.opts.ShuttingDown != nil {
+		f.shutdown = c.opts.ShuttingDown()
+	}
 	if c.opts.Pressure != nil {
 		f.pressure = c.opts.Pressure()
 	}

@@ -22,6 +22,7 @@ import (
 type berth struct {
 	bin       string
 	args      []string
+	env       []string // beside the test's own environment
 	logPath   string
 	pidPath   string // hack/cluster.sh down stops the process it names
 	healthURL string
@@ -140,6 +141,7 @@ func (b *berth) launch() error {
 	}
 	fmt.Fprintf(logFile, "===== cluster-e2e: berth start #%d at %s =====\n", b.starts, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(b.bin, b.args...)
+	cmd.Env = append(os.Environ(), b.env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Dies with the test binary, whatever ends it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
