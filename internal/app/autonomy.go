@@ -81,12 +81,13 @@ func (a *nodeAutonomy) tokens() volume.TokenCheckpoint {
 }
 
 // subscriber is told of every change of a watched ConfigMap or Secret:
-// the volumes, and the checkpoint.
+// the checkpoint (first: offline, the object is read from the watch from
+// then on), and the volumes.
 func (a *nodeAutonomy) subscriber(vols *volume.Manager) objects.Subscriber {
 	if a == nil {
 		return vols
 	}
-	return objectSubscribers{vols, a.Manager}
+	return objectSubscribers{a.Manager, vols}
 }
 
 type objectSubscribers []objects.Subscriber

@@ -74,7 +74,11 @@ type Manager struct {
 
 	mu      sync.Mutex
 	pending pending
-	wake    chan struct{}
+	// listed holds the objects the watches have listed since berth
+	// started: offline, those are read from the watches, not the
+	// checkpoint (they are newer).
+	listed map[objectKey]bool
+	wake   chan struct{}
 }
 
 // pending is what the writer has yet to do.
@@ -100,7 +104,7 @@ func New(opts Options) *Manager {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	return &Manager{opts: opts, store: opts.Store, wake: make(chan struct{}, 1), pending: newPending()}
+	return &Manager{opts: opts, store: opts.Store, wake: make(chan struct{}, 1), pending: newPending(), listed: map[objectKey]bool{}}
 }
 
 func newPending() pending {
@@ -136,8 +140,24 @@ func (m *Manager) update(f func(p *pending)) {
 
 // ObjectChanged is the objects manager's Subscriber: the ConfigMap or
 // Secret is checkpointed again (or its checkpoint removed once it is gone).
+// From now on it is read from the watch, even offline. Tell it before the
+// volume manager, so that the volumes it rewrites show the new version.
 func (m *Manager) ObjectChanged(kind, namespace, name string) {
-	m.update(func(p *pending) { p.objects[objectKey{kind, namespace, name}] = struct{}{} })
+	k := objectKey{kind, namespace, name}
+	m.update(func(p *pending) {
+		p.objects[k] = struct{}{}
+		m.listed[k] = true
+	})
+}
+
+// fromWatch: the object is to be read from the watches.
+func (m *Manager) fromWatch(k objectKey) bool {
+	if !m.Offline() {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.listed[k]
 }
 
 // ServicesChanged says a Service changed (the Service informer's handler).

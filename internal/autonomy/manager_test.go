@@ -213,6 +213,15 @@ func TestRunPodsOffline(t *testing.T) {
 	if tr, ok := m.RestoredToken("a", "tok", 0); !ok || tr.Status.Token != "old" {
 		t.Fatalf("RestoredToken offline = %v, %v", tr, ok)
 	}
+	// A watch that lists while offline (the API is back, its pod list
+	// not yet) is newer than the checkpoint.
+	unreachable.err = nil
+	unreachable.secs = map[string]*v1.Secret{"ns/sec": {ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "sec"}, Data: map[string][]byte{"k": []byte("new")}}}
+	m.ObjectChanged(kindSecret, "ns", "sec")
+	if s, err := objs.GetSecret(context.Background(), "ns", "sec"); err != nil || string(s.Data["k"]) != "new" {
+		t.Fatalf("GetSecret offline after its watch listed = %v, %v; want the watch's", s, err)
+	}
+	unreachable.err, unreachable.secs = errors.New("connection refused"), nil
 	if !m.Services(nil).HasSynced() {
 		t.Fatal("Services not synced offline: containers would wait for them")
 	}

@@ -51,33 +51,33 @@ func (m *Manager) Objects(inner WatchedObjects) *Objects {
 
 // GetConfigMap is objects.Manager's, with the checkpoint behind it.
 func (o *Objects) GetConfigMap(ctx context.Context, namespace, name string) (*v1.ConfigMap, error) {
-	return fromCheckpoint(o.m, kindConfigMap, name,
+	return fromCheckpoint(o.m, objectKey{kindConfigMap, namespace, name},
 		func() (*v1.ConfigMap, error) { return o.WatchedObjects.GetConfigMap(ctx, namespace, name) },
 		func() (*v1.ConfigMap, error) { return o.m.store.ConfigMap(namespace, name) })
 }
 
 // GetSecret is objects.Manager's, with the checkpoint behind it.
 func (o *Objects) GetSecret(ctx context.Context, namespace, name string) (*v1.Secret, error) {
-	return fromCheckpoint(o.m, kindSecret, name,
+	return fromCheckpoint(o.m, objectKey{kindSecret, namespace, name},
 		func() (*v1.Secret, error) { return o.WatchedObjects.GetSecret(ctx, namespace, name) },
 		func() (*v1.Secret, error) { return o.m.store.Secret(namespace, name) })
 }
 
-// fromCheckpoint reads an object: offline from the checkpoint first (the
-// watches would only time out), online from the watches, falling back to
-// the checkpoint when they fail for a reason other than NotFound. An
-// object in neither is NotFound when offline and the checkpoint has no
-// record of it, as the API would say of an object nobody checkpointed
+// fromCheckpoint reads an object: offline from the checkpoint (the
+// watches would only time out) unless its watch has listed it since, online
+// from the watches, falling back to the checkpoint when they fail for a
+// reason other than NotFound. Offline, an object the checkpoint does not
+// hold is NotFound, as the API would say of an object nobody checkpointed
 // because no pod read it.
-func fromCheckpoint[T any](m *Manager, kind, name string, live, saved func() (T, error)) (T, error) {
-	if m.Offline() {
+func fromCheckpoint[T any](m *Manager, k objectKey, live, saved func() (T, error)) (T, error) {
+	if !m.fromWatch(k) {
 		obj, err := saved()
 		if err == nil {
 			return obj, nil
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			var zero T
-			return zero, apierrors.NewNotFound(schema.GroupResource{Resource: groupResource(kind)}, name)
+			return zero, apierrors.NewNotFound(schema.GroupResource{Resource: groupResource(k.kind)}, k.name)
 		}
 		return obj, err
 	}

@@ -329,9 +329,14 @@ func (env *environment) clusterScript(cmdName string, extraEnv ...string) ([]byt
 }
 
 func (env *environment) containerdScript(cmdName string) ([]byte, error) {
+	return env.containerdScriptCmd(cmdName).CombinedOutput()
+}
+
+// containerdScriptCmd is hack/containerd.sh CMD for the suite's containerd.
+func (env *environment) containerdScriptCmd(cmdName string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(env.repo, "hack", "containerd.sh"), cmdName, env.ctrdDir)
 	cmd.Dir = env.repo
-	return cmd.CombinedOutput()
+	return cmd
 }
 
 // requireSuite skips t when the suite is not set up. Otherwise it makes sure
