@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -561,4 +562,53 @@ func waitDrained(t *testing.T, q *Wakeups) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatal("wake-ups not drained")
+}
+
+// A source whose first snapshot is provisional (node autonomy's
+// checkpointed pods while the API server is unreachable) gets its pods run,
+// but does not count as having spoken: runtime pods it does not list are
+// not killed as orphans until its snapshots are complete.
+func TestProvisionalSnapshotKillsNoOrphan(t *testing.T) {
+	api := make(chan []*v1.Pod)
+	var complete atomic.Bool
+	h := start(t, func(o *Options) {
+		o.Sources = []Source{{Name: source.SourceAPI, Complete: complete.Load, Run: func(ctx context.Context, out chan<- []*v1.Pod) {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case pods := <-api:
+					out <- pods
+				}
+			}
+		}}}
+	})
+	orphan := &container.PodStatus{UID: "orphan", Name: "old", Namespace: "default",
+		Sandboxes: []*container.SandboxStatus{{ID: "sb", State: container.SandboxReady}}}
+	h.rt.mu.Lock()
+	h.rt.pods["orphan"] = orphan
+	h.rt.mu.Unlock()
+
+	// The checkpoint's pods run.
+	api <- []*v1.Pod{testPod("saved", "busybox:1")}
+	h.rt.waitFor(t, "SyncPod")
+	h.w.opts.Wakeups.Relisted(map[types.UID]*container.PodStatus{"orphan": orphan})
+	waitDrained(t, h.w.opts.Wakeups)
+	h.w.opts.Wakeups.Wake("nobody")
+	waitDrained(t, h.w.opts.Wakeups)
+	if h.w.sourcesReady.Load() || h.w.pods.Admitted("orphan") {
+		t.Fatal("a provisional snapshot made berth remove pods it does not list")
+	}
+
+	// The API lists: the orphan goes now.
+	complete.Store(true)
+	api <- []*v1.Pod{testPod("saved", "busybox:1")}
+	for !h.w.sourcesReady.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	h.w.opts.Wakeups.Relisted(map[types.UID]*container.PodStatus{"orphan": orphan})
+	h.rt.waitFor(t, "RemovePod")
+	if uid := <-h.terminated; uid != "orphan" {
+		t.Fatalf("terminated %q", uid)
+	}
 }
