@@ -369,3 +369,26 @@ func TestRegistrationRefused(t *testing.T) {
 		t.Errorf("register cpu: %v", err)
 	}
 }
+
+func TestPluginThroughRegistrationDirectory(t *testing.T) {
+	dir := t.TempDir()
+	m, _ := runManager(t, dir, testclock.NewFakeClock(time.Now()), true)
+	p := startPlugin(t, dir, "dp.sock", nil, healthy("d1", "d2")...)
+	h := m.WatcherHandler()
+	if err := h.ValidatePlugin(res, p.socket, []string{"v1alpha1"}); err == nil {
+		t.Error("ValidatePlugin accepted a plugin without v1beta1")
+	}
+	if err := h.ValidatePlugin("cpu", p.socket, []string{pluginapi.Version}); err == nil {
+		t.Error("ValidatePlugin accepted resource cpu")
+	}
+	if err := h.ValidatePlugin(res, p.socket, []string{pluginapi.Version}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.RegisterPlugin(res, p.socket, []string{pluginapi.Version}); err != nil {
+		t.Fatal(err)
+	}
+	waitCapacity(t, m, 2, 2)
+	// Its registration socket went: the devices are unhealthy.
+	h.DeRegisterPlugin(res, p.socket)
+	waitCapacity(t, m, 2, 0)
+}
