@@ -23,6 +23,10 @@ type Runtime interface {
 	// Status is the runtime's CRI Status: its RuntimeReady and
 	// NetworkReady conditions, runtime handlers and features.
 	Status(ctx context.Context) (*runtimeapi.StatusResponse, error)
+	// UpdatePodCIDR hands the Node's spec.podCIDRs (comma-separated) to
+	// the runtime (CRI UpdateRuntimeConfig), whose CNI configuration
+	// takes its pod addresses from them.
+	UpdatePodCIDR(ctx context.Context, cidr string) error
 }
 
 // Options configures a Controller.
@@ -151,6 +155,7 @@ type Controller struct {
 	runtimeVersion string
 	images         []v1.ContainerImage
 	rtState        runtimeState // from the runtime's CRI Status
+	podCIDR        string       // the pod CIDRs the runtime last accepted
 }
 
 // New returns a Controller; Run starts it.

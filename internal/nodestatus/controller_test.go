@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -70,6 +71,22 @@ type fakeRuntime struct {
 	images []v1.ContainerImage
 	status *runtimeapi.StatusResponse
 	err    error
+	// podCIDRs records UpdatePodCIDR calls; cidrErr fails them.
+	podCIDRs []string
+	cidrErr  error
+}
+
+func (r *fakeRuntime) UpdatePodCIDR(_ context.Context, cidr string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.podCIDRs = append(r.podCIDRs, cidr)
+	return r.cidrErr
+}
+
+func (r *fakeRuntime) cidrCalls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.podCIDRs)
 }
 
 // readyStatus is what containerd 1.6 answers when it and its CNI are ready.

@@ -66,8 +66,15 @@ func (c *Controller) syncStatus(ctx context.Context) error {
 			return fmt.Errorf("get node: %w", err)
 		}
 		c.setNode(node)
+		cidrChanged := c.syncPodCIDR(ctx, node)
+		if cidrChanged {
+			// The runtime's network may be ready now that it has its
+			// pod CIDR: post what it says at once rather than a period
+			// later.
+			f = c.gatherFacts(ctx)
+		}
 		want, changed := desiredNode(node, c.cfg, f)
-		if !changed && c.clock.Since(c.lastReport) < c.opts.ReportFrequency {
+		if !changed && !cidrChanged && c.clock.Since(c.lastReport) < c.opts.ReportFrequency {
 			return nil
 		}
 		updated, err := nodes.UpdateStatus(ctx, want, metav1.UpdateOptions{})

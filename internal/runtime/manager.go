@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/util/flowcontrol"
 	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/berth-dev/berth/internal/cm"
@@ -381,6 +382,23 @@ func (m *Manager) Status(ctx context.Context) (*runtimeapi.StatusResponse, error
 		return nil, fmt.Errorf("runtime status: %w", m.wrap(err))
 	}
 	return resp, nil
+}
+
+// UpdatePodCIDR hands the node's pod CIDRs (comma-separated) to the
+// runtime, as upstream does when the Node's spec.podCIDRs change: a
+// runtime with a CNI configuration template (containerd's conf_template)
+// writes the node's CNI configuration from them.
+func (m *Manager) UpdatePodCIDR(ctx context.Context, cidr string) error {
+	rs, err := m.runtime(ctx)
+	if err != nil {
+		return err
+	}
+	klog.FromContext(ctx).Info("Updating runtime config through cri with podcidr", "CIDR", cidr)
+	err = rs.UpdateRuntimeConfig(ctx, &runtimeapi.RuntimeConfig{NetworkConfig: &runtimeapi.NetworkConfig{PodCidr: cidr}})
+	if err != nil {
+		return fmt.Errorf("update runtime config with pod CIDR %q: %w", cidr, m.wrap(err))
+	}
+	return nil
 }
 
 // runtimeNameTimeout bounds the Version call RuntimeName makes while the
