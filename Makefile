@@ -40,7 +40,9 @@ help:
 	@echo "cluster-build    build kube-apiserver & co. v1.37.2 into _output/cluster/bin (cached)"
 	@echo "cluster-up       start etcd + the upstream control plane ($(CLUSTER_STATE))"
 	@echo "cluster          cluster-up, then containerd + berth as node $(CLUSTER_NODE) by kubeadm join; wait until Ready"
-	@echo "cluster-down     stop berth, its containerd and the control plane"
+	@echo "                 NODES=N: N berth nodes in network namespaces, pod CIDRs, routes, kube-proxy,"
+	@echo "                 CoreDNS and metrics-server (hack/multinode.sh)"
+	@echo "cluster-down     stop berth, its containerd and the control plane (every node, namespace, route)"
 	@echo "cluster-status   show what runs"
 	@echo "clean            teardown, then remove bin/ and _output/"
 	@echo "bench            berth vs the upstream kubelet, side by side, + Go micro-benchmarks (docs/benchmarks.md);"
@@ -170,6 +172,11 @@ cluster-up: deps cluster-build
 # does not share one with `make run`; the node is made by `kubeadm join`
 # (TLS bootstrap), in a mount namespace of its own (hack/cluster.sh node-up). The hints are printed even when the
 # node does not become Ready: the control plane is usable all the same.
+# NODES=N (N > 1): N berth nodes, each in a network namespace of its own
+# with its own containerd, pod CIDR and routes, the control plane on a
+# bridge, and kube-proxy, CoreDNS and metrics-server (hack/multinode.sh).
+NODES ?= 1
+ifeq ($(NODES),1)
 cluster: deps cluster-up build
 	@rc=0; BERTH_NODE_NAME=$(CLUSTER_NODE) BERTH_NODE_JOIN=kubeadm hack/cluster.sh node-up $(CLUSTER_STATE) || rc=$$?; \
 	echo; \
@@ -177,9 +184,20 @@ cluster: deps cluster-up build
 	echo "kubectl: _output/cluster/bin/kubectl; berth log: $(CLUSTER_STATE)/berth.log"; \
 	echo "stop:    make cluster-down"; \
 	exit $$rc
+else
+cluster: deps cluster-build images build
+	@rc=0; hack/multinode.sh up $(NODES) $(CLUSTER_STATE) || rc=$$?; \
+	echo; \
+	echo "export KUBECONFIG=$(CLUSTER_STATE)/admin.kubeconfig"; \
+	echo "kubectl: _output/cluster/bin/kubectl; berth logs: $(CLUSTER_STATE)/nodes/*/berth.log"; \
+	echo "stop:    make cluster-down"; \
+	exit $$rc
+endif
 
+# Either kind of cluster: hack/multinode.sh down hands a single node's
+# state to hack/cluster.sh down.
 cluster-down:
-	@hack/cluster.sh down $(CLUSTER_STATE)
+	@hack/multinode.sh down $(CLUSTER_STATE)
 
 cluster-status:
 	@hack/cluster.sh status $(CLUSTER_STATE)

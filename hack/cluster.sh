@@ -30,6 +30,12 @@
 #   BERTH_NODE_NAME          node name for berth's identity (default berth-node); `up`
 #                            makes it resolve to 127.0.0.1 through /etc/hosts, since the
 #                            apiserver reaches the kubelet by Hostname
+#   BERTH_APISERVER_HOST     the address the apiserver listens on and advertises (default
+#                            127.0.0.1); another one (hack/multinode.sh's bridge) also turns
+#                            the kubernetes Service's endpoint reconciler on and leaves
+#                            /etc/hosts alone: nodes are reached by their own addresses
+#   BERTH_NODE_NAMES         comma-separated further nodes, each with a client certificate
+#                            (pki/node-NAME.*) and node-NAME.kubeconfig (hack/multinode.sh)
 #   BERTH_APISERVER_PORT     6443
 #   BERTH_ETCD_PORT          23790 (client); BERTH_ETCD_PEER_PORT 23800
 #   BERTH_KCM_PORT           10257 (controller-manager); BERTH_SCHEDULER_PORT 10259
@@ -63,7 +69,8 @@ ETCD_PORT="${BERTH_ETCD_PORT:-23790}"
 ETCD_PEER_PORT="${BERTH_ETCD_PEER_PORT:-23800}"
 KCM_PORT="${BERTH_KCM_PORT:-10257}"
 SCHEDULER_PORT="${BERTH_SCHEDULER_PORT:-10259}"
-APISERVER="https://127.0.0.1:$APISERVER_PORT"
+APISERVER_HOST="${BERTH_APISERVER_HOST:-127.0.0.1}"
+APISERVER="https://$APISERVER_HOST:$APISERVER_PORT"
 ETCD="http://127.0.0.1:$ETCD_PORT"
 
 usage() {
@@ -365,7 +372,7 @@ ensure_hosts() {
 
 certs() {
 	(cd "$REPO_ROOT" && go build -o "$BIN/certs" ./tools/certs)
-	"$BIN/certs" -dir "$S" -node "$NODE" -server "$APISERVER" -service-ip "$SERVICE_IP"
+	"$BIN/certs" -dir "$S" -node "$NODE" -server "$APISERVER" -service-ip "$SERVICE_IP" -nodes "${BERTH_NODE_NAMES:-}"
 }
 
 start_etcd() {
@@ -381,18 +388,22 @@ start_etcd() {
 }
 
 start_apiserver() {
-	local extra=()
+	local extra=() reconciler=none address_types=Hostname,InternalIP
 	read -r -a extra <<<"${BERTH_APISERVER_FLAGS:-}"
+	# Off loopback, nodes are reached at their own addresses, which their
+	# names need not resolve to.
+	[[ "$APISERVER_HOST" == 127.0.0.1 ]] || reconciler=lease address_types=InternalIP,Hostname
 	# No --kubelet-certificate-authority by default: berth serves with a
 	# self-signed cert.
-	# --endpoint-reconciler-type none: the reconciler refuses a loopback
-	# advertise address for the kubernetes Service's endpoints, and with the
-	# apiserver on 127.0.0.1 pods could not reach it through them anyway.
+	# --endpoint-reconciler-type none on loopback: the reconciler refuses a
+	# loopback advertise address for the kubernetes Service's endpoints, and
+	# with the apiserver on 127.0.0.1 pods could not reach it through them
+	# anyway.
 	start kube-apiserver "$BIN/kube-apiserver" \
 		--etcd-servers "$ETCD" \
-		--bind-address 127.0.0.1 \
-		--advertise-address 127.0.0.1 \
-		--endpoint-reconciler-type none \
+		--bind-address "$APISERVER_HOST" \
+		--advertise-address "$APISERVER_HOST" \
+		--endpoint-reconciler-type "$reconciler" \
 		--secure-port "$APISERVER_PORT" \
 		--cert-dir "$S/kube-apiserver" \
 		--tls-cert-file "$S/pki/apiserver.crt" \
@@ -408,7 +419,7 @@ start_apiserver() {
 		--service-account-signing-key-file "$S/pki/sa.key" \
 		--kubelet-client-certificate "$S/pki/apiserver-kubelet-client.crt" \
 		--kubelet-client-key "$S/pki/apiserver-kubelet-client.key" \
-		--kubelet-preferred-address-types Hostname,InternalIP \
+		--kubelet-preferred-address-types "$address_types" \
 		"${extra[@]}"
 }
 
@@ -476,7 +487,7 @@ up() {
 	ensure_etcd
 	build
 	certs
-	ensure_hosts
+	[[ "$APISERVER_HOST" != 127.0.0.1 ]] || ensure_hosts
 	mkdir -p "$S/kube-apiserver" "$S/kube-controller-manager"
 	write_env
 	preflight

@@ -21,6 +21,11 @@
 #   BERTH_INSECURE_REGISTRIES  space-separated registries pulled over plain HTTP
 #                              (default 127.0.0.1:5000; empty for none)
 #   BERTH_SKIP_IMAGES=1        do not import the local images on `up`
+#   BERTH_CNI_TEMPLATE=1       no CNI configuration of ours: containerd writes it from a
+#                              template (conf_template) once the kubelet hands it the
+#                              node's pod CIDR (CRI UpdateRuntimeConfig), as on a node
+#                              whose CIDR the controller-manager allocates
+#                              (hack/multinode.sh); POD_SUBNET is then empty
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,6 +53,8 @@ if [[ "$CMD" == down-all ]]; then
 fi
 S="$(realpath -m "${2:-$REPO_ROOT/_output/containerd}")"
 SOCK="$S/containerd.sock"
+CONF_TEMPLATE=""
+[[ "${BERTH_CNI_TEMPLATE:-}" != 1 ]] || CONF_TEMPLATE="$S/cni/template.conflist"
 PIDFILE="$S/containerd.pid"
 LOG="$S/containerd.log"
 
@@ -177,14 +184,22 @@ write_config() {
 		    bin_dir = "$CNI_BIN_DIR"
 		    conf_dir = "$S/cni/net.d"
 		    max_conf_num = 1
+		    conf_template = "$CONF_TEMPLATE"
 
 		  [plugins."io.containerd.grpc.v1.cri".registry]
 		    config_path = "$S/certs.d"
 	EOF
 
 	# The loopback interface is set up by containerd itself (it runs
-	# "loopback" from bin_dir); the conflist only describes eth0.
-	cat >"$S/cni/net.d/10-berth.conflist" <<-EOF
+	# "loopback" from bin_dir); the conflist only describes eth0. With a
+	# template, containerd writes net.d/10-containerd-net.conflist itself,
+	# with the pod CIDR for {{.PodCIDR}}; a previous run's must not stay.
+	rm -f "$S/cni/net.d/"*
+	local subnet="$POD_SUBNET" gateway=', "gateway": "'"$POD_GATEWAY"'"' conf="$S/cni/net.d/10-berth.conflist"
+	if [[ -n "$CONF_TEMPLATE" ]]; then
+		subnet='{{.PodCIDR}}' gateway='' conf="$CONF_TEMPLATE" POD_SUBNET=''
+	fi
+	cat >"$conf" <<-EOF
 		{
 		  "cniVersion": "1.0.0",
 		  "name": "$CNI_BRIDGE",
@@ -197,7 +212,7 @@ write_config() {
 		      "hairpinMode": true,
 		      "ipam": {
 		        "type": "host-local",
-		        "ranges": [[{"subnet": "$POD_SUBNET", "gateway": "$POD_GATEWAY"}]],
+		        "ranges": [[{"subnet": "$subnet"$gateway}]],
 		        "routes": [{"dst": "0.0.0.0/0"}],
 		        "dataDir": "$S/cni/ipam"
 		      }

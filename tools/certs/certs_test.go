@@ -81,6 +81,7 @@ func TestGenerateWritesVerifiableCerts(t *testing.T) {
 		{stem: "scheduler", usage: x509.ExtKeyUsageClientAuth, cn: "system:kube-scheduler"},
 		{stem: "apiserver-kubelet-client", usage: x509.ExtKeyUsageClientAuth, cn: "kube-apiserver-kubelet-client", orgs: []string{"system:masters"}},
 		{stem: "node", usage: x509.ExtKeyUsageClientAuth, cn: "system:node:n1", orgs: []string{"system:nodes"}},
+		{stem: "front-proxy-client", usage: x509.ExtKeyUsageClientAuth, cn: "front-proxy-client"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.stem+" "+tt.host, func(t *testing.T) {
@@ -134,6 +135,22 @@ func TestGenerateReplacesOnlyWhatChanged(t *testing.T) {
 			want:   []string{"node.kubeconfig", "pki/node.crt", "pki/node.key"},
 		},
 		{
+			name:   "further nodes",
+			change: func(l *layout, _ string) { l.extraNodes = []string{"n2", "n3"} },
+			want: []string{
+				"node-n2.kubeconfig", "node-n3.kubeconfig",
+				"pki/node-n2.crt", "pki/node-n2.key", "pki/node-n3.crt", "pki/node-n3.key",
+			},
+		},
+		{
+			name:   "apiserver on another IP",
+			change: func(l *layout, _ string) { l.server = "https://10.233.0.1:6443" },
+			want: []string{
+				"admin.kubeconfig", "controller-manager.kubeconfig", "node.kubeconfig",
+				"pki/apiserver.crt", "pki/apiserver.key", "scheduler.kubeconfig",
+			},
+		},
+		{
 			name:   "new service IP",
 			change: func(l *layout, _ string) { l.serviceIP = net.ParseIP("10.96.0.1") },
 			want:   []string{"pki/apiserver.crt", "pki/apiserver.key"},
@@ -160,7 +177,7 @@ func TestGenerateReplacesOnlyWhatChanged(t *testing.T) {
 				"admin.kubeconfig", "controller-manager.kubeconfig", "node.kubeconfig",
 				"pki/admin.crt", "pki/admin.key", "pki/apiserver-kubelet-client.crt", "pki/apiserver-kubelet-client.key",
 				"pki/apiserver.crt", "pki/apiserver.key", "pki/controller-manager.crt", "pki/controller-manager.key",
-				"pki/node.crt", "pki/node.key", "pki/scheduler.crt", "pki/scheduler.key", "scheduler.kubeconfig",
+				"pki/front-proxy-client.crt", "pki/front-proxy-client.key", "pki/node.crt", "pki/node.key", "pki/scheduler.crt", "pki/scheduler.key", "scheduler.kubeconfig",
 			},
 		},
 	}

@@ -11,19 +11,26 @@
 //
 // Usage:
 //
-//	certs -dir STATE_DIR -node berth-node -server https://127.0.0.1:6443 -service-ip 10.0.0.1
+//	certs -dir STATE_DIR -node berth-node -server https://127.0.0.1:6443 -service-ip 10.0.0.1 [-nodes n1,n2]
 //
 // Layout under DIR: pki/{ca,apiserver,admin,controller-manager,scheduler,
-// apiserver-kubelet-client,node}.{crt,key}, pki/sa.{key,pub}, and
-// {admin,controller-manager,scheduler,node}.kubeconfig.
+// apiserver-kubelet-client,front-proxy-client,node}.{crt,key},
+// pki/sa.{key,pub}, and {admin,controller-manager,scheduler,node}.kubeconfig;
+// for each of -nodes (a cluster of several nodes, hack/multinode.sh),
+// pki/node-NAME.{crt,key} and node-NAME.kubeconfig. The apiserver's cert
+// names the -server URL's IP too, for a cluster whose apiserver is not on
+// loopback.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -41,6 +48,7 @@ func run(args []string) error {
 		node      = fs.String("node", "berth-node", "node name for berth's client cert (CN=system:node:NODE)")
 		server    = fs.String("server", "https://127.0.0.1:6443", "apiserver URL written into the kubeconfigs")
 		serviceIP = fs.String("service-ip", "10.0.0.1", "first IP of the service CIDR, a SAN of the apiserver cert")
+		nodes     = fs.String("nodes", "", "comma-separated names of further nodes, each with a client cert and kubeconfig of its own")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -53,7 +61,13 @@ func run(args []string) error {
 	if ip == nil {
 		return fmt.Errorf("-service-ip %q is not an IP", *serviceIP)
 	}
-	return generate(layout{dir: *dir, node: *node, server: *server, serviceIP: ip, now: time.Now()})
+	var extra []string
+	for n := range strings.SplitSeq(*nodes, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			extra = append(extra, n)
+		}
+	}
+	return generate(layout{dir: *dir, node: *node, server: *server, serviceIP: ip, extraNodes: extra, now: time.Now()})
 }
 
 // layout says what to write where.
@@ -62,12 +76,26 @@ type layout struct {
 	node      string
 	server    string
 	serviceIP net.IP
-	now       time.Time // validity is counted from here
+	// extraNodes get a client cert and kubeconfig each (node-NAME).
+	extraNodes []string
+	now        time.Time // validity is counted from here
+}
+
+// apiserverIPs are the apiserver cert's IP SANs: loopback, the kubernetes
+// Service's IP and the server URL's host when it is another IP.
+func (l layout) apiserverIPs() []net.IP {
+	ips := []net.IP{net.IPv4(127, 0, 0, 1), l.serviceIP}
+	if u, err := url.Parse(l.server); err == nil {
+		if ip := net.ParseIP(u.Hostname()); ip != nil && !slices.ContainsFunc(ips, ip.Equal) {
+			ips = append(ips, ip)
+		}
+	}
+	return ips
 }
 
 // leaves lists the certs signed by the CA, by file stem under pki/.
 func (l layout) leaves() []leafSpec {
-	return []leafSpec{
+	leaves := []leafSpec{
 		{
 			stem:    "apiserver",
 			subject: subject{CN: "kube-apiserver"},
@@ -76,22 +104,41 @@ func (l layout) leaves() []leafSpec {
 				"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 				"kubernetes.default.svc.cluster.local",
 			},
-			ips: []net.IP{net.IPv4(127, 0, 0, 1), l.serviceIP},
+			ips: l.apiserverIPs(),
 		},
 		{stem: "admin", subject: subject{CN: "kubernetes-admin", O: []string{"system:masters"}}},
 		{stem: "controller-manager", subject: subject{CN: "system:kube-controller-manager"}},
 		{stem: "scheduler", subject: subject{CN: "system:kube-scheduler"}},
 		{stem: "apiserver-kubelet-client", subject: subject{CN: "kube-apiserver-kubelet-client", O: []string{"system:masters"}}},
 		{stem: "node", subject: subject{CN: "system:node:" + l.node, O: []string{"system:nodes"}}},
+		// The apiserver's client identity towards aggregated APIs
+		// (metrics-server), trusted through --requestheader-client-ca-file
+		// with this CN alone allowed.
+		{stem: "front-proxy-client", subject: subject{CN: "front-proxy-client"}},
 	}
+	for _, n := range l.extraNodes {
+		leaves = append(leaves, leafSpec{stem: "node-" + n, subject: subject{CN: "system:node:" + n, O: []string{"system:nodes"}}})
+	}
+	return leaves
 }
 
+type kubeconfigSpec struct{ name, stem, user string }
+
 // kubeconfigs maps each kubeconfig to the client cert it uses.
-var kubeconfigs = []struct{ name, stem, user string }{
+var kubeconfigs = []kubeconfigSpec{
 	{"admin.kubeconfig", "admin", "kubernetes-admin"},
 	{"controller-manager.kubeconfig", "controller-manager", "system:kube-controller-manager"},
 	{"scheduler.kubeconfig", "scheduler", "system:kube-scheduler"},
 	{"node.kubeconfig", "node", "node"},
+}
+
+// allKubeconfigs adds the further nodes' to kubeconfigs.
+func (l layout) allKubeconfigs() []kubeconfigSpec {
+	all := slices.Clone(kubeconfigs)
+	for _, n := range l.extraNodes {
+		all = append(all, kubeconfigSpec{"node-" + n + ".kubeconfig", "node-" + n, "node"})
+	}
+	return all
 }
 
 func generate(l layout) error {
@@ -111,7 +158,7 @@ func generate(l layout) error {
 	if err := ensureKeyPair(filepath.Join(pki, "sa.key"), filepath.Join(pki, "sa.pub")); err != nil {
 		return fmt.Errorf("service-account key: %w", err)
 	}
-	for _, kc := range kubeconfigs {
+	for _, kc := range l.allKubeconfigs() {
 		data, err := kubeconfig(l.server, pki, kc.stem, kc.user)
 		if err != nil {
 			return fmt.Errorf("%s: %w", kc.name, err)
