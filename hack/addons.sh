@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cluster add-ons built locally, for hack/multinode.sh: no outside registry.
 #
-#   hack/addons.sh build         build kube-proxy (k8s.io/kubernetes v1.37.2, in cluster/),
+#   hack/addons.sh build         build kube-proxy (k8s.io/kubernetes v1.37.2, cluster/kube-proxy),
 #                                CoreDNS (cluster/coredns) and metrics-server v0.8.0
 #                                (cluster/metrics-server), and their images, into
 #                                _output/addons (each cached by its inputs)
@@ -36,21 +36,14 @@ die() {
 	exit 1
 }
 
-# ldflags as hack/cluster.sh's: kube-proxy reports the same version and
-# shares the control plane's compiled packages.
-kube_ldflags() {
-	local p flags="-s -w"
-	for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-		flags+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=37"
-		flags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
-	done
-	echo "$flags"
-}
+# kube_ldflags: hack/cluster.sh's, so that kube-proxy reports the same
+# version and shares the control plane's compiled packages.
+kube_ldflags() { "$REPO_ROOT/hack/cluster.sh" ldflags; }
 
 # module_of NAME: the module a binary is built in, and its package.
 module_of() {
 	case "$1" in
-	kube-proxy) echo "cluster k8s.io/kubernetes/cmd/kube-proxy" ;;
+	kube-proxy) echo "cluster/kube-proxy k8s.io/kubernetes/cmd/kube-proxy" ;;
 	coredns) echo "cluster/coredns github.com/coredns/coredns" ;;
 	metrics-server) echo "cluster/metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server" ;;
 	esac

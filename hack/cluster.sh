@@ -810,6 +810,10 @@ build)
 	build_test_plugins
 	exit 0
 	;;
+ldflags) # for other upstream programs built alike (hack/addons.sh)
+	ldflags
+	exit 0
+	;;
 build-e2e)
 	build_e2e "${2:-}"
 	exit 0

@@ -452,6 +452,11 @@ status() {
 
 # One command at a time per state dir. flock -o: the lock is not
 # inherited by the daemons started here, which outlive the command.
+if [[ "$CMD" != up && ! -d "$S" ]]; then
+	log "nothing in $S"
+	[[ "$CMD" == down ]] && exit 0
+	exit 1
+fi
 mkdir -p "$S"
 if [[ "${BERTH_MN_LOCKED:-}" != "$S" ]]; then
 	BERTH_MN_LOCKED="$S" exec flock -o "$S/.multinode.lock" "${BASH_SOURCE[0]}" "$@"

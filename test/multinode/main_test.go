@@ -126,6 +126,13 @@ func setUp() (*environment, error) {
 			return nil, err
 		}
 	}
+	// containerd's socket path is limited to 107 bytes: a long checkout
+	// path puts the state dir under $TMPDIR (the watchdog still removes it).
+	if len(filepath.Join(env.stateDir, "nodes", nodeName(nodeCount), "containerd", "containerd.sock.ttrpc")) >= 104 {
+		if env.stateDir, err = os.MkdirTemp("", "berth-e2e-mn-"); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(env.stateDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -195,7 +202,7 @@ func (env *environment) tearDown(passed bool) error {
 		errs = append(errs, fmt.Errorf("mounts under %s remain", env.stateDir))
 	}
 	if len(errs) == 0 && passed {
-		errs = append(errs, os.RemoveAll(env.base))
+		errs = append(errs, os.RemoveAll(env.stateDir), os.RemoveAll(env.base))
 	}
 	return errors.Join(errs...)
 }
