@@ -101,13 +101,23 @@ kube_proxy_rootfs() {
 	rm -rf "$root"
 	mkdir -p "$root/usr/local/bin" "$root/usr/sbin" "$root/run" "$root/tmp" "$root/etc"
 	chmod 1777 "$root/tmp"
+	# The host's layout (Debian's merged /usr): iptables finds its
+	# extensions at the path it was built with, /usr/lib/..., while ldd
+	# names the libraries by /lib/....
+	local d
+	for d in lib lib64; do
+		if [[ -L "/$d" ]]; then
+			mkdir -p "$root/$(readlink "/$d" | sed 's|^/||')"
+			ln -s "$(readlink "/$d" | sed 's|^/||')" "$root/$d"
+		fi
+	done
 	install -m 0755 "$OUT/bin/kube-proxy" "$root/usr/local/bin/kube-proxy"
 	copy_with_libs "$multi" "$root"
 	[[ "$multi" == /usr/sbin/xtables-nft-multi ]] || ln -sf "$multi" "$root/usr/sbin/xtables-nft-multi"
 	for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
 		ln -sf xtables-nft-multi "$root/usr/sbin/$t"
 	done
-	ext="$(dirname "$(ldd "$multi" | awk '/libxtables/ {print $3}')")/xtables"
+	ext="$(readlink -f "$(dirname "$(ldd "$multi" | awk '/libxtables/ {print $3}')")/xtables")"
 	[[ -d "$ext" ]] || die "no iptables extensions at $ext"
 	for so in "$ext"/*.so; do copy_with_libs "$so" "$root"; done
 	# iptables resolves protocol names (-p tcp) through /etc/protocols.
