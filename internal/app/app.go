@@ -40,6 +40,7 @@ import (
 	"github.com/berth-dev/berth/internal/status"
 	"github.com/berth-dev/berth/internal/userns"
 	"github.com/berth-dev/berth/internal/volume"
+	"github.com/berth-dev/berth/internal/volume/csi"
 )
 
 // plegRelistThreshold is how stale the last successful relist may be before
@@ -148,10 +149,12 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	csiVolumes := newCSI(opts, clients)
 	vols := volume.New(volume.Options{
 		Client:          clients.podClient(),
 		Objects:         auto.objects(objs),
 		Tokens:          auto.tokens(),
+		CSI:             csiVolumes,
 		RootDir:         opts.RootDir,
 		NodeName:        opts.NodeName,
 		NodeAllocatable: node.Allocatable,
@@ -231,7 +234,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	health := healthCheck(generator, clk)
-	resources, err := newNodeResources(opts, rt, pods, pullRecords, recorder, obs.metrics.Evictions, clk)
+	resources, err := newNodeResources(opts, rt, pods, pullRecords, recorder, obs.metrics.Evictions, csiVolumeStats{csiVolumes}, clk)
 	if err != nil {
 		return err
 	}
@@ -240,6 +243,7 @@ func Run(ctx context.Context, opts Options) error {
 	// type's handler is added here, before Run.
 	plugins := pluginmanager.New(pluginmanager.Options{Dir: filepath.Join(opts.RootDir, "plugins_registry")})
 	plugins.AddHandler(registerapi.DevicePlugin, devices.WatcherHandler())
+	plugins.AddHandler(csi.PluginType, csiVolumes)
 
 	// 5. Probes, pod start metrics, and the API side (node, pods, status,
 	// mirror pods) that follows the pod set.
@@ -305,6 +309,13 @@ func Run(ctx context.Context, opts Options) error {
 	auto.run(ctx, run)
 	run(func() { vols.Run(ctx) })
 	run(func() { allocations.Run(ctx) })
+	if clients != nil {
+		run(func() {
+			if err := csiVolumes.InitCSINode(ctx); err != nil && ctx.Err() == nil {
+				logger.Error(err, "Cannot initialize the CSINode")
+			}
+		})
+	}
 	run(func() { generator.Run(ctx) })
 	run(func() { probes.Run(ctx) })
 	if api != nil {

@@ -30,7 +30,7 @@ type nodeResources struct {
 	images    *image.GC
 }
 
-func newNodeResources(opts Options, rt *runtime.Manager, pods eviction.Pods, pullRecords *image.Records, recorder record.EventRecorder, evictions *prometheus.CounterVec, clk clock.WithTicker) (*nodeResources, error) {
+func newNodeResources(opts Options, rt *runtime.Manager, pods eviction.Pods, pullRecords *image.Records, recorder record.EventRecorder, evictions *prometheus.CounterVec, driverVolumes stats.DriverVolumes, clk clock.WithTicker) (*nodeResources, error) {
 	kc := opts.Config
 	if kc == nil {
 		kc = &kubeletconfig.KubeletConfiguration{}
@@ -49,6 +49,7 @@ func newNodeResources(opts Options, rt *runtime.Manager, pods eviction.Pods, pul
 		NodeName:             opts.NodeName,
 		HousekeepingInterval: opts.HousekeepingInterval,
 		VolumeStatsAggPeriod: opts.VolumeStatsAggPeriod,
+		DriverVolumes:        driverVolumes,
 		KubeletCgroup:        opts.KubeletCgroups,
 		SystemCgroup:         opts.SystemCgroups,
 		Clock:                clk,

@@ -57,6 +57,8 @@ type Options struct {
 	// walked (volumeStatsAggPeriod, 1 min); between walks its last usage
 	// is reported.
 	VolumeStatsAggPeriod time.Duration
+	// DriverVolumes, if set, measures the pods' CSI volumes.
+	DriverVolumes DriverVolumes
 	// ProcRoot is /proc; tests point it elsewhere.
 	ProcRoot string
 	Clock    clock.WithTicker
@@ -93,6 +95,7 @@ type Collector struct {
 	ctrCgroups map[string]string // container ID -> cgroup
 	netPIDs    map[string]int    // sandbox ID -> a process in its netns
 	volumes    map[string]volumeSnap
+	driverVols map[types.UID]driverVolumeSnap
 	devices    map[uint64]string
 	failing    map[string]bool // which sources are failing, to log changes once
 	// volumeRoundBudget is how many entries a round's volume walks may
@@ -159,6 +162,7 @@ func newCollector(opts Options, cg cgroupFS) *Collector {
 		ctrCgroups: map[string]string{},
 		netPIDs:    map[string]int{},
 		volumes:    map[string]volumeSnap{},
+		driverVols: map[types.UID]driverVolumeSnap{},
 		devices:    map[uint64]string{},
 		failing:    map[string]bool{},
 

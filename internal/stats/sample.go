@@ -69,6 +69,7 @@ type podSnap struct {
 	Net                  *netSnap
 	Containers           []containerSnap
 	Volumes              []volumeSnap
+	DriverVolumes        []DriverVolume // measured by their drivers (CSI)
 	FsTime               time.Time
 	LogFs                *fsInfo // the file system of the pod's logs
 	PodLogs              *usage  // files of the pod's log dir outside container dirs

@@ -39,6 +39,7 @@ type podRound struct {
 	ctrCgroups map[string]string
 	netPIDs    map[string]int // -1: the sandbox uses the node's namespace
 	volumes    map[string]volumeSnap
+	driverVols map[types.UID]driverVolumeSnap
 	fs         map[string]*fsInfo // statfs by path, once per round
 	walkBudget int
 	selfNetns  string
@@ -53,6 +54,7 @@ func (c *Collector) samplePods(ctx context.Context, pods map[types.UID]*containe
 		ctrCgroups: make(map[string]string, len(c.ctrCgroups)),
 		netPIDs:    make(map[string]int, len(pods)),
 		volumes:    make(map[string]volumeSnap, len(c.volumes)),
+		driverVols: make(map[types.UID]driverVolumeSnap, len(c.driverVols)),
 		fs:         map[string]*fsInfo{},
 		walkBudget: c.volumeRoundBudget,
 		criByID:    make(map[string]*runtimeapi.ContainerStats, len(cri)),
@@ -75,7 +77,7 @@ func (c *Collector) samplePods(ctx context.Context, pods map[types.UID]*containe
 		}
 	}
 	c.podCgroups, c.sbCgroups, c.ctrCgroups, c.volumes = r.podCgroups, r.sbCgroups, r.ctrCgroups, r.volumes
-	c.netPIDs = r.netPIDs
+	c.netPIDs, c.driverVols = r.netPIDs, r.driverVols
 	return out
 }
 
@@ -127,6 +129,7 @@ func (c *Collector) samplePod(ctx context.Context, r *podRound, p *container.Pod
 	slices.SortFunc(ps.Containers, func(a, b containerSnap) int { return cmp.Compare(a.Name, b.Name) })
 
 	c.samplePodFs(ctx, r, &ps)
+	ps.DriverVolumes = c.sampleDriverVolumes(ctx, r, p.UID)
 	return ps, true
 }
 

@@ -123,7 +123,19 @@ func podStats(p *podSnap, rootFs *fsSnap, only bool) statsapi.PodStats {
 			FsStats: *usageFsStats(v.Time, &info, v.Usage),
 		})
 	}
+	// Inline driver volumes count as the pod's ephemeral storage, claims
+	// do not (upstream's split of ephemeral and persistent volumes).
+	var claims []statsapi.VolumeStats
+	for i := range p.DriverVolumes {
+		vs := driverVolumeStats(&p.DriverVolumes[i])
+		if vs.PVCRef != nil {
+			claims = append(claims, vs)
+		} else {
+			ps.VolumeStats = append(ps.VolumeStats, vs)
+		}
+	}
 	ps.EphemeralStorage = ephemeralStorage(&ps, p, rootFs)
+	ps.VolumeStats = append(ps.VolumeStats, claims...)
 	return ps
 }
 

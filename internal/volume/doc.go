@@ -17,7 +17,11 @@
 //
 // hostPath and persistentVolumeClaim volumes (bound to a local or hostPath
 // PersistentVolume) have no directory of their own: containers mount the
-// host path directly.
+// host path directly. CSI volumes (a claim bound to a PersistentVolume with
+// spec.csi, a generic ephemeral volume's claim, an inline csi volume) are
+// set up by the CSI manager (the CSI interface, internal/volume/csi) under
+// pods/<uid>/volumes/kubernetes.io~csi/<name>/mount; TearDown has it
+// unpublish them before it unmounts anything else.
 //
 // File-based volumes (configMap, secret, downwardAPI, projected) are written
 // by atomicWriter exactly as upstream's AtomicWriter does: the files live in

@@ -37,6 +37,9 @@ type Options struct {
 	Client kubernetes.Interface
 	// Objects serves ConfigMaps and Secrets. Nil: such volumes fail.
 	Objects Objects
+	// CSI serves CSI volumes (PersistentVolumes with spec.csi, inline csi
+	// volumes). Nil: they fail as not supported.
+	CSI CSI
 	// RootDir holds the pods' volumes under RootDir/pods/<uid>.
 	RootDir string
 	// NodeName is checked against the node affinity of local
@@ -68,6 +71,7 @@ type Options struct {
 type Manager struct {
 	client          kubernetes.Interface
 	objects         Objects
+	csi             CSI
 	rootDir         string
 	nodeName        string
 	nodeAllocatable func() v1.ResourceList
@@ -172,6 +176,7 @@ func New(opts Options) *Manager {
 	return &Manager{
 		client:          opts.Client,
 		objects:         opts.Objects,
+		csi:             opts.CSI,
 		rootDir:         opts.RootDir,
 		nodeName:        opts.NodeName,
 		nodeAllocatable: opts.NodeAllocatable,

@@ -27,7 +27,6 @@ func TestUnsupportedVolumeTypes(t *testing.T) {
 		want string
 	}{
 		{v1.Volume{Name: "x", VolumeSource: v1.VolumeSource{CSI: &v1.CSIVolumeSource{Driver: "d"}}}, `volume type "csi" is not supported by berth yet`},
-		{v1.Volume{Name: "x", VolumeSource: v1.VolumeSource{Ephemeral: &v1.EphemeralVolumeSource{}}}, `volume type "ephemeral" is not supported by berth yet`},
 		{v1.Volume{Name: "x", VolumeSource: v1.VolumeSource{NFS: &v1.NFSVolumeSource{Server: "s", Path: "/"}}}, `volume type "nfs" is not supported by berth yet`},
 	}
 	for _, tc := range cases {

@@ -49,6 +49,10 @@ func (m *Manager) setUpVolume(ctx context.Context, ps *podState, vol *v1.Volume)
 		return m.setUpProjected(ctx, pod, vol, vs)
 	case vol.PersistentVolumeClaim != nil:
 		return false, m.setUpPVC(ctx, pod, vol, vs)
+	case vol.Ephemeral != nil:
+		return false, m.setUpEphemeral(ctx, pod, vol, vs)
+	case vol.CSI != nil && m.csi != nil:
+		return false, m.setUpInlineCSI(ctx, pod, vol, vs)
 	default:
 		return false, fmt.Errorf("volume type %q is not supported by berth yet", sourceType(&vol.VolumeSource))
 	}

@@ -9,6 +9,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/component-helpers/storage/ephemeral"
 	storagehelpers "k8s.io/component-helpers/storage/volume"
 )
 
@@ -17,23 +18,40 @@ const pvcProtectionFinalizer = "kubernetes.io/pvc-protection"
 
 // setUpPVC resolves a persistentVolumeClaim to its bound PersistentVolume
 // and sets up what berth supports: local volumes (the fsGroup applies
-// unless the claim is read-only) and hostPath volumes (with their type
-// check). Containers mount the volume's path directly. Other volume types
-// are reported as not supported. The messages are upstream's.
+// unless the claim is read-only), hostPath volumes (with their type
+// check) and CSI volumes (through the CSI manager). Containers mount the
+// volume's path directly. Other volume types are reported as not
+// supported. The messages are upstream's.
 func (m *Manager) setUpPVC(ctx context.Context, pod *v1.Pod, vol *v1.Volume, vs *volumeState) error {
 	claim := vol.PersistentVolumeClaim
+	return m.setUpClaim(ctx, pod, vol, vs, claim.ClaimName, claim.ReadOnly, false)
+}
+
+// setUpEphemeral sets up a generic ephemeral volume: the claim the
+// ephemeral volume controller made for the pod (<pod>-<volume>), which
+// must be the pod's, as upstream checks.
+func (m *Manager) setUpEphemeral(ctx context.Context, pod *v1.Pod, vol *v1.Volume, vs *volumeState) error {
+	return m.setUpClaim(ctx, pod, vol, vs, ephemeral.VolumeClaimName(pod, vol), false, true)
+}
+
+func (m *Manager) setUpClaim(ctx context.Context, pod *v1.Pod, vol *v1.Volume, vs *volumeState, claimName string, readOnly, ephemeralClaim bool) error {
 	if vs.ready {
 		return nil
 	}
 	if m.client == nil {
-		return fmt.Errorf("cannot use PersistentVolumeClaim %s/%s: berth runs without an API server (standalone mode)", pod.Namespace, claim.ClaimName)
+		return fmt.Errorf("cannot use PersistentVolumeClaim %s/%s: berth runs without an API server (standalone mode)", pod.Namespace, claimName)
 	}
 	pvcErr := func(err error) error {
-		return fmt.Errorf("error processing PVC %s/%s: %v", pod.Namespace, claim.ClaimName, err)
+		return fmt.Errorf("error processing PVC %s/%s: %v", pod.Namespace, claimName, err)
 	}
-	pvc, err := m.client.CoreV1().PersistentVolumeClaims(pod.Namespace).Get(ctx, claim.ClaimName, metav1.GetOptions{})
+	pvc, err := m.client.CoreV1().PersistentVolumeClaims(pod.Namespace).Get(ctx, claimName, metav1.GetOptions{})
 	if err != nil {
 		return pvcErr(fmt.Errorf("failed to fetch PVC from API server: %v", err))
+	}
+	if ephemeralClaim {
+		if err := ephemeral.VolumeIsForPod(pod, pvc); err != nil {
+			return pvcErr(err)
+		}
 	}
 	if pvc.DeletionTimestamp != nil && !slices.Contains(pvc.Finalizers, pvcProtectionFinalizer) {
 		return pvcErr(errors.New("PVC is being deleted"))
@@ -79,7 +97,7 @@ func (m *Manager) setUpPVC(ctx context.Context, pod *v1.Pod, vol *v1.Volume, vs 
 		if !info.IsDir() {
 			return fmt.Errorf("local volume %s: %s is not a directory", pv.Name, path)
 		}
-		if !claim.ReadOnly {
+		if !readOnly {
 			fsGroup, policy := fsGroupOf(pod)
 			if err := applyFSGroup(path, fsGroup, policy, false); err != nil {
 				return err
@@ -90,10 +108,22 @@ func (m *Manager) setUpPVC(ctx context.Context, pod *v1.Pod, vol *v1.Volume, vs 
 		if err := setUpHostPath(pv.Spec.HostPath, vs); err != nil {
 			return err
 		}
+	case pv.Spec.CSI != nil && m.csi != nil:
+		path, ownFSGroup, err := m.csi.SetUpPersistent(ctx, pod, vol.Name, pvc, pv, readOnly)
+		if err != nil {
+			return err
+		}
+		if ownFSGroup {
+			fsGroup, policy := fsGroupOf(pod)
+			if err := applyFSGroup(path, fsGroup, policy, false); err != nil {
+				return err
+			}
+		}
+		vs.path = path
 	default:
 		return fmt.Errorf("volume type %q of PersistentVolume %s is not supported by berth yet", sourceType(&pv.Spec.PersistentVolumeSource), pv.Name)
 	}
-	vs.readOnly = claim.ReadOnly
+	vs.readOnly = readOnly
 	vs.ready = true
 	return nil
 }

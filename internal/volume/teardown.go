@@ -41,6 +41,13 @@ func (m *Manager) TearDown(ctx context.Context, podUID types.UID) error {
 	if err != nil {
 		return fmt.Errorf("tear down volumes of pod %s: %w", podUID, err)
 	}
+	// CSI volumes first, through their drivers: unmounting them here
+	// would leave the driver's state (and a staged volume) behind.
+	if m.csi != nil {
+		if err := m.csi.TearDownPod(ctx, podUID); err != nil {
+			return fmt.Errorf("tear down volumes of pod %s: %w", podUID, err)
+		}
+	}
 	if err := unmountAll(dir); err != nil {
 		return fmt.Errorf("tear down volumes of pod %s: %w", podUID, err)
 	}
@@ -99,6 +106,12 @@ func (m *Manager) CleanupOrphans(ctx context.Context, keep func(types.UID) bool)
 			continue
 		}
 		dir, err := container.PodDir(m.rootDir, uid)
+		if err == nil && m.csi != nil {
+			// A CSI volume is unpublished by its driver, which may not
+			// have registered yet after a restart: then the directory
+			// stays until a later call.
+			err = m.csi.TearDownPod(ctx, uid)
+		}
 		if err == nil {
 			err = removeUnmounted(dir)
 		}
