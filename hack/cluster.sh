@@ -3,8 +3,9 @@
 #
 #   hack/cluster.sh build                build kube-apiserver, -controller-manager, -scheduler,
 #                                        kubelet, kubectl and kubeadm v1.37.2, etcd 3.7.0
-#                                        (kubeadm's etcd image) and the sample device plugin,
-#                                        into _output/cluster/bin (cached)
+#                                        (kubeadm's etcd image), the sample device plugin and
+#                                        external-provisioner (the CSI tests' sidecar), into
+#                                        _output/cluster/bin (cached)
 #   hack/cluster.sh build-e2e [OUT_DIR]  build upstream's e2e.test, the ginkgo CLI and the test
 #                                        images' agnhost and nonewprivs v1.37.2 into OUT_DIR
 #                                        (default _output/conformance/bin; cached)
@@ -195,6 +196,30 @@ build_test_plugins() {
 	)
 	echo "$hash" >"$BIN/.stamp-sample-device-plugin"
 	log "built sample-device-plugin"
+}
+
+# build_csi compiles the CSI sidecar the CSI tests run next to the control
+# plane, external-provisioner, in the module cluster/csi (its dependencies
+# must not move the control plane's), cached by a stamp of its own.
+build_csi() {
+	local hash
+	mkdir -p "$BIN"
+	exec 9>"$BIN/.lock"
+	flock 9
+	hash="$(build_inputs_hash "$REPO_ROOT/cluster/csi")"
+	if [[ -x "$BIN/csi-provisioner" && -f "$BIN/.stamp-csi" && "$(cat "$BIN/.stamp-csi")" == "$hash" ]]; then
+		log "csi-provisioner up to date in $BIN"
+		return 0
+	fi
+	rm -f "$BIN/.stamp-csi"
+	log "building csi-provisioner into $BIN"
+	(
+		cd "$REPO_ROOT/cluster/csi"
+		CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$BIN/csi-provisioner" \
+			github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner
+	)
+	echo "$hash" >"$BIN/.stamp-csi"
+	log "built csi-provisioner"
 }
 
 # build_e2e compiles, in the module cluster/e2e, e2e.test as upstream does
@@ -808,6 +833,7 @@ build)
 	build
 	build_kubeadm
 	build_test_plugins
+	build_csi
 	exit 0
 	;;
 ldflags) # for other upstream programs built alike (hack/addons.sh)
