@@ -100,7 +100,7 @@ func cri(i int, stream, msg string) string {
 
 // logsFixture is a pod whose container "app" restarted once: c0 exited,
 // c1 runs; each has its own log file.
-func logsFixture(t *testing.T) (*containerLogs, *fakeRuntime, *v1.Pod) {
+func logsFixture(t testing.TB) (*containerLogs, *fakeRuntime, *v1.Pod) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "0.log"), []byte(cri(1, "stdout", "old-1")+cri(2, "stderr", "old-2")), 0o644)
 	os.WriteFile(filepath.Join(dir, "1.log"), []byte(cri(3, "stdout", "new-1")+cri(4, "stderr", "new-2")+cri(5, "stdout", "new-3")), 0o644)

@@ -19,7 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/container"
 )
 
-func testHandlers(t *testing.T) (Handlers, *fakeStats) {
+func testHandlers(t testing.TB) (Handlers, *fakeStats) {
 	reg := prometheus.NewRegistry()
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "berth_test_total", Help: "test"})
 	c.Inc()
