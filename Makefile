@@ -17,7 +17,7 @@ CLUSTER_NODE ?= berth-node
 # containerd instances with hack/containerd.sh, STATE_DIRs under _output/e2e/.
 export BERTH_REPO_ROOT := $(CURDIR)
 
-.PHONY: help all build deps images unit compare e2e test-e2e test-cluster test run containerd-up containerd-down \
+.PHONY: help all build deps images unit compare fuzz fuzz-short chaos e2e test-e2e test-cluster test run containerd-up containerd-down \
 	registry-up registry-down teardown clean bench \
 	cluster-build cluster-up cluster-down cluster cluster-status \
 	conformance conformance-slow conformance-down test-conformance
@@ -26,6 +26,9 @@ help:
 	@echo "build            go build -o bin/berth ./cmd/berth"
 	@echo "unit             unit tests (go test ./...)"
 	@echo "compare          berth's rules against upstream's own code on the same inputs (cluster/compare)"
+	@echo "fuzz             every native fuzz target for FUZZTIME each (default 1m; CI runs fuzz-short: 3s each)"
+	@echo "chaos            the chaos scenarios against a real control plane and containerd (docs/reliability.md);"
+	@echo "                 SCENARIO=<name> runs one, e.g. SCENARIO=BerthKill"
 	@echo "test             deps + images + unit and compare tests + e2e tests (BERTH_E2E=1)"
 	@echo "test-e2e (e2e)   deps + images + e2e tests only"
 	@echo "test-cluster     deps + images + cluster e2e tests (control plane + berth node, BERTH_E2E=1),"
@@ -72,6 +75,15 @@ unit:
 compare:
 	cd cluster/compare && $(GO) test ./...
 
+# Go's native fuzzing, one target at a time (hack/fuzz.sh lists them); the
+# seed corpora in testdata/fuzz also run as plain unit tests.
+FUZZTIME ?= 1m
+fuzz:
+	@FUZZTIME=$(FUZZTIME) hack/fuzz.sh
+
+fuzz-short:
+	@FUZZTIME=3s hack/fuzz.sh
+
 # The e2e package skips itself unless BERTH_E2E=1; until it exists there is
 # nothing to run.
 e2e: test-e2e
@@ -96,6 +108,7 @@ test-cluster: deps images
 
 test: deps images
 	$(GO) test ./...
+	@$(MAKE) --no-print-directory fuzz-short
 	@$(MAKE) --no-print-directory compare
 	@$(MAKE) --no-print-directory test-e2e
 	@$(MAKE) --no-print-directory test-cluster
@@ -164,6 +177,15 @@ conformance-down:
 
 cluster-build:
 	@hack/cluster.sh build
+
+# The chaos scenarios (test/cluster/chaos_test.go, docs/reliability.md):
+# never in CI. Their own control plane, containerd and berth in
+# _output/chaos; CHAOS_PODS, CHAOS_FAULTS and CHAOS_OUTAGE (seconds) tune
+# them; the figures are appended to _output/chaos/chaos-results.txt.
+SCENARIO ?=
+chaos: deps images
+	BERTH_E2E=1 BERTH_CHAOS=1 BERTH_CLUSTER_E2E_DIR=$(CURDIR)/_output/chaos \
+		$(GO) test -count=1 -v -timeout 180m -run 'TestChaos$(if $(SCENARIO),$(SCENARIO)$$)' ./test/cluster/
 
 cluster-up: deps cluster-build
 	@BERTH_NODE_NAME=$(CLUSTER_NODE) hack/cluster.sh up $(CLUSTER_STATE)
