@@ -87,6 +87,8 @@ func chaosPod(name string) *v1.Pod {
 		{Name: "scratch", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{}}},
 	}
 	p.Spec.Containers[0].VolumeMounts = []v1.VolumeMount{{Name: "cfg", MountPath: "/cfg"}, {Name: "scratch", MountPath: "/scratch"}}
+	// Data the pod keeps while it lives: no fault may remove it.
+	p.Spec.Containers[0].Command = []string{"sh", "-c", "[ -f /scratch/marker ] || echo " + name + " > /scratch/marker; exec sleep 3600"}
 	p.Labels["chaos"] = "1"
 	return p
 }
@@ -294,6 +296,7 @@ type chaosReport struct {
 	needless        int // containers restarted (or replaced) that no change asked for
 	converge        []time.Duration
 	duplicates      int // extra sandboxes for a pod at convergence
+	dataLost        int // live pods whose emptyDir marker is gone
 	leaks           []string
 	created, delets int
 }
@@ -310,17 +313,17 @@ func (r *chaosReport) log(t *testing.T) {
 		avg = sum / time.Duration(len(r.converge))
 	}
 	line := fmt.Sprintf("CHAOS %s: faults %d, pods created %d deleted %d, pods lost %d, needless restarts %d, "+
-		"duplicate sandboxes %d, converged avg %s max %s, leaks %d %v",
-		r.scenario, r.faults, r.created, r.delets, r.lost, r.needless, r.duplicates,
+		"duplicate sandboxes %d, volume data lost %d, converged avg %s max %s, leaks %d %v",
+		r.scenario, r.faults, r.created, r.delets, r.lost, r.needless, r.duplicates, r.dataLost,
 		avg.Round(10*time.Millisecond), worst.Round(10*time.Millisecond), len(r.leaks), r.leaks)
 	t.Log(line)
 	if f, err := os.OpenFile(filepath.Join(suite.base, "chaos-results.txt"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
 		fmt.Fprintf(f, "%s %s\n", time.Now().UTC().Format(time.RFC3339), line)
 		f.Close()
 	}
-	if r.lost > 0 || r.needless > 0 || r.duplicates > 0 || len(r.leaks) > 0 {
-		t.Errorf("%s: pods lost %d, needless restarts %d, duplicate sandboxes %d, leaks %v",
-			r.scenario, r.lost, r.needless, r.duplicates, r.leaks)
+	if r.lost > 0 || r.needless > 0 || r.duplicates > 0 || r.dataLost > 0 || len(r.leaks) > 0 {
+		t.Errorf("%s: pods lost %d, needless restarts %d, duplicate sandboxes %d, volume data lost %d, leaks %v",
+			r.scenario, r.lost, r.needless, r.duplicates, r.dataLost, r.leaks)
 	}
 }
 
@@ -353,6 +356,7 @@ func (env *environment) awaitConvergence(t *testing.T, c *churn, r *chaosReport,
 				for _, sbs := range st.sandboxes {
 					r.duplicates += max(len(sbs)-1, 0)
 				}
+				r.dataLost += env.markersLost(t, live)
 				return st, took
 			}
 		} else {
@@ -371,6 +375,20 @@ func (env *environment) awaitConvergence(t *testing.T, c *churn, r *chaosReport,
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// markersLost counts the live pods whose emptyDir no longer holds the
+// marker their container wrote at its first start.
+func (env *environment) markersLost(t *testing.T, live map[types.UID]string) int {
+	n := 0
+	for uid, name := range live {
+		path := filepath.Join(env.nodeDir, "root", "pods", string(uid), "volumes", "kubernetes.io~empty-dir", "scratch", "marker")
+		if data, err := os.ReadFile(path); err != nil || strings.TrimSpace(string(data)) != name {
+			t.Logf("pod %s: emptyDir marker: %q, %v", name, data, err)
+			n++
+		}
+	}
+	return n
 }
 
 // countNeedless compares the running containers of the pods that lived
