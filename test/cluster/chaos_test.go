@@ -365,7 +365,11 @@ func (env *environment) awaitConvergence(t *testing.T, c *churn, r *chaosReport,
 		if time.Since(start) > timeout {
 			t.Logf("not converged after %s: %s", timeout, msg)
 			for uid := range live {
-				p, ok := st.pods[uid]
+				var p v1.Pod
+				ok := false
+				if st != nil {
+					p, ok = st.pods[uid]
+				}
 				if !ok || !podReady(&p) {
 					r.lost++
 				}
@@ -494,12 +498,22 @@ func chaosScenario(t *testing.T, name string, faults int, fault func(t *testing.
 	ns := env.namespace(t)
 	n := chaosInt("CHAOS_PODS", 100)
 	c := newChaosChurn(t, env, ns, n)
-	r := &chaosReport{scenario: name}
 	start := time.Now()
 	c.fill(t)
-	env.awaitConvergence(t, c, r, 10*time.Minute)
+	if _, err := env.poll(10*time.Minute, func() (bool, string) {
+		live, deleted := c.snapshot()
+		st, err := env.chaosLook(ns)
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.converged(live, deleted)
+	}); err != nil {
+		t.Fatalf("the %d pods did not all start: %v", n, err)
+	}
 	t.Logf("%d pods running in %s", n, since(start))
-	r.converge = nil // the start is not a fault
+	r := &chaosReport{scenario: name}
+	// Pods whose restarts a fault caused, for every later check too.
+	excused := map[types.UID]bool{}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -514,7 +528,7 @@ func chaosScenario(t *testing.T, name string, faults int, fault func(t *testing.
 		if err != nil {
 			t.Fatal(err)
 		}
-		excused := fault(t, c, before)
+		maps.Copy(excused, fault(t, c, before))
 		c.pause(true)
 		after, took := env.awaitConvergence(t, c, r, 3*time.Minute)
 		r.needless += countNeedless(t, before, after, excused)
