@@ -21,6 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/test/internal/criproxy"
 )
 
 // The chaos scenarios (docs/reliability.md) run only with BERTH_CHAOS=1,
@@ -748,6 +750,32 @@ func TestChaosAPIOutage(t *testing.T) {
 		took := env.eventually(t, 60*time.Second, env.leaseRenewedAfter(back))
 		ready := env.eventually(t, 60*time.Second, env.nodeReady)
 		t.Logf("after the API came back: lease renewed in %s, node Ready in %s", took.Round(time.Millisecond), ready.Round(time.Millisecond))
+		return nil
+	})
+}
+
+// TestChaosSlowRuntime: berth behind a CRI proxy that delays every call
+// by CHAOS_CRI_DELAY_MS (default 200), SIGKILLed at random points as in
+// BerthKill: slowness widens every window a kill can fall into.
+func TestChaosSlowRuntime(t *testing.T) {
+	delay := time.Duration(chaosInt("CHAOS_CRI_DELAY_MS", 200)) * time.Millisecond
+	env := requireChaos(t)
+	proxy, err := criproxy.Start(filepath.Join(t.TempDir(), "slow-cri.sock"), env.endpoint, criproxy.Options{Delay: delay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Clean-ups run last first: the proxy stops after the suite's berth
+	// is back on containerd itself.
+	t.Cleanup(proxy.Stop)
+	env.restartBerthWith(t, "", "--container-runtime-endpoint", proxy.Endpoint)
+	chaosScenario(t, "SlowRuntime", chaosInt("CHAOS_FAULTS", 3), func(t *testing.T, c *churn, _ *chaosState) map[types.UID]bool {
+		if err := c.env.berth.kill(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rand.IntN(3000)) * time.Millisecond)
+		if err := c.env.berth.start(); err != nil {
+			t.Fatal(err)
+		}
 		return nil
 	})
 }

@@ -1,106 +1,48 @@
 package e2e
 
 import (
-	"errors"
-	"io"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/test/internal/criproxy"
 )
 
 // criProxy stands between berth and the suite's containerd and passes
 // every CRI call through unchanged, except that Version reports another
 // runtime name: a test can then tell the name berth learned from the
-// runtime from a default. While containerd is down its calls fail as
-// berth's own would (Unavailable).
+// runtime from a default.
 type criProxy struct {
 	endpoint string // unix:// address for berth
-	name     string // the runtime name Version reports
 }
-
-// rawFrame is one gRPC message, passed on without decoding.
-type rawFrame struct{ b []byte }
-
-type rawCodec struct{}
-
-func (rawCodec) Marshal(v any) ([]byte, error) { return v.(*rawFrame).b, nil }
-func (rawCodec) Unmarshal(data []byte, v any) error {
-	v.(*rawFrame).b = append([]byte(nil), data...)
-	return nil
-}
-func (rawCodec) Name() string { return "proto" }
 
 const versionMethod = "/runtime.v1.RuntimeService/Version"
 
 // startCRIProxy serves a proxy to the suite's containerd until t ends.
 func startCRIProxy(t *testing.T, env *environment, name string) *criProxy {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "cri-proxy.sock")
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(env.endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &criProxy{endpoint: "unix://" + sock, name: name}
-	srv := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
-		return p.forward(conn, ss)
-	}))
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(func() { srv.Stop(); conn.Close() })
-	return p
-}
-
-// forward passes one call (unary or streaming) on to containerd.
-func (p *criProxy) forward(conn *grpc.ClientConn, ss grpc.ServerStream) error {
-	method, _ := grpc.MethodFromServerStream(ss)
-	cs, err := conn.NewStream(ss.Context(), &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, method, grpc.ForceCodec(rawCodec{}))
-	if err != nil {
-		return err
-	}
-	go func() {
-		for {
-			var f rawFrame
-			if err := ss.RecvMsg(&f); err != nil {
-				_ = cs.CloseSend()
-				return
+	p, err := criproxy.Start(filepath.Join(t.TempDir(), "cri-proxy.sock"), env.endpoint, criproxy.Options{
+		Rewrite: func(method string, msg []byte) ([]byte, error) {
+			if method != versionMethod {
+				return msg, nil
 			}
-			if err := cs.SendMsg(&f); err != nil {
-				return
-			}
-		}
-	}()
-	for {
-		var f rawFrame
-		if err := cs.RecvMsg(&f); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		if method == versionMethod {
 			var v runtimeapi.VersionResponse
-			if err := proto.Unmarshal(f.b, &v); err != nil {
-				return err
+			if err := proto.Unmarshal(msg, &v); err != nil {
+				return nil, err
 			}
-			v.RuntimeName = p.name
-			if f.b, err = proto.Marshal(&v); err != nil {
-				return err
-			}
-		}
-		if err := ss.SendMsg(&f); err != nil {
-			return err
-		}
+			v.RuntimeName = name
+			return proto.Marshal(&v)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(p.Stop)
+	return &criProxy{endpoint: p.Endpoint}
 }
 
 // A berth started while its runtime is down learns the runtime's name once
