@@ -87,6 +87,17 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 		return &container.Waiting{Reason: ReasonCreateContainerConfigError, Message: msg}, startRetry
 	}
 	restartCount := m.nextRestartCount(pod, c, st)
+	if prev := m.leftUnstarted(st, c.Name); prev != nil {
+		// It never ran: replacing it restarts nothing, so the count stays
+		// (its name, with that attempt, is free once it is removed).
+		if err := t.rs.RemoveContainer(ctx, prev.ID); err != nil {
+			msg := message(m.wrap(err))
+			return &container.Waiting{Reason: ReasonCreateContainerError, Message: msg}, startRetry
+		}
+		logger.V(2).Info("Replacing a container created but never started before berth restarted", "pod", klog.KObj(pod),
+			"container", c.Name, "containerID", prev.ID)
+		restartCount = prev.RestartCount
+	}
 	var pidTargetID string
 	if spec.pidTarget != "" {
 		// The newest container by that name, whatever its state, as
@@ -235,6 +246,19 @@ func (m *Manager) nextRestartCount(pod *v1.Pod, c *v1.Container, st *container.P
 	}
 	dir := filepath.Join(podLogsDir(m.node.podLogsDir, pod.Namespace, pod.Name, pod.UID), c.Name)
 	return restartCountFromLogDir(dir)
+}
+
+// leftUnstarted returns the newest instance of the named container when
+// it was created before this berth started and never started: the berth
+// before was killed between CreateContainer and StartContainer. A
+// container this berth created and failed to start is not one: retrying
+// it counts as a restart, as upstream.
+func (m *Manager) leftUnstarted(st *container.PodStatus, name string) *container.ContainerStatus {
+	prev := st.FindContainer(name)
+	if prev == nil || prev.State != container.StateCreated || !prev.CreatedAt.Before(m.started) {
+		return nil
+	}
+	return prev
 }
 
 var restartLogRE = regexp.MustCompile(`^(\d+)\.log(\..*)?$`)

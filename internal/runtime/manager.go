@@ -196,9 +196,12 @@ const (
 // runtime state back. It is safe for concurrent use by pod workers, each
 // working on its own pod.
 type Manager struct {
-	opts     Options
-	node     nodeConfig
-	clock    clock.Clock
+	opts  Options
+	node  nodeConfig
+	clock clock.Clock
+	// started is when this Manager was made: a container created before
+	// and never started was left by a berth that died in between.
+	started  time.Time
 	gcPolicy GCPolicy
 	recorder record.EventRecorder
 
@@ -280,6 +283,7 @@ func newManager(opts Options) (*Manager, error) {
 	m := &Manager{
 		opts:     opts,
 		clock:    opts.Clock,
+		started:  opts.Clock.Now(),
 		gcPolicy: gcPolicy,
 		recorder: opts.Recorder,
 		node: nodeConfig{

@@ -33,8 +33,9 @@ func Diff(old, new map[types.UID]*v1.Pod) []Change {
 	return changes
 }
 
-// opOrder puts, for one namespace/name, the old pod's Remove before the new
-// pod's Add.
+// opOrder puts removals first, then updates (deletions among them), then
+// additions: a name freed by a removal is free for the addition that takes
+// it, and what leaves the node is known before what arrives is admitted.
 func opOrder(op Op) int {
 	switch op {
 	case Remove:
@@ -45,17 +46,24 @@ func opOrder(op Op) int {
 	return 2
 }
 
+// sortChanges orders changes by operation, then additions oldest first, as
+// upstream's HandlePodAdditions admits them: after a restart the pods that
+// ran before are admitted before pods created since, so a full node never
+// turns a running pod away for a newer one. Then namespace, name, UID.
 func sortChanges(changes []Change) {
 	sort.Slice(changes, func(i, j int) bool {
 		a, b := changes[i], changes[j]
+		if a.Op != b.Op {
+			return opOrder(a.Op) < opOrder(b.Op)
+		}
+		if a.Op == Add && !a.Pod.CreationTimestamp.Equal(&b.Pod.CreationTimestamp) {
+			return a.Pod.CreationTimestamp.Before(&b.Pod.CreationTimestamp)
+		}
 		if a.Pod.Namespace != b.Pod.Namespace {
 			return a.Pod.Namespace < b.Pod.Namespace
 		}
 		if a.Pod.Name != b.Pod.Name {
 			return a.Pod.Name < b.Pod.Name
-		}
-		if a.Op != b.Op {
-			return opOrder(a.Op) < opOrder(b.Op)
 		}
 		return a.Pod.UID < b.Pod.UID
 	})

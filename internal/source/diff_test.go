@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -125,5 +126,33 @@ func TestDiff(t *testing.T) {
 				t.Errorf("Diff = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// Additions come oldest first whatever their names (upstream admits in
+// creation order), after the removals and updates: after a restart a pod
+// that ran before is admitted before a newer one takes its place.
+func TestDiffOrdersAdditionsByAge(t *testing.T) {
+	at := func(p *v1.Pod, sec int64) *v1.Pod {
+		p.CreationTimestamp = metav1.Unix(sec, 0)
+		return p
+	}
+	old := podMap(testPod("ns", "gone", "u0", "a"), testPod("ns", "kept", "u1", "a"))
+	changed := testPod("ns", "kept", "u1", "b")
+	next := podMap(changed,
+		at(testPod("ns", "churn-112", "u3", "a"), 300),
+		at(testPod("ns", "churn-94", "u2", "a"), 100),
+		at(testPod("other", "a", "u4", "a"), 200),
+		at(testPod("ns", "churn-95", "u5", "a"), 100))
+	want := []string{
+		"Remove ns/gone u0",
+		"Update ns/kept u1",
+		"Add ns/churn-94 u2",
+		"Add ns/churn-95 u5",
+		"Add other/a u4",
+		"Add ns/churn-112 u3",
+	}
+	if got := describe(Diff(old, next)); !equalStrings(got, want) {
+		t.Errorf("Diff order:\n got %q\nwant %q", got, want)
 	}
 }

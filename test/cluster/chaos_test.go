@@ -80,9 +80,12 @@ func newChaosChurn(t *testing.T, env *environment, ns string, n int) *churn {
 }
 
 // chaosPod sleeps, with a configMap and an emptyDir volume (set up and torn
-// down at every start and removal) and a grace period of 1 s.
+// down at every start and removal) and a grace period of 1 s. It goes
+// through the scheduler: bound directly, a replacement created while the
+// pod it replaces still terminates would be refused by the node (OutOfpods:
+// terminating pods count), which the scheduler avoids by waiting.
 func chaosPod(name string) *v1.Pod {
-	p := sleeper(name, withGrace(1), onNode())
+	p := sleeper(name, withGrace(1))
 	p.Spec.Volumes = []v1.Volume{
 		{Name: "cfg", VolumeSource: v1.VolumeSource{ConfigMap: &v1.ConfigMapVolumeSource{
 			LocalObjectReference: v1.LocalObjectReference{Name: "chaos"}}}},
@@ -294,13 +297,17 @@ func (st *chaosState) converged(live, deleted map[types.UID]string) (bool, strin
 type chaosReport struct {
 	scenario        string
 	faults          int
-	lost            int // pods the churn kept that never ran again, or vanished from the API
-	needless        int // containers restarted (or replaced) that no change asked for
+	lost            map[types.UID]bool // pods the churn kept that never ran again, or vanished from the API
+	needless        map[types.UID]bool // pods with a container restarted (or replaced) that no change asked for
 	converge        []time.Duration
-	duplicates      int // extra sandboxes for a pod at convergence
-	dataLost        int // live pods whose emptyDir marker is gone
+	duplicates      int                // extra sandboxes for a pod at convergence
+	dataLost        map[types.UID]bool // live pods whose emptyDir marker is gone
 	leaks           []string
 	created, delets int
+}
+
+func newChaosReport(scenario string) *chaosReport {
+	return &chaosReport{scenario: scenario, lost: map[types.UID]bool{}, needless: map[types.UID]bool{}, dataLost: map[types.UID]bool{}}
 }
 
 func (r *chaosReport) log(t *testing.T) {
@@ -316,16 +323,16 @@ func (r *chaosReport) log(t *testing.T) {
 	}
 	line := fmt.Sprintf("CHAOS %s: faults %d, pods created %d deleted %d, pods lost %d, needless restarts %d, "+
 		"duplicate sandboxes %d, volume data lost %d, converged avg %s max %s, leaks %d %v",
-		r.scenario, r.faults, r.created, r.delets, r.lost, r.needless, r.duplicates, r.dataLost,
+		r.scenario, r.faults, r.created, r.delets, len(r.lost), len(r.needless), r.duplicates, len(r.dataLost),
 		avg.Round(10*time.Millisecond), worst.Round(10*time.Millisecond), len(r.leaks), r.leaks)
 	t.Log(line)
 	if f, err := os.OpenFile(filepath.Join(suite.base, "chaos-results.txt"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
 		fmt.Fprintf(f, "%s %s\n", time.Now().UTC().Format(time.RFC3339), line)
 		f.Close()
 	}
-	if r.lost > 0 || r.needless > 0 || r.duplicates > 0 || r.dataLost > 0 || len(r.leaks) > 0 {
+	if len(r.lost) > 0 || len(r.needless) > 0 || r.duplicates > 0 || len(r.dataLost) > 0 || len(r.leaks) > 0 {
 		t.Errorf("%s: pods lost %d, needless restarts %d, duplicate sandboxes %d, volume data lost %d, leaks %v",
-			r.scenario, r.lost, r.needless, r.duplicates, r.dataLost, r.leaks)
+			r.scenario, len(r.lost), len(r.needless), r.duplicates, len(r.dataLost), r.leaks)
 	}
 }
 
@@ -358,7 +365,7 @@ func (env *environment) awaitConvergence(t *testing.T, c *churn, r *chaosReport,
 				for _, sbs := range st.sandboxes {
 					r.duplicates += max(len(sbs)-1, 0)
 				}
-				r.dataLost += env.markersLost(t, live)
+				maps.Copy(r.dataLost, env.markersLost(t, live))
 				return st, took
 			}
 		} else {
@@ -373,7 +380,7 @@ func (env *environment) awaitConvergence(t *testing.T, c *churn, r *chaosReport,
 					p, ok = st.pods[uid]
 				}
 				if !ok || !podReady(&p) {
-					r.lost++
+					r.lost[uid] = true
 				}
 			}
 			r.converge = append(r.converge, time.Since(start))
@@ -383,50 +390,46 @@ func (env *environment) awaitConvergence(t *testing.T, c *churn, r *chaosReport,
 	}
 }
 
-// markersLost counts the live pods whose emptyDir no longer holds the
+// markersLost returns the live pods whose emptyDir no longer holds the
 // marker their container wrote at its first start.
-func (env *environment) markersLost(t *testing.T, live map[types.UID]string) int {
-	n := 0
+func (env *environment) markersLost(t *testing.T, live map[types.UID]string) map[types.UID]bool {
+	lost := map[types.UID]bool{}
 	for uid, name := range live {
 		path := filepath.Join(env.nodeDir, "root", "pods", string(uid), "volumes", "kubernetes.io~empty-dir", "scratch", "marker")
 		if data, err := os.ReadFile(path); err != nil || strings.TrimSpace(string(data)) != name {
 			t.Logf("pod %s: emptyDir marker: %q, %v", name, data, err)
-			n++
+			lost[uid] = true
 		}
 	}
-	return n
+	return lost
 }
 
-// countNeedless compares the running containers of the pods that lived
+// needlessRestarts compares the running containers of the pods that lived
 // through a fault with those before: any that changed restarted without a
-// reason (the churn changes only labels).
-func countNeedless(t *testing.T, before, after *chaosState, excused map[types.UID]bool) int {
-	n := 0
+// reason (the churn changes only labels), as did any container whose
+// restartCount is not 0.
+func needlessRestarts(t *testing.T, before, after *chaosState, excused map[types.UID]bool) map[types.UID]bool {
+	out := map[types.UID]bool{}
+	running := after.runningIDs()
 	for uid, ids := range before.runningIDs() {
-		if excused[uid] {
-			continue
-		}
-		now, ok := after.runningIDs()[uid]
-		if _, live := after.pods[uid]; !ok || !live {
-			continue // deleted by the churn meanwhile
+		now, ok := running[uid]
+		if _, live := after.pods[uid]; excused[uid] || !ok || !live {
+			continue // deleted by the churn meanwhile, or not running (lost)
 		}
 		if !slices.Equal(slices.Sorted(slices.Values(ids)), slices.Sorted(slices.Values(now))) {
 			t.Logf("pod %s: containers %v became %v", uid, ids, now)
-			n++
+			out[uid] = true
 		}
 	}
 	for uid, p := range after.pods {
-		if excused[uid] {
-			continue
-		}
 		for _, cs := range p.Status.ContainerStatuses {
-			if cs.RestartCount > 0 {
+			if cs.RestartCount > 0 && !excused[uid] {
 				t.Logf("pod %s: container %s restartCount %d", p.Name, cs.Name, cs.RestartCount)
-				n++
+				out[uid] = true
 			}
 		}
 	}
-	return n
+	return out
 }
 
 // leaks lists what removed pods left on the node: sandboxes or containers,
@@ -513,7 +516,7 @@ func chaosScenario(t *testing.T, name string, faults int, fault func(t *testing.
 		t.Fatalf("the %d pods did not all start: %v", n, err)
 	}
 	t.Logf("%d pods running in %s", n, since(start))
-	r := &chaosReport{scenario: name}
+	r := newChaosReport(name)
 	// Pods whose restarts a fault caused, for every later check too.
 	excused := map[types.UID]bool{}
 
@@ -533,7 +536,7 @@ func chaosScenario(t *testing.T, name string, faults int, fault func(t *testing.
 		maps.Copy(excused, fault(t, c, before))
 		c.pause(true)
 		after, took := env.awaitConvergence(t, c, r, 3*time.Minute)
-		r.needless += countNeedless(t, before, after, excused)
+		maps.Copy(r.needless, needlessRestarts(t, before, after, excused))
 		t.Logf("fault %d/%d: converged in %s", i+1, faults, took.Round(10*time.Millisecond))
 		r.faults++
 		c.pause(false)
@@ -553,7 +556,7 @@ func chaosScenario(t *testing.T, name string, faults int, fault func(t *testing.
 	}
 	c.live = map[string]types.UID{}
 	c.mu.Unlock()
-	env.awaitConvergence(t, c, &chaosReport{}, 3*time.Minute)
+	env.awaitConvergence(t, c, newChaosReport("end"), 3*time.Minute)
 	r.leaks = env.chaosLeaks(t, c, 30*time.Second)
 	r.log(t)
 }
