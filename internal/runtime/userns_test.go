@@ -126,3 +126,35 @@ func TestSyncPodUserNamespace(t *testing.T) {
 		t.Errorf("released %v, want the pod's", ns.released)
 	}
 }
+
+// The user namespace support asked about is that of the pod's runtime
+// handler: a class whose handler has none is refused even where the
+// default handler has it, and the other way round.
+func TestSyncPodUserNamespaceOfTheHandler(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		class     *string
+		wantError bool
+	}{
+		{name: "default handler supports them", wantError: false},
+		{name: "class's handler does not", class: ptrTo("plain"), wantError: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.m.opts.UserNamespaces = &fakeUserns{}
+			e.m.opts.RuntimeClasses = fakeRuntimeClasses{"plain": "plain-handler"}
+			e.rs.handlers = []*runtimeapi.RuntimeHandler{
+				{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{UserNamespaces: true}},
+				{Name: "plain-handler", Features: &runtimeapi.RuntimeHandlerFeatures{}},
+			}
+			pod := fakePod()
+			pod.Spec.HostUsers = ptrTo(false)
+			pod.Spec.RuntimeClassName = tt.class
+			res := e.m.SyncPod(context.Background(), pod, nil, plan.PodActions{CreateSandbox: true, NextInitContainer: plan.NoInit, ContainersToStart: []int{0}})
+			refused := res.Err != nil && strings.Contains(res.Err.Error(), "runtime does not support user namespaces")
+			if refused != tt.wantError {
+				t.Errorf("SyncPod = %+v, want refused %v", res, tt.wantError)
+			}
+		})
+	}
+}
