@@ -126,8 +126,8 @@ func Compute(in Input) v1.PodStatus {
 	}
 
 	s.Conditions = conditions(in, &s)
-	s.Resources = podResources(pod, in.Old.Phase == v1.PodRunning && s.Phase == v1.PodRunning, in.PodCgroup, in.Old.Resources)
 	s.AllocatedResources = podAllocatedResources(pod)
+	s.Resources = podResources(pod, s.AllocatedResources, in.Old.Phase == v1.PodRunning && s.Phase == v1.PodRunning, in.PodCgroup, in.Old.Resources)
 
 	if len(in.NodeIPs) > 0 {
 		s.HostIP = in.NodeIPs[0]

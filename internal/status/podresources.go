@@ -17,14 +17,15 @@ import (
 // shares, cpu limit from the quota, memory limit), the memory request
 // aggregated when the pod sets none, and the last reported value kept
 // where the cgroup has none. cgroup is what berth set on the pod's
-// cgroup, nil when there is none.
-func podResources(pod *v1.Pod, running bool, cgroup *cm.ResourceConfig, old *v1.ResourceRequirements) *v1.ResourceRequirements {
+// cgroup, nil when there is none; requests are the pod's effective
+// requests (podAllocatedResources).
+func podResources(pod *v1.Pod, requests v1.ResourceList, running bool, cgroup *cm.ResourceConfig, old *v1.ResourceRequirements) *v1.ResourceRequirements {
 	r := pod.Spec.Resources.DeepCopy()
 	if r == nil {
 		r = &v1.ResourceRequirements{}
 	}
 	if !running {
-		r.Requests = resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+		r.Requests = requests.DeepCopy()
 		r.Limits = resourcehelper.PodLimits(pod, resourcehelper.PodResourcesOptions{})
 		return r
 	}
@@ -58,8 +59,8 @@ func podResources(pod *v1.Pod, running bool, cgroup *cm.ResourceConfig, old *v1.
 		keep(v1.ResourceCPU, old.Requests, r.Requests)
 	}
 	if _, ok := r.Requests[v1.ResourceMemory]; !ok {
-		if q, ok := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})[v1.ResourceMemory]; ok {
-			r.Requests[v1.ResourceMemory] = q
+		if q, ok := requests[v1.ResourceMemory]; ok {
+			r.Requests[v1.ResourceMemory] = q.DeepCopy()
 		}
 	}
 

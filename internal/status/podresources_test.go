@@ -68,7 +68,7 @@ func TestPodResources(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := podResources(tt.pod, tt.running, tt.cgroup, tt.old)
+			got := podResources(tt.pod, podAllocatedResources(tt.pod), tt.running, tt.cgroup, tt.old)
 			if !apiequality.Semantic.DeepEqual(*got, tt.want) {
 				t.Errorf("podResources = %v, want %v", got, tt.want)
 			}
