@@ -92,6 +92,9 @@ func startObservers(ctx context.Context, run func(func()), errc chan<- error, d 
 	if err := d.obs.resource.Register(collector.ResourceCollector()); err != nil {
 		return fmt.Errorf("register resource metrics: %w", err)
 	}
+	if err := d.obs.berth.Register(collector.VolumeStatsCollector()); err != nil {
+		return fmt.Errorf("register volume stats metrics: %w", err)
+	}
 
 	rotation, err := logs.New(logs.Options{
 		Runtime:    d.runtime,
