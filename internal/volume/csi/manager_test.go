@@ -379,3 +379,55 @@ func TestFSGroupApplies(t *testing.T) {
 		}
 	}
 }
+
+func TestExpansionSize(t *testing.T) {
+	pv := csiPV("h") // 2Gi
+	claim := func(status v1.ClaimResourceStatus, capacity string) *v1.PersistentVolumeClaim {
+		c := &v1.PersistentVolumeClaim{Status: v1.PersistentVolumeClaimStatus{
+			Capacity: v1.ResourceList{v1.ResourceStorage: resource.MustParse(capacity)},
+		}}
+		if status != "" {
+			c.Status.AllocatedResourceStatuses = map[v1.ResourceName]v1.ClaimResourceStatus{v1.ResourceStorage: status}
+		}
+		return c
+	}
+	tests := []struct {
+		name string
+		pvc  *v1.PersistentVolumeClaim
+		want bool
+	}{
+		{"no resize", claim("", "1Gi"), false},
+		{"controller still resizing", claim(v1.PersistentVolumeClaimControllerResizeInProgress, "1Gi"), false},
+		{"node resize pending", claim(v1.PersistentVolumeClaimNodeResizePending, "1Gi"), true},
+		{"node resize in progress", claim(v1.PersistentVolumeClaimNodeResizeInProgress, "1Gi"), true},
+		{"already the volume's size", claim(v1.PersistentVolumeClaimNodeResizePending, "2Gi"), false},
+		{"infeasible", claim(v1.PersistentVolumeClaimNodeResizeInfeasible, "1Gi"), false},
+	}
+	for _, tc := range tests {
+		size, ok := expansionSize(tc.pvc, pv)
+		if ok != tc.want || (ok && size.Cmp(resource.MustParse("2Gi")) != 0) {
+			t.Errorf("%s: got %v %v, want %v", tc.name, size.String(), ok, tc.want)
+		}
+	}
+}
+
+func TestAttachmentReady(t *testing.T) {
+	now := metav1.Now()
+	tests := []struct {
+		name    string
+		va      storagev1.VolumeAttachment
+		want    bool
+		wantErr string
+	}{
+		{"attached", storagev1.VolumeAttachment{Status: storagev1.VolumeAttachmentStatus{Attached: true}}, true, ""},
+		{"not yet", storagev1.VolumeAttachment{}, false, ""},
+		{"attach error", storagev1.VolumeAttachment{Status: storagev1.VolumeAttachmentStatus{AttachError: &storagev1.VolumeError{Message: "no disk"}}}, false, "no disk"},
+		{"being deleted", storagev1.VolumeAttachment{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now}, Status: storagev1.VolumeAttachmentStatus{Attached: true}}, false, "being deleted"},
+	}
+	for _, tc := range tests {
+		got, err := attachmentReady(&tc.va)
+		if got != tc.want || (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s: got %v, %v", tc.name, got, err)
+		}
+	}
+}
