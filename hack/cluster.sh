@@ -4,8 +4,8 @@
 #   hack/cluster.sh build                build kube-apiserver, -controller-manager, -scheduler,
 #                                        kubelet, kubectl and kubeadm v1.37.2, etcd 3.7.0
 #                                        (kubeadm's etcd image), the sample device plugin and
-#                                        external-provisioner (the CSI tests' sidecar), into
-#                                        _output/cluster/bin (cached)
+#                                        external-provisioner (the CSI tests' sidecar) and the
+#                                        DRA test driver, into _output/cluster/bin (cached)
 #   hack/cluster.sh build-e2e [OUT_DIR]  build upstream's e2e.test, the ginkgo CLI and the test
 #                                        images' agnhost and nonewprivs v1.37.2 into OUT_DIR
 #                                        (default _output/conformance/bin; cached)
@@ -144,6 +144,8 @@ build() {
 
 # build_kubeadm compiles kubeadm in the module cluster/kubeadm, and the etcd
 # server that kubeadm v1.37.2's etcd image holds (3.7.0) in cluster/etcd,
+# and upstream's DRA test driver (test/e2e/dra/test-driver: the DRA kubelet
+# plugin berth's DRA test registers) in cluster/dra-test-driver,
 # each cached by a stamp of its own: their dependencies (CoreDNS's Corefile
 # migration, the system validators, etcd's) would otherwise change the
 # control plane's build inputs and rebuild all of it. kubeadm has the same
@@ -153,7 +155,7 @@ build_kubeadm() {
 	mkdir -p "$BIN"
 	exec 9>"$BIN/.lock"
 	flock 9
-	for m in kubeadm:k8s.io/kubernetes/cmd/kubeadm etcd:.; do
+	for m in kubeadm:k8s.io/kubernetes/cmd/kubeadm etcd:. dra-test-driver:k8s.io/kubernetes/test/e2e/dra/test-driver; do
 		name="${m%%:*}"
 		hash="$(build_inputs_hash "$REPO_ROOT/cluster/$name")"
 		if [[ -x "$BIN/$name" && -f "$BIN/.stamp-$name" && "$(cat "$BIN/.stamp-$name")" == "$hash" ]]; then

@@ -275,12 +275,17 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	claims, err := newClaims(logger, opts, clients, recorder)
+	if err != nil {
+		return err
+	}
 	workers := podworker.New(podworker.Options{
 		Pods:           pods,
 		Sources:        podSources(opts, api, auto, security, refusedManifest(logger, recorder, opts.NodeName)),
 		Runtime:        rt,
 		Status:         statuses,
 		Volumes:        vols,
+		Claims:         workerClaims(claims),
 		Prober:         probes,
 		Admitter:       admit,
 		ResizeAdmitter: admit,
@@ -320,6 +325,9 @@ func Run(ctx context.Context, opts Options) error {
 	run(func() { probes.Run(ctx) })
 	if api != nil {
 		api.run(ctx, run)
+	}
+	if claims != nil {
+		run(func() { claims.Run(ctx) })
 	}
 	run(func() { workers.Run(ctx) })
 	if shutdown != nil {

@@ -276,7 +276,10 @@ func (m *Manager) CDIDevices(pod *v1.Pod, c *v1.Container) ([]string, error) {
 // claim no other pod uses. Called once the pod's containers are gone;
 // idempotent. The pod may be nil (an orphan found only in the runtime).
 func (m *Manager) Unprepare(ctx context.Context, uid types.UID) error {
-	batches, gone := m.release(uid)
+	batches, gone, changed := m.release(uid)
+	if !changed {
+		return nil // the pod used no claim: nothing to write
+	}
 	for driver, batch := range batches {
 		if err := m.callUnprepare(ctx, driver, batch); err != nil {
 			return fmt.Errorf("unprepare dynamic resources: %w", err)
@@ -295,16 +298,16 @@ func (m *Manager) Unprepare(ctx context.Context, uid types.UID) error {
 
 // release drops uid from the claims other pods still use, and marks the
 // claims only it uses as being unprepared: those are returned per driver,
-// and by key.
-func (m *Manager) release(uid types.UID) (map[string][]*drapb.Claim, []string) {
+// and by key. changed is false when the pod used no claim.
+func (m *Manager) release(uid types.UID) (batches map[string][]*drapb.Claim, gone []string, changed bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	batches := map[string][]*drapb.Claim{}
-	var gone []string
+	batches = map[string][]*drapb.Claim{}
 	for k, e := range m.claims {
 		if !e.PodUIDs.Has(string(uid)) {
 			continue
 		}
+		changed = true
 		if e.PodUIDs.Len() > 1 {
 			e.PodUIDs.Delete(string(uid))
 			continue
@@ -315,7 +318,7 @@ func (m *Manager) release(uid types.UID) (map[string][]*drapb.Claim, []string) {
 			batches[driver] = append(batches[driver], &drapb.Claim{Namespace: e.Namespace, Uid: string(e.ClaimUID), Name: e.ClaimName})
 		}
 	}
-	return batches, gone
+	return batches, gone, changed
 }
 
 func (m *Manager) callUnprepare(ctx context.Context, driver string, batch []*drapb.Claim) error {

@@ -50,6 +50,21 @@ type OrphanVolumes interface {
 	CleanupOrphans(ctx context.Context, keep func(types.UID) bool) error
 }
 
+// Claims prepares a pod's dynamic resources (its DRA ResourceClaims) before
+// its sandbox is created, and unprepares them once its containers are
+// gone (by UID: an orphan has no spec). Prepare reports its own failures
+// (a FailedPrepareDynamicResources event); the pod waits and is retried.
+type Claims interface {
+	Prepare(ctx context.Context, pod *v1.Pod) error
+	Unprepare(ctx context.Context, uid types.UID) error
+}
+
+// OrphanClaims, if the Claims implement it, unprepares the claims of pods
+// for which keep is false.
+type OrphanClaims interface {
+	CleanupOrphans(ctx context.Context, keep func(types.UID) bool) error
+}
+
 // Prober runs a pod's probes; the planner reads liveness and startup, the
 // status computation readiness and startup.
 type Prober interface {
@@ -124,6 +139,8 @@ type Options struct {
 	Status  StatusStore
 	// Volumes may be nil: pods then get no volumes set up.
 	Volumes Volumes
+	// Claims may be nil: pods' resourceClaims are then not prepared.
+	Claims Claims
 	// Prober may be nil: containers are then ready once running.
 	Prober Prober
 	// Admitter may be nil (standalone): every pod is admitted.

@@ -142,6 +142,11 @@ func (w *Workers) runOrphanCleanup(ctx context.Context) {
 				klog.FromContext(ctx).Error(err, "Cleaning up the volumes of removed pods failed; will retry")
 			}
 		}
+		if c, ok := w.opts.Claims.(OrphanClaims); ok {
+			if err := c.CleanupOrphans(ctx, keep); err != nil {
+				klog.FromContext(ctx).Error(err, "Unpreparing the resource claims of removed pods failed; will retry")
+			}
+		}
 		w.alloc.RemoveOrphans(keep)
 	}
 }

@@ -157,12 +157,16 @@ func (wk *worker) run(ctx context.Context) bool {
 			}
 			var verr *volumeError
 			var perr *panics.Error
+			var cerr *claimsError
 			if errors.As(err, &perr) {
 				// A bug, not a fault of the pod: the stack says where.
 				logger.Error(err, "Pod worker panicked; retrying the pod", "retryIn", retry, "stack", string(perr.Stack))
 			} else if errors.As(err, &verr) {
 				// Already reported as a FailedMount event.
 				logger.V(2).Info("Volumes not ready; retrying", "err", err, "retryIn", retry)
+			} else if errors.As(err, &cerr) {
+				// Already reported as a FailedPrepareDynamicResources event.
+				logger.V(2).Info("Resource claims not ready; retrying", "err", err, "retryIn", retry)
 			} else {
 				logger.Error(err, "Pod sync failed; retrying", "retryIn", retry)
 			}
@@ -209,6 +213,15 @@ func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) 
 		probes = wk.opts.Prober
 	}
 	actions := plan.ComputePodActions(pod, st, probes)
+	if c := wk.opts.Claims; c != nil && actions.CreateSandbox {
+		// As upstream, before each new sandbox: the claims may have been
+		// unprepared by a restart, and a claim not yet allocated or
+		// reserved makes the pod wait.
+		if err := c.Prepare(ctx, pod); err != nil {
+			wk.report(pod, st, nil, false)
+			return 0, &claimsError{err}
+		}
+	}
 	var res container.SyncResult
 	if actions.Changes() {
 		res = rt.SyncPod(ctx, pod, st, actions)
@@ -227,7 +240,13 @@ func (wk *worker) sync(ctx context.Context, pod *v1.Pod) (time.Duration, error) 
 		}
 	}
 	wk.resizeProgress(pod, st, res.ResizeErr)
-	wk.report(pod, st, res.Waiting, false)
+	if done := wk.report(pod, st, res.Waiting, false); done && wk.opts.Claims != nil && len(st.RunningContainers()) == 0 {
+		// A pod that completed keeps no claim prepared (upstream
+		// terminates it, which unprepares): the claim can be deallocated.
+		if err := wk.opts.Claims.Unprepare(ctx, wk.uid); err != nil {
+			return 0, err
+		}
+	}
 	if err := rt.GarbageCollect(ctx, pod, st); err != nil {
 		klog.FromContext(ctx).V(2).Info("Garbage collection of dead containers failed; will retry", "err", err)
 	}
@@ -282,6 +301,14 @@ func (wk *worker) terminate(ctx context.Context, pod *v1.Pod, grace *int64) erro
 			return fmt.Errorf("read runtime state: %w", err)
 		}
 	}
+	if c := wk.opts.Claims; c != nil {
+		// After the containers stop and before the terminal status is
+		// reported (upstream's order: the claim's deallocation follows
+		// the pod's status).
+		if err := c.Unprepare(ctx, wk.uid); err != nil {
+			return err
+		}
+	}
 	if pod != nil {
 		// The last status, with every container terminated, for whoever
 		// still looks before the pod is forgotten.
@@ -299,7 +326,9 @@ func (wk *worker) terminate(ctx context.Context, pod *v1.Pod, grace *int64) erro
 	return nil
 }
 
-func (wk *worker) report(pod *v1.Pod, st *container.PodStatus, waiting map[string]container.Waiting, terminal bool) {
+// report computes and stores the pod's status; it returns whether that
+// status is terminal (Succeeded or Failed).
+func (wk *worker) report(pod *v1.Pod, st *container.PodStatus, waiting map[string]container.Waiting, terminal bool) bool {
 	old, ok := wk.opts.Status.Get(wk.uid)
 	if !ok {
 		old = pod.Status
@@ -331,6 +360,7 @@ func (wk *worker) report(pod *v1.Pod, st *container.PodStatus, waiting map[strin
 	if wk.opts.Prober != nil && !terminal {
 		wk.opts.Prober.Sync(pod, computed)
 	}
+	return status.IsTerminal(computed)
 }
 
 // volumeError marks a sync that stopped because volumes are not set up yet.
@@ -338,3 +368,10 @@ type volumeError struct{ err error }
 
 func (e *volumeError) Error() string { return "set up volumes: " + e.err.Error() }
 func (e *volumeError) Unwrap() error { return e.err }
+
+// claimsError marks a sync that stopped because the pod's resource claims
+// could not be prepared yet.
+type claimsError struct{ err error }
+
+func (e *claimsError) Error() string { return e.err.Error() }
+func (e *claimsError) Unwrap() error { return e.err }

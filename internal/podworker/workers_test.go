@@ -359,25 +359,9 @@ func TestVolumesGateContainersAndAreTornDown(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	h.w.update(testPod("u1", "busybox:1"))
-	// First attempt: volumes fail, so the pod is reported without starting.
-	waitStatus(t, h, "u1", func(s v1.PodStatus) bool { return s.Phase == v1.PodPending })
-	h.rt.mu.Lock()
-	syncs := h.rt.calls["SyncPod"]
-	h.rt.mu.Unlock()
-	if syncs != 0 {
-		t.Fatalf("containers were started although volumes failed (%d SyncPod calls)", syncs)
-	}
-	// The retry (fake clock) sets the volumes up and starts the pod.
-	synced := make(chan struct{})
-	go func() { h.rt.waitFor(t, "SyncPod"); close(synced) }()
-	for stepping := true; stepping; {
-		select {
-		case <-synced:
-			stepping = false
-		case <-time.After(10 * time.Millisecond):
-			h.clock.Step(time.Second)
-		}
-	}
+	// First attempt: volumes fail, so the pod is reported without starting;
+	// the retry sets them up and starts it.
+	waitedThenSynced(t, h, "u1", "volumes failed")
 	h.w.kill("u1", nil, reasonRemoved)
 	<-h.terminated
 	vols.mu.Lock()
@@ -610,5 +594,29 @@ func TestProvisionalSnapshotKillsNoOrphan(t *testing.T) {
 	h.rt.waitFor(t, "RemovePod")
 	if uid := <-h.terminated; uid != "orphan" {
 		t.Fatalf("terminated %q", uid)
+	}
+}
+
+// waitedThenSynced checks that the pod is reported Pending without any
+// runtime sync (a step before its sandbox failed: why), then steps the
+// fake clock through the worker's retries until the runtime syncs it.
+func waitedThenSynced(t *testing.T, h *harness, uid types.UID, why string) {
+	t.Helper()
+	waitStatus(t, h, uid, func(s v1.PodStatus) bool { return s.Phase == v1.PodPending })
+	h.rt.mu.Lock()
+	syncs := h.rt.calls["SyncPod"]
+	h.rt.mu.Unlock()
+	if syncs != 0 {
+		t.Fatalf("containers were started although %s (%d SyncPod calls)", why, syncs)
+	}
+	synced := make(chan struct{})
+	go func() { h.rt.waitFor(t, "SyncPod"); close(synced) }()
+	for stepping := true; stepping; {
+		select {
+		case <-synced:
+			stepping = false
+		case <-time.After(10 * time.Millisecond):
+			h.clock.Step(time.Second)
+		}
 	}
 }
