@@ -3,7 +3,7 @@
 #
 #   hack/cluster.sh build                build kube-apiserver, -controller-manager, -scheduler,
 #                                        kubelet, kubectl and kubeadm v1.37.2, etcd 3.7.0
-#                                        (kubeadm's etcd image), the sample device plugin and
+#                                        (kubeadm's etcd image), the sample device plugin,
 #                                        external-provisioner (the CSI tests' sidecar) and the
 #                                        DRA test driver, into _output/cluster/bin (cached)
 #   hack/cluster.sh build-e2e [OUT_DIR]  build upstream's e2e.test, the ginkgo CLI and the test

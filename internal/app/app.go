@@ -22,6 +22,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/allocation"
 	"github.com/berth-dev/berth/internal/devicemanager"
+	"github.com/berth-dev/berth/internal/dra"
 	"github.com/berth-dev/berth/internal/kerneltunables"
 	"github.com/berth-dev/berth/internal/metrics"
 	"github.com/berth-dev/berth/internal/nodeshutdown"
@@ -164,6 +165,13 @@ func Run(ctx context.Context, opts Options) error {
 		Panics:          obs.panics("volume"),
 	})
 
+	// The pods' DRA ResourceClaims, prepared by the drivers' plugins (the
+	// runtime gives containers their devices).
+	claims, err := newClaims(logger, opts, clients, recorder)
+	if err != nil {
+		return err
+	}
+
 	// 4. The container runtime (connected lazily: it may be down), and
 	// the PLEG that watches it.
 	pullRecords, verify, err := imageVerification(opts)
@@ -244,6 +252,9 @@ func Run(ctx context.Context, opts Options) error {
 	plugins := pluginmanager.New(pluginmanager.Options{Dir: filepath.Join(opts.RootDir, "plugins_registry")})
 	plugins.AddHandler(registerapi.DevicePlugin, devices.WatcherHandler())
 	plugins.AddHandler(csi.PluginType, csiVolumes)
+	if claims != nil {
+		plugins.AddHandler(dra.PluginType, claims.Plugins())
+	}
 
 	// 5. Probes, pod start metrics, and the API side (node, pods, status,
 	// mirror pods) that follows the pod set.
@@ -272,10 +283,6 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	admit, err := podAdmission(logger, opts, api, security, resources.evictions.Conditions, devices, shutdown)
-	if err != nil {
-		return err
-	}
-	claims, err := newClaims(logger, opts, clients, recorder)
 	if err != nil {
 		return err
 	}
