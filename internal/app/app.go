@@ -200,6 +200,7 @@ func Run(ctx context.Context, opts Options) error {
 		OnContainerStarted:    watches.Watch,
 		OnContainerStopping:   watches.Unwatch,
 		Volumes:               vols,
+		ContainerExtras:       containerExtras(claims),
 		Objects:               auto.envObjects(objs, clients),
 		Services:              auto.services(clients),
 		RuntimeClasses:        clients.runtimeHandlers(),

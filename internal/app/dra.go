@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	v1 "k8s.io/api/core/v1"
 	resourceapi "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/dra"
 	"github.com/berth-dev/berth/internal/podworker"
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 // newClaims builds the DRA manager: nil without an API server (claims and
@@ -58,4 +60,21 @@ func (w sliceWiper) WipeResourceSlices(ctx context.Context, driver string) error
 		sel[resourceapi.ResourceSliceSelectorDriver] = driver
 	}
 	return w.client.ResourceV1().ResourceSlices().DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{FieldSelector: sel.String()})
+}
+
+// claimExtras gives containers the CDI devices of their claims.
+type claimExtras struct{ m *dra.Manager }
+
+func (x claimExtras) ContainerExtras(_ context.Context, pod *v1.Pod, c *v1.Container) (runtime.ContainerExtras, error) {
+	ids, err := x.m.CDIDevices(pod, c)
+	return runtime.ContainerExtras{CDIDevices: ids}, err
+}
+
+// containerExtras are the runtime's extras sources: the DRA claims' when
+// there is an API server.
+func containerExtras(claims *dra.Manager) []runtime.ContainerExtrasSource {
+	if claims == nil {
+		return nil
+	}
+	return []runtime.ContainerExtrasSource{claimExtras{claims}}
 }

@@ -37,6 +37,8 @@ func TestContainerExtrasReachTheConfig(t *testing.T) {
 		return ContainerExtras{CDIDevices: []string{"dra.example.com/gpu=gpu-0"}}, nil
 	})
 	e.m.opts.ContainerExtras = []ContainerExtrasSource{devices, claims}
+	// A runtime that resolves CDI devices itself gets their names.
+	e.rs.info = map[string]string{"config": `{"enableCDI":true}`}
 
 	res := e.m.SyncPod(context.Background(), pod, nil, plan.PodActions{CreateSandbox: true, NextInitContainer: 0})
 	if res.Err != nil || len(res.Waiting) != 0 {

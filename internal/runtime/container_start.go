@@ -113,6 +113,9 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 		return configErr(err)
 	}
 	extras, err := m.containerExtras(ctx, pod, c)
+	if err == nil {
+		err = m.resolveCDI(ctx, t.rs, &extras)
+	}
 	if err != nil {
 		return configErr(err)
 	}

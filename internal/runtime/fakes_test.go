@@ -42,12 +42,17 @@ type fakeRuntime struct {
 	handlers []*runtimeapi.RuntimeHandler
 	// sandboxConfigs are the configs sandboxes were run with, in order.
 	sandboxConfigs []*runtimeapi.PodSandboxConfig
+	// info is the verbose Status info (none by default).
+	info map[string]string
 }
 
 func (f *fakeRuntime) Status(ctx context.Context, verbose bool) (*runtimeapi.StatusResponse, error) {
 	resp, err := f.FakeRuntimeService.Status(ctx, verbose)
 	if err == nil {
 		resp.RuntimeHandlers = f.handlers
+		if verbose {
+			resp.Info = f.info
+		}
 	}
 	return resp, err
 }

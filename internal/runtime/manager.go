@@ -107,6 +107,10 @@ type Options struct {
 	// DRA drivers) allocated them: env, mounts, devices, annotations, CDI
 	// devices; asked in order before each container is created.
 	ContainerExtras []ContainerExtrasSource
+	// CDISpecDirs are where CDI device specs are read for a runtime that
+	// does not resolve CDI devices itself (nil: CDI's defaults, /etc/cdi
+	// and /var/run/cdi).
+	CDISpecDirs []string
 	// Services lists the Services whose addresses containers get as
 	// environment variables (enableServiceLinks). nil (standalone) gives
 	// them none.
