@@ -34,7 +34,7 @@ const cdiSpecDir = "/var/run/cdi"
 func (env *environment) startDRADriver(t *testing.T) {
 	t.Helper()
 	root := filepath.Join(env.nodeDir, "root")
-	for _, d := range []string{filepath.Join(root, "plugins_registry"), filepath.Join(root, "plugins"), cdiSpecDir} {
+	for _, d := range []string{filepath.Join(root, "plugins_registry"), filepath.Join(root, "plugins", draDriver), cdiSpecDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -138,12 +138,17 @@ func TestDRAResourceClaim(t *testing.T) {
 	p.Spec.Containers = append(p.Spec.Containers, v1.Container{
 		Name: "without", Image: busybox, ImagePullPolicy: v1.PullNever, Command: []string{"env"},
 	})
+	p.Spec.RestartPolicy = v1.RestartPolicyNever
 	start := time.Now()
-	out := env.podOutput(t, ns, p)
+	env.createPod(t, ns, p)
+	got := env.finishedPod(t, ns, p.Name)
 	t.Logf("pod with a claim ran to completion in %s", since(start))
-	got, err := env.kube.CoreV1().Pods(ns).Get(ctx, p.Name, metav1.GetOptions{})
+	out, err := env.podLogs(ns, p.Name, &v1.PodLogOptions{Container: "main"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got.Status.Phase != v1.PodSucceeded {
+		t.Fatalf("pod %s: %s; log:\n%s", p.Name, describePod(got), out)
 	}
 	if len(got.Status.ResourceClaimStatuses) != 1 || got.Status.ResourceClaimStatuses[0].ResourceClaimName == nil {
 		t.Fatalf("resourceClaimStatuses %+v", got.Status.ResourceClaimStatuses)
@@ -165,16 +170,13 @@ func TestDRAResourceClaim(t *testing.T) {
 	}
 
 	// Completed: the claim is unprepared, which the driver does by removing
-	// its CDI spec, and berth's checkpoint forgets it.
-	claim, err := env.kube.ResourceV1().ResourceClaims(ns).Get(ctx, claimName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := filepath.Join(cdiSpecDir, fmt.Sprintf("%s-%s-my-device.json", draDriver, claim.UID))
+	// its CDI spec (named after the claim's UID; the claim itself may be
+	// gone already: the controller deletes a pod's claims once it is done),
+	// and berth's checkpoint forgets it.
 	checkpoint := filepath.Join(env.nodeDir, "root", "dra_manager_state")
 	env.eventually(t, 20*time.Second, func() (bool, string) {
-		if _, err := os.Stat(spec); err == nil {
-			return false, "the driver's CDI spec " + spec + " is still there"
+		if specs, _ := filepath.Glob(filepath.Join(cdiSpecDir, draDriver+"-*-my-device.json")); len(specs) > 0 {
+			return false, fmt.Sprintf("the driver's CDI specs %v are still there", specs)
 		}
 		b, err := os.ReadFile(checkpoint)
 		if err != nil {
