@@ -28,10 +28,10 @@ type fakeRuntime struct {
 	pods      map[types.UID]*container.PodStatus
 	failReads int // the next n GetPodStatus calls fail
 	// panics makes the next n SyncPod or KillPod calls for a pod panic.
-	panics    map[types.UID]int
-	calls     map[string]int
-	changed   chan string // receives the name of every call
-	nextID    int
+	panics  map[types.UID]int
+	calls   map[string]int
+	changed chan string // receives the name of every call
+	nextID  int
 }
 
 func newFakeRuntime() *fakeRuntime {
