@@ -200,7 +200,6 @@ func Run(ctx context.Context, opts Options) error {
 		OnContainerStarted:    watches.Watch,
 		OnContainerStopping:   watches.Unwatch,
 		Volumes:               vols,
-		ContainerExtras:       containerExtras(claims),
 		Objects:               auto.envObjects(objs, clients),
 		Services:              auto.services(clients),
 		RuntimeClasses:        clients.runtimeHandlers(),
@@ -222,7 +221,7 @@ func Run(ctx context.Context, opts Options) error {
 		ImageVerify:           verify,
 		CredentialProviders:   credProviders,
 		Resources:             allocations,
-		ContainerExtras:       []runtime.ContainerExtrasSource{devices},
+		ContainerExtras:       containerExtras(claims, devices),
 		Recorder:              recorder,
 		Clock:                 clk,
 	})

@@ -70,11 +70,12 @@ func (x claimExtras) ContainerExtras(_ context.Context, pod *v1.Pod, c *v1.Conta
 	return runtime.ContainerExtras{CDIDevices: ids}, err
 }
 
-// containerExtras are the runtime's extras sources: the DRA claims' when
-// there is an API server.
-func containerExtras(claims *dra.Manager) []runtime.ContainerExtrasSource {
+// containerExtras are the runtime's extras sources, in upstream's order:
+// the DRA claims' CDI devices (when there is an API server), then the
+// device plugins'.
+func containerExtras(claims *dra.Manager, devices runtime.ContainerExtrasSource) []runtime.ContainerExtrasSource {
 	if claims == nil {
-		return nil
+		return []runtime.ContainerExtrasSource{devices}
 	}
-	return []runtime.ContainerExtrasSource{claimExtras{claims}}
+	return []runtime.ContainerExtrasSource{claimExtras{claims}, devices}
 }
