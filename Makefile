@@ -104,9 +104,11 @@ test-e2e: deps images
 # end; `hack/cluster.sh down _output/cluster-e2e/state` is the safety net.
 # The kubeadm suite (test/kubeadm) builds a node with kubeadm join inside
 # namespaces of its own (its own control plane and containerd there); -p 1
-# runs the two suites one after the other, not side by side on two cores.
+# runs the suites one after the other, not side by side on two cores.
+# The multi-node smoke test (test/multinode) runs two berth nodes in network
+# namespaces with kube-proxy, CoreDNS and metrics-server (hack/multinode.sh).
 test-cluster: deps images
-	BERTH_E2E=1 $(GO) test -count=1 -v -p 1 -timeout 30m ./test/cluster/... ./test/kubeadm/...
+	BERTH_E2E=1 $(GO) test -count=1 -v -p 1 -timeout 30m ./test/cluster/... ./test/kubeadm/... ./test/multinode/...
 
 test: deps images
 	$(GO) test ./...

@@ -6,9 +6,10 @@
 #                                (cluster/metrics-server), and their images, into
 #                                _output/addons (each cached by its inputs)
 #   hack/addons.sh import SOCK   import the images into namespace k8s.io of the containerd at SOCK
-#   hack/addons.sh apply KUBECONFIG APISERVER CLUSTER_CIDR DNS_IP
-#                                create the add-ons (hack/addons/*.yaml) in the cluster;
-#                                APISERVER is the URL kube-proxy uses before Services work
+#   hack/addons.sh apply KUBECONFIG APISERVER CLUSTER_CIDR DNS_IP [NAME...]
+#                                create the add-ons (hack/addons/NAME.yaml, default all) in
+#                                the cluster; APISERVER is the URL kube-proxy uses before
+#                                Services work
 #   hack/addons.sh names         print the image names, one a line
 #
 # Images (single layer, tools/mkimage):
@@ -174,18 +175,21 @@ import() {
 	log "imported into $sock: $(names | tr '\n' ' ')"
 }
 
-# apply KUBECONFIG APISERVER CLUSTER_CIDR DNS_IP fills the manifests'
-# placeholders and creates (or updates) everything in them.
+# apply KUBECONFIG APISERVER CLUSTER_CIDR DNS_IP [NAME...] fills the
+# manifests' placeholders and creates (or updates) everything in them.
 apply() {
-	local kc="${1:?}" apiserver="${2:?}" cidr="${3:?}" dns="${4:?}" f
+	local kc="${1:?}" apiserver="${2:?}" cidr="${3:?}" dns="${4:?}" f files=()
 	local kubectl="${KUBECTL:-$REPO_ROOT/_output/cluster/bin/kubectl}"
-	for f in "$REPO_ROOT"/hack/addons/*.yaml; do
+	shift 4
+	for f in "$@"; do files+=("$REPO_ROOT/hack/addons/$f.yaml"); done
+	(($# > 0)) || files=("$REPO_ROOT"/hack/addons/*.yaml)
+	for f in "${files[@]}"; do
 		sed -e "s|@APISERVER@|$apiserver|g" -e "s|@CLUSTER_CIDR@|$cidr|g" -e "s|@DNS_IP@|$dns|g" \
 			-e "s|@KUBE_PROXY_IMAGE@|$KUBE_PROXY_IMAGE|g" -e "s|@COREDNS_IMAGE@|$COREDNS_IMAGE|g" \
 			-e "s|@METRICS_SERVER_IMAGE@|$METRICS_SERVER_IMAGE|g" "$f"
 		echo "---"
 	done | "$kubectl" --kubeconfig "$kc" apply -f - >/dev/null
-	log "applied $(cd "$REPO_ROOT/hack/addons" && echo *.yaml)"
+	log "applied ${files[*]##*/}"
 }
 
 names() { printf '%s\n' "$KUBE_PROXY_IMAGE" "$COREDNS_IMAGE" "$METRICS_SERVER_IMAGE"; }
@@ -193,10 +197,13 @@ names() { printf '%s\n' "$KUBE_PROXY_IMAGE" "$COREDNS_IMAGE" "$METRICS_SERVER_IM
 case "${1:-}" in
 build) build ;;
 import) import "${2:-}" ;;
-apply) apply "${2:-}" "${3:-}" "${4:-}" "${5:-}" ;;
+apply)
+	shift
+	apply "$@"
+	;;
 names) names ;;
 *)
-	echo "usage: $0 build | import SOCK | apply KUBECONFIG APISERVER CLUSTER_CIDR DNS_IP | names" >&2
+	echo "usage: $0 build | import SOCK | apply KUBECONFIG APISERVER CLUSTER_CIDR DNS_IP [NAME...] | names" >&2
 	exit 2
 	;;
 esac

@@ -292,11 +292,25 @@ wait_nodes() {
 
 # --- add-ons -----------------------------------------------------------------
 
+proxies_ready() {
+	[[ "$(kubectl_admin -n kube-system get daemonset kube-proxy -o jsonpath='{.status.numberReady}' 2>/dev/null)" == "$NODES" ]]
+}
+
+# addons_up starts kube-proxy first: CoreDNS and metrics-server reach the
+# API server through the kubernetes Service, which works once its rules
+# are there (metrics-server exits when it cannot, and then waits out a
+# back-off).
 addons_up() {
 	local deadline=$((SECONDS + TIMEOUT)) want
-	"$REPO_ROOT/hack/addons.sh" apply "$S/admin.kubeconfig" "$APISERVER" "$CLUSTER_CIDR" "$DNS_IP"
-	log "waiting up to ${TIMEOUT}s for kube-proxy on every node, CoreDNS and metrics-server"
-	until [[ "$(kubectl_admin -n kube-system get daemonset kube-proxy -o jsonpath='{.status.numberReady}' 2>/dev/null)" == "$NODES" ]] &&
+	local apply=("$REPO_ROOT/hack/addons.sh" apply "$S/admin.kubeconfig" "$APISERVER" "$CLUSTER_CIDR" "$DNS_IP")
+	"${apply[@]}" kube-proxy
+	log "waiting up to ${TIMEOUT}s for kube-proxy on every node, then CoreDNS and metrics-server"
+	until proxies_ready; do
+		((SECONDS < deadline)) || break
+		sleep 1
+	done
+	"${apply[@]}" coredns metrics-server
+	until proxies_ready &&
 		kubectl_admin -n kube-system wait --for=condition=Available --timeout=1s deployment/coredns deployment/metrics-server >/dev/null 2>&1 &&
 		[[ "$(kubectl_admin get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null)" == True ]]; do
 		if ((SECONDS >= deadline)); then
@@ -334,17 +348,20 @@ up() {
 	# certificates, and with the
 	# aggregation layer (metrics-server): the front proxy's client
 	# certificate comes from the cluster CA, with its CN alone allowed.
+	# hack/cluster.sh reads each flag variable as one line of words.
+	local apiserver_flags=(
+		"${BERTH_APISERVER_FLAGS:-}" --kubelet-certificate-authority="$S/pki/ca.crt" --enable-aggregator-routing=true
+		--requestheader-client-ca-file="$S/pki/ca.crt" --requestheader-allowed-names=front-proxy-client
+		--requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group
+		--requestheader-extra-headers-prefix=X-Remote-Extra-
+		--proxy-client-cert-file="$S/pki/front-proxy-client.crt" --proxy-client-key-file="$S/pki/front-proxy-client.key"
+	)
+	local kcm_flags=("${BERTH_KCM_FLAGS:-}" --allocate-node-cidrs=true --cluster-cidr="$CLUSTER_CIDR" --node-cidr-mask-size=24)
 	BERTH_APISERVER_HOST="$HOST_IP" BERTH_NODE_NAMES="$(
 		IFS=,
 		echo "${names[*]}"
 	)" \
-		BERTH_APISERVER_FLAGS="${BERTH_APISERVER_FLAGS:-} --kubelet-certificate-authority=$S/pki/ca.crt
-			--enable-aggregator-routing=true
-			--requestheader-client-ca-file=$S/pki/ca.crt --requestheader-allowed-names=front-proxy-client
-			--requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group
-			--requestheader-extra-headers-prefix=X-Remote-Extra-
-			--proxy-client-cert-file=$S/pki/front-proxy-client.crt --proxy-client-key-file=$S/pki/front-proxy-client.key" \
-		BERTH_KCM_FLAGS="${BERTH_KCM_FLAGS:-} --allocate-node-cidrs=true --cluster-cidr=$CLUSTER_CIDR --node-cidr-mask-size=24" \
+		BERTH_APISERVER_FLAGS="${apiserver_flags[*]}" BERTH_KCM_FLAGS="${kcm_flags[*]}" \
 		"$REPO_ROOT/hack/cluster.sh" up "$S" || rc=$?
 	for i in "${pids[@]}"; do wait "$i" || rc=$?; done
 	((rc == 0)) || die "the control plane or the add-on images failed (above)"

@@ -96,8 +96,9 @@ func TestMultiNodeSmoke(t *testing.T) {
 					Name:  "wget",
 					Image: busybox,
 					// A few tries: the Service's rules and DNS records
-					// follow the pod's readiness by a moment.
-					Command: []string{"sh", "-c", `for i in $(seq 1 20); do wget -q -T 3 -O - "$1" && exit 0; sleep 1; done; exit 1`, "sh", c.url},
+					// follow the pod's readiness by a moment. (Debian's
+					// busybox wget crashes with -T: timeout bounds it.)
+					Command: []string{"sh", "-c", `for i in $(seq 1 20); do timeout 5 wget -q -O - "$1" && exit 0; sleep 1; done; exit 1`, "sh", c.url},
 				}},
 				TerminationGracePeriodSeconds: ptr.To[int64](1),
 			},
