@@ -114,8 +114,7 @@ func TestPullPolicy(t *testing.T) {
 		{image: "busybox", policy: v1.PullNever, want: v1.PullNever},
 	}
 	for _, tt := range tests {
-		c := &v1.Container{Image: tt.image, ImagePullPolicy: tt.policy}
-		if got := pullPolicy(c); got != tt.want {
+		if got := pullPolicy(tt.policy, tt.image); got != tt.want {
 			t.Errorf("pullPolicy(%q, %q) = %s, want %s", tt.image, tt.policy, got, tt.want)
 		}
 	}

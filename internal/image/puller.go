@@ -157,8 +157,17 @@ func New(opts Options) *Puller {
 // returns the waiting reason and message for the container status, and an
 // error (a *PullError) that says when a retry makes sense.
 func (p *Puller) EnsureImage(ctx context.Context, pod *v1.Pod, c *v1.Container, sandboxConfig *runtimeapi.PodSandboxConfig) (imageRef string, w *container.Waiting, err error) {
-	ref := containerRef(pod, c)
-	requested := c.Image
+	return p.ensure(ctx, pod, containerRef(pod, c), c.Image, pullPolicy(c.ImagePullPolicy, c.Image), sandboxConfig)
+}
+
+// EnsureVolumeImage is EnsureImage for the image of an image volume: its
+// reference and pull policy, the pod's pull secrets, events on the pod
+// (upstream's getImageVolumes).
+func (p *Puller) EnsureVolumeImage(ctx context.Context, pod *v1.Pod, src *v1.ImageVolumeSource, sandboxConfig *runtimeapi.PodSandboxConfig) (imageRef string, w *container.Waiting, err error) {
+	return p.ensure(ctx, pod, podRef(pod), src.Reference, pullPolicy(src.PullPolicy, src.Reference), sandboxConfig)
+}
+
+func (p *Puller) ensure(ctx context.Context, pod *v1.Pod, ref *v1.ObjectReference, requested string, policy v1.PullPolicy, sandboxConfig *runtimeapi.PodSandboxConfig) (imageRef string, w *container.Waiting, err error) {
 
 	img, err := WithDefaultTag(requested)
 	if err != nil {
@@ -168,7 +177,6 @@ func (p *Puller) EnsureImage(ctx context.Context, pod *v1.Pod, c *v1.Container, 
 	}
 	spec := &runtimeapi.ImageSpec{Image: img, UserSpecifiedImage: requested, Annotations: pod.Annotations}
 
-	policy := pullPolicy(c)
 	if policy != v1.PullAlways {
 		id, err := p.imageID(ctx, spec)
 		if err != nil {
@@ -380,13 +388,13 @@ func fail(reason, msg string, retry time.Duration, err error) (string, *containe
 	return "", &container.Waiting{Reason: reason, Message: msg}, &PullError{Reason: reason, Message: msg, RetryAfter: retry, Err: err}
 }
 
-// pullPolicy is the container's policy, defaulted as the API server would
-// (a static pod may reach berth undefaulted).
-func pullPolicy(c *v1.Container) v1.PullPolicy {
-	if c.ImagePullPolicy != "" {
-		return c.ImagePullPolicy
+// pullPolicy is a container's or image volume's policy, defaulted as the
+// API server would (a static pod may reach berth undefaulted).
+func pullPolicy(policy v1.PullPolicy, image string) v1.PullPolicy {
+	if policy != "" {
+		return policy
 	}
-	return DefaultPullPolicy(c.Image)
+	return DefaultPullPolicy(image)
 }
 
 // classifyPullError maps a failed pull to the waiting reason and message the

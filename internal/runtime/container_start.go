@@ -81,6 +81,11 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 		return w, startRetry
 	}
 
+	imageVolumes, w, retry := m.imageVolumes(ctx, t, id, pod, c)
+	if w != nil {
+		return w, retry
+	}
+
 	configErr := func(err error) (*container.Waiting, time.Duration) {
 		msg := message(err)
 		m.containerEvent(id, c.Name, "", v1.EventTypeWarning, eventFailed, "Error: "+msg)
@@ -133,6 +138,7 @@ func (m *Manager) startContainer(ctx context.Context, t startTarget, id podIdent
 		supportsRRO: m.runtimeSupportsRRO(ctx, t.rs, t.handler, c),
 		podDir:      podDir(m.node.rootDir, pod.UID),
 		bindSubPath: bindSubPath,
+		images:      imageVolumes,
 	})
 	if err != nil {
 		return configErr(err)

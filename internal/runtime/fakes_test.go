@@ -44,6 +44,15 @@ type fakeRuntime struct {
 	sandboxConfigs []*runtimeapi.PodSandboxConfig
 	// info is the verbose Status info (none by default).
 	info map[string]string
+	// version, when set, is what Version answers.
+	version *runtimeapi.VersionResponse
+}
+
+func (f *fakeRuntime) Version(ctx context.Context, apiVersion string) (*runtimeapi.VersionResponse, error) {
+	if f.version != nil {
+		return f.version, nil
+	}
+	return f.FakeRuntimeService.Version(ctx, apiVersion)
 }
 
 func (f *fakeRuntime) Status(ctx context.Context, verbose bool) (*runtimeapi.StatusResponse, error) {

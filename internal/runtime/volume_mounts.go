@@ -29,6 +29,8 @@ type mountParams struct {
 	// bindSubPath makes the bind mount of a subPath and returns the path to
 	// hand the runtime (bindSubPath; tests record instead).
 	bindSubPath func(subPathBind) (string, error)
+	// images are the pulled images of the image volumes, by volume name.
+	images map[string]*runtimeapi.ImageSpec
 }
 
 // volumeMounts converts container c's volumeMounts to CRI mounts, as
@@ -45,6 +47,14 @@ func volumeMounts(pod *v1.Pod, c *v1.Container, p mountParams) ([]*runtimeapi.Mo
 	var out []*runtimeapi.Mount
 	for i, vm := range c.VolumeMounts {
 		vol := podVolume(pod, vm.Name)
+		if vol != nil && vol.Image != nil {
+			mount, err := imageMount(vm, p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, mount)
+			continue
+		}
 		hostPath, ok := "", false
 		if vol != nil && p.hostPath != nil {
 			hostPath, ok = p.hostPath(vm.Name)
@@ -55,17 +65,11 @@ func volumeMounts(pod *v1.Pod, c *v1.Container, p mountParams) ([]*runtimeapi.Mo
 			return nil, fmt.Errorf("cannot find volume %q to mount into container %q", vm.Name, c.Name)
 		}
 
-		subPath := vm.SubPath
-		if vm.SubPathExpr != "" {
-			var err error
-			if subPath, err = expandSubPathExpr(vm.SubPathExpr, p.env); err != nil {
-				return nil, err
-			}
+		subPath, err := mountSubPath(vm, p.env)
+		if err != nil {
+			return nil, err
 		}
 		if subPath != "" {
-			if err := checkSubPath(subPath); err != nil {
-				return nil, err
-			}
 			base, resolved, err := prepareSubPath(hostPath, subPath)
 			if err == nil {
 				resolved, err = p.bindSubPath(subPathBind{
@@ -110,6 +114,48 @@ func volumeMounts(pod *v1.Pod, c *v1.Container, p mountParams) ([]*runtimeapi.Mo
 		})
 	}
 	return out, nil
+}
+
+// imageMount is the CRI mount of an image volume: the runtime mounts the
+// pulled image (or its subPath) read-only, with nothing on the host side.
+func imageMount(vm v1.VolumeMount, p mountParams) (*runtimeapi.Mount, error) {
+	spec, ok := p.images[vm.Name]
+	if !ok {
+		return nil, fmt.Errorf("cannot find image volume %q to mount: its image was not pulled", vm.Name)
+	}
+	subPath, err := mountSubPath(vm, p.env)
+	if err != nil {
+		return nil, err
+	}
+	propagation, err := mountPropagation(vm.MountPropagation)
+	if err != nil {
+		return nil, err
+	}
+	return &runtimeapi.Mount{
+		ContainerPath: absolutePath(vm.MountPath),
+		Image:         spec,
+		ImageSubPath:  subPath,
+		Readonly:      true,
+		Propagation:   propagation,
+	}, nil
+}
+
+// mountSubPath is the mount's subPath, or its subPathExpr expanded with
+// env, checked to stay inside the volume.
+func mountSubPath(vm v1.VolumeMount, env []envVar) (string, error) {
+	subPath := vm.SubPath
+	if vm.SubPathExpr != "" {
+		var err error
+		if subPath, err = expandSubPathExpr(vm.SubPathExpr, env); err != nil {
+			return "", err
+		}
+	}
+	if subPath != "" {
+		if err := checkSubPath(subPath); err != nil {
+			return "", err
+		}
+	}
+	return subPath, nil
 }
 
 // mountsAt reports whether one of the container's volume mounts is at path,

@@ -53,6 +53,10 @@ func (m *Manager) setUpVolume(ctx context.Context, ps *podState, vol *v1.Volume)
 		return false, m.setUpEphemeral(ctx, pod, vol, vs)
 	case vol.CSI != nil && m.csi != nil:
 		return false, m.setUpInlineCSI(ctx, pod, vol, vs)
+	case vol.Image != nil:
+		// The runtime mounts the image (internal/runtime); nothing on the
+		// host side, as upstream's image volume plugin.
+		return false, nil
 	default:
 		return false, fmt.Errorf("volume type %q is not supported by berth yet", sourceType(&vol.VolumeSource))
 	}
