@@ -167,6 +167,35 @@ func (m *Manager) SetActuated(uid types.UID, name string, r v1.ResourceRequireme
 	return nil
 }
 
+// ActuatedPodLevel returns the pod-level resources (spec.resources) last
+// applied to the cgroup of pod uid.
+func (m *Manager) ActuatedPodLevel(uid types.UID) (*v1.ResourceRequirements, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.actuated.entries[uid].PodLevelResources
+	if r == nil {
+		return nil, false
+	}
+	return r.DeepCopy(), true
+}
+
+// SetActuatedPodLevel records the pod-level resources just applied to the
+// pod's cgroup (created with them, or resized in place); Run writes the
+// checkpoint.
+func (m *Manager) SetActuatedPodLevel(uid types.UID, r *v1.ResourceRequirements) {
+	m.mu.Lock()
+	info := m.actuated.entries[uid]
+	if apiequality.Semantic.DeepEqual(info.PodLevelResources, r) {
+		m.mu.Unlock()
+		return
+	}
+	info.PodLevelResources = r.DeepCopy()
+	m.actuated.entries[uid] = info
+	m.actuated.version++
+	m.mu.Unlock()
+	m.changed()
+}
+
 // RemovePod forgets a pod whose containers are gone; Run writes the
 // checkpoints.
 func (m *Manager) RemovePod(uid types.UID) {

@@ -7,6 +7,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/plan"
 )
 
 // Event reasons of a resize, upstream's.
@@ -28,9 +29,7 @@ func InProgress(allocated *v1.Pod, st *container.PodStatus) bool {
 		if cs == nil || cs.State != container.StateRunning || cs.Actuated == nil {
 			return false
 		}
-		want, got := c.Resources, *cs.Actuated
-		return !want.Requests.Cpu().Equal(*got.Requests.Cpu()) || !want.Limits.Cpu().Equal(*got.Limits.Cpu()) ||
-			!want.Requests.Memory().Equal(*got.Requests.Memory()) || !want.Limits.Memory().Equal(*got.Limits.Memory())
+		return plan.EffectiveValues(allocated.Spec.Resources, &c.Resources) != plan.EffectiveValues(st.ActuatedPodLevel, cs.Actuated)
 	}
 	for i := range allocated.Spec.InitContainers {
 		if c := &allocated.Spec.InitContainers[i]; IsResizable(c, true) && check(c) {
@@ -42,7 +41,8 @@ func InProgress(allocated *v1.Pod, st *container.PodStatus) bool {
 			return true
 		}
 	}
-	return false
+	// The pod cgroup, once berth recorded what it applied there.
+	return st.ActuatedPodLevel != nil && st.IsRunning() && plan.PodLevelDiffers(allocated.Spec.Resources, st.ActuatedPodLevel)
 }
 
 type containerAllocation struct {

@@ -164,6 +164,7 @@ func newAPIComponents(c *apiClients, o Options, d apiDeps) *apiComponents {
 		ReportFrequency:       o.NodeStatusReportFrequency,
 		LeaseDurationSeconds:  o.NodeLeaseDurationSeconds,
 		KubeletVersion:        KubeletVersion,
+		DeclaredFeatures:      o.DeclaredFeatures,
 		Runtime:               d.runtime,
 		Health:                d.health,
 		ShuttingDown:          d.shuttingDown,

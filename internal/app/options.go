@@ -164,6 +164,8 @@ type Options struct {
 
 	// Node registration and status (used only with Kubeconfig).
 	NodeLabels map[string]string // --node-labels
+	// DeclaredFeatures are the node's status.declaredFeatures.
+	DeclaredFeatures []string
 	// ExternalCloudProvider is --cloud-provider=external: the Node
 	// registers with the node.cloudprovider.kubernetes.io/uninitialized
 	// taint, which the provider removes.

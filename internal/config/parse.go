@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/app"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/nodeshutdown"
+	"github.com/berth-dev/berth/internal/nodestatus"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
 	kubeletconfig "k8s.io/kubelet/config/v1beta1"
@@ -499,6 +500,7 @@ func options(cfg *kubeletconfig.KubeletConfiguration, nodeName string, flags *ku
 		ImageCredentialProviderConfig:               absPath(flags.imageCredentialProviderConfig),
 		ImageCredentialProviderBinDir:               absPath(flags.imageCredentialProviderBinDir),
 		ImageCredentialProviderServiceAccountTokens: featureEnabled(cfg.FeatureGates, "KubeletServiceAccountTokenForCredentialProviders"),
+		DeclaredFeatures:                            nodestatus.DeclaredFeatures(func(gate string) bool { return featureEnabled(cfg.FeatureGates, gate) }),
 
 		ShutdownGracePeriods: shutdownPeriods(cfg),
 

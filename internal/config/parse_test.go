@@ -47,9 +47,10 @@ func defaultOptions() app.Options {
 
 		ImagePullCredentialsVerificationPolicy:      "NeverVerifyPreloadedImages",
 		ImageCredentialProviderServiceAccountTokens: true,
-		UserNamespacesIDsPerPod:                     65536,
-		ReadOnlyAddress:                             "127.0.0.1",
-		ReadOnlyPort:                                10255,
+		DeclaredFeatures:        []string{"InPlacePodLevelResourcesVerticalScaling"},
+		UserNamespacesIDsPerPod: 65536,
+		ReadOnlyAddress:         "127.0.0.1",
+		ReadOnlyPort:            10255,
 
 		Address:            "127.0.0.1",
 		HealthzBindAddress: "127.0.0.1",

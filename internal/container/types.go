@@ -87,6 +87,10 @@ type PodStatus struct {
 	Sandboxes []*SandboxStatus
 	// Containers, newest first (by CreatedAt), across all sandboxes.
 	Containers []*ContainerStatus
+	// ActuatedPodLevel are the pod-level resources (spec.resources) berth
+	// last applied to the pod's cgroup; nil when not recorded. Full
+	// status only.
+	ActuatedPodLevel *v1.ResourceRequirements
 }
 
 // Sort orders sandboxes and containers newest first, the order the rest of

@@ -32,8 +32,10 @@ type Runtime interface {
 // Options configures a Controller.
 type Options struct {
 	// Client talks to the API server as the node (system:node:<name>).
-	Client   kubernetes.Interface
-	NodeName string
+	Client kubernetes.Interface
+	// DeclaredFeatures go to status.declaredFeatures (DeclaredFeatures).
+	DeclaredFeatures []string
+	NodeName         string
 	// NodeIP is the InternalIP to report, or a dual-stack pair
 	// (comma-separated, primary first); empty means DetectNodeIP's choice,
 	// made again on every update.
@@ -195,6 +197,7 @@ func New(opts Options) *Controller {
 			reservation:           newReservation(opts.KubeReserved, opts.SystemReserved, opts.EvictionHard),
 			port:                  opts.Port,
 			kubeletVersion:        opts.KubeletVersion,
+			declaredFeatures:      opts.DeclaredFeatures,
 		},
 		registered: make(chan struct{}),
 		syncNow:    make(chan struct{}, 1),

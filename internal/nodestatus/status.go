@@ -28,6 +28,7 @@ type nodeConfig struct {
 	reservation           reservation
 	port                  int32
 	kubeletVersion        string
+	declaredFeatures      []string // status.declaredFeatures
 }
 
 // facts are what berth observed about the node at one moment.
@@ -145,6 +146,7 @@ func setStatus(node *v1.Node, cfg nodeConfig, f facts) {
 	s.DaemonEndpoints = v1.NodeDaemonEndpoints{KubeletEndpoint: v1.DaemonEndpoint{Port: cfg.port}}
 	s.Images = slices.Clone(f.images)
 	s.RuntimeHandlers = slices.Clone(f.runtime.handlers)
+	s.DeclaredFeatures = slices.Clone(cfg.declaredFeatures)
 	if f.runtime.features != nil {
 		s.Features = f.runtime.features.DeepCopy()
 	}

@@ -63,6 +63,10 @@ type Resize struct {
 	// container restarts with its new resources (its resizePolicy), and
 	// its cgroup must fit in the pod's (upstream's UpdatePodResources).
 	Pod bool
+	// PodLevel: the allocated pod-level resources (spec.resources) are
+	// not those applied to the pod cgroup; once it has them they are
+	// recorded as applied.
+	PodLevel bool
 }
 
 // ResizeContainer is one container to update.

@@ -50,6 +50,15 @@ func ComputePodActions(pod *v1.Pod, st *container.PodStatus, probes Probes) PodA
 		return settle(a, st)
 	}
 	appActions(pod, st, probes, &a)
+	if st.IsRunning() && PodLevelDiffers(pod.Spec.Resources, st.ActuatedPodLevel) {
+		// The pod cgroup follows the allocated pod-level resources
+		// (upstream's UpdatePodLevelResources), with or without a
+		// container to update.
+		if a.Resize == nil {
+			a.Resize = &Resize{}
+		}
+		a.Resize.Pod, a.Resize.PodLevel = true, true
+	}
 	return settle(a, st)
 }
 
@@ -136,7 +145,7 @@ func appActions(pod *v1.Pod, st *container.PodStatus, probes Probes, a *PodActio
 			reason, message = ReasonLivenessProbe, fmt.Sprintf("Container %s failed liveness probe", c.Name)
 		case startupFailed(probes, cs):
 			reason, message = ReasonStartupProbe, fmt.Sprintf("Container %s failed startup probe", c.Name)
-		case !resizeAction(c, cs, a):
+		case !resizeAction(pod, c, st, cs, a):
 			// Killed by resizeAction: its resizePolicy restarts it.
 			a.ContainersToStart = append(a.ContainersToStart, i)
 			continue

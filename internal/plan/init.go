@@ -88,7 +88,7 @@ func initActions(pod *v1.Pod, st *container.PodStatus, probes Probes, a *PodActi
 			case livenessFailed(probes, cs):
 				a.kill(cs, ReasonLivenessProbe, fmt.Sprintf("Init container %s failed liveness probe", c.Name))
 				start(i)
-			case !resizeAction(c, cs, a):
+			case !resizeAction(pod, c, st, cs, a):
 				start(i)
 			}
 		case container.StateExited:

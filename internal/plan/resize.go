@@ -22,19 +22,52 @@ func ValuesOf(r *v1.ResourceRequirements) ResourceValues {
 	}
 }
 
+// EffectiveValues are a container's values with, where it declares no
+// limit, the pod-level limit (upstream's containerResourcesFromRequirements
+// with pod-level resources): the limit its cgroup gets.
+func EffectiveValues(podLevel, c *v1.ResourceRequirements) ResourceValues {
+	v := ValuesOf(c)
+	if podLevel != nil {
+		if v.CPULimit == 0 {
+			v.CPULimit = podLevel.Limits.Cpu().MilliValue()
+		}
+		if v.MemoryLimit == 0 {
+			v.MemoryLimit = podLevel.Limits.Memory().Value()
+		}
+	}
+	return v
+}
+
+// PodLevelDiffers reports whether the pod-level cpu or memory values
+// allocated (spec.resources of the allocated pod) differ from those
+// applied to the pod's cgroup; a pod without pod-level resources never
+// differs. Nothing recorded counts as nothing applied, as upstream: the
+// resize then writes what the cgroup must have, which it may have
+// already.
+func PodLevelDiffers(allocated, actuated *v1.ResourceRequirements) bool {
+	if allocated == nil {
+		return false
+	}
+	if actuated == nil {
+		actuated = &v1.ResourceRequirements{}
+	}
+	return ValuesOf(allocated) != ValuesOf(actuated)
+}
+
 // resizeAction decides how a running container, spec c (its allocated
 // resources), reaches its resources, as upstream's computePodResizeAction:
-// nothing when the applied values (cs.Actuated) equal them; a restart when
+// nothing when the applied values (cs.Actuated) equal them, each side
+// with its pod-level limits where the container declares none; a restart when
 // a changed resource's resizePolicy is RestartContainer (it returns false:
 // the caller kills and starts it); else an in-place update added to a. A
 // container whose applied values were never recorded is left as it is:
 // berth created it before recording them, with the spec's resources at
 // the time (its spec hash covered them).
-func resizeAction(c *v1.Container, cs *container.ContainerStatus, a *PodActions) (keep bool) {
+func resizeAction(pod *v1.Pod, c *v1.Container, st *container.PodStatus, cs *container.ContainerStatus, a *PodActions) (keep bool) {
 	if cs.State != container.StateRunning || cs.Actuated == nil {
 		return true
 	}
-	desired, current := ValuesOf(&c.Resources), ValuesOf(cs.Actuated)
+	desired, current := EffectiveValues(pod.Spec.Resources, &c.Resources), EffectiveValues(st.ActuatedPodLevel, cs.Actuated)
 	if desired == current {
 		return true
 	}

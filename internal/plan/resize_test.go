@@ -37,6 +37,15 @@ func withRes(name string, r v1.ResourceRequirements, policy ...v1.ContainerResiz
 	}
 }
 
+func withPodLevel(r v1.ResourceRequirements) podOpt {
+	return func(p *v1.Pod) { p.Spec.Resources = &r }
+}
+
+func podApplied(st *container.PodStatus, r v1.ResourceRequirements) *container.PodStatus {
+	st.ActuatedPodLevel = &r
+	return st
+}
+
 func applied(c *container.ContainerStatus, r v1.ResourceRequirements) *container.ContainerStatus {
 	c.Actuated = &r
 	return c
@@ -50,6 +59,9 @@ func TestComputePodActionsResize(t *testing.T) {
 	cpuUp := reqs("200m", "400m", "64Mi", "128Mi")
 	memDown := reqs("100m", "200m", "32Mi", "64Mi")
 	restartMem := v1.ContainerResizePolicy{ResourceName: v1.ResourceMemory, RestartPolicy: v1.RestartContainer}
+	none := reqs("", "", "", "")
+	podSmall := reqs("200m", "400m", "128Mi", "256Mi")
+	podBig := reqs("400m", "800m", "128Mi", "256Mi")
 	rows := []struct {
 		name string
 		pod  *v1.Pod
@@ -129,6 +141,31 @@ func TestComputePodActionsResize(t *testing.T) {
 			},
 			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit, ContainersToStart: []int{0},
 				ContainersToKill: map[string]KillInfo{"c1": {Name: "a", Reason: ReasonSpecChanged, Message: "Container a definition changed, will be restarted"}}},
+		},
+		{
+			name: "pod-level applied as allocated: nothing",
+			pod:  testPod(always, withPodLevel(podSmall), withRes("b", small)),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return podApplied(rt(ready("s1"), applied(ctr(p, "a", "c1", "s1", running, 0), none), applied(ctr(p, "b", "c2", "s1", running, 0), small)), podSmall)
+			},
+			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit},
+		},
+		{
+			name: "pod-level cpu up: the pod cgroup, and the container without limits of its own follows the pod's",
+			pod:  testPod(always, withPodLevel(podBig), withRes("b", small)),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return podApplied(rt(ready("s1"), applied(ctr(p, "a", "c1", "s1", running, 0), none), applied(ctr(p, "b", "c2", "s1", running, 0), small)), podSmall)
+			},
+			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit, Resize: &Resize{Pod: true, PodLevel: true, CPU: []ResizeContainer{{
+				ID: "c1", Name: "a", Current: EffectiveValues(&podSmall, &none), Desired: EffectiveValues(&podBig, &none)}}}},
+		},
+		{
+			name: "pod-level never recorded: the pod cgroup is brought to it",
+			pod:  testPod(always, withPodLevel(podSmall)),
+			st: func(p *v1.Pod) *container.PodStatus {
+				return rt(ready("s1"), ctr(p, "a", "c1", "s1", running, 0), ctr(p, "b", "c2", "s1", running, 0))
+			},
+			want: PodActions{SandboxID: "s1", NextInitContainer: NoInit, Resize: &Resize{Pod: true, PodLevel: true}},
 		},
 		{
 			name: "exited container: started with the allocated resources, no resize",

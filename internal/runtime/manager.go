@@ -148,6 +148,8 @@ type PodCgroups interface {
 type ResourceRecorder interface {
 	Actuated(uid types.UID, name string) (v1.ResourceRequirements, bool)
 	SetActuated(uid types.UID, name string, r v1.ResourceRequirements) error
+	ActuatedPodLevel(uid types.UID) (*v1.ResourceRequirements, bool)
+	SetActuatedPodLevel(uid types.UID, r *v1.ResourceRequirements)
 }
 
 // PodCgroupResizer writes a resized pod's cpu or memory values (those of

@@ -95,6 +95,9 @@ func (m *Manager) GetPodStatus(ctx context.Context, uid types.UID, name, namespa
 	}
 	sortContainers(st.Containers)
 	st.Sort()
+	if m.opts.Resources != nil {
+		st.ActuatedPodLevel, _ = m.opts.Resources.ActuatedPodLevel(uid)
+	}
 	return st, nil
 }
 

@@ -62,8 +62,26 @@ func (m *Manager) resizePod(ctx context.Context, rs internalapi.RuntimeService, 
 			return err
 		}
 	}
-	logger.V(2).Info("Resized pod in place", "memory", len(r.Memory), "cpu", len(r.CPU))
+	if r.PodLevel {
+		m.recordPodLevel(pod, true)
+	}
+	logger.V(2).Info("Resized pod in place", "memory", len(r.Memory), "cpu", len(r.CPU), "podLevel", r.PodLevel)
 	return nil
+}
+
+// recordPodLevel records the pod's allocated pod-level resources as those
+// of its cgroup: after an in-place resize (always), or once the cgroup is
+// created (unless a record exists: a cgroup that was already there kept
+// its values, and the next sync resizes it if they are not the allocated
+// ones).
+func (m *Manager) recordPodLevel(pod *v1.Pod, resized bool) {
+	if m.opts.Resources == nil || pod.Spec.Resources == nil {
+		return
+	}
+	if _, ok := m.opts.Resources.ActuatedPodLevel(pod.UID); ok && !resized {
+		return
+	}
+	m.opts.Resources.SetActuatedPodLevel(pod.UID, pod.Spec.Resources)
 }
 
 // checkMemoryDecrease refuses memory limits set or lowered below the

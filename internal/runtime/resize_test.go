@@ -19,9 +19,10 @@ import (
 // resizeLog records, in order, the pod cgroup writes and the container
 // updates of a resize.
 type resizeLog struct {
-	mu    sync.Mutex
-	calls []string
-	set   map[string]v1.ResourceRequirements
+	mu       sync.Mutex
+	calls    []string
+	set      map[string]v1.ResourceRequirements
+	podLevel *v1.ResourceRequirements
 }
 
 func (l *resizeLog) add(s string) { l.mu.Lock(); l.calls = append(l.calls, s); l.mu.Unlock() }
@@ -40,6 +41,18 @@ func (l *resizeLog) SetActuated(_ types.UID, name string, r v1.ResourceRequireme
 	defer l.mu.Unlock()
 	l.set[name] = r
 	return nil
+}
+
+func (l *resizeLog) ActuatedPodLevel(types.UID) (*v1.ResourceRequirements, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.podLevel, l.podLevel != nil
+}
+
+func (l *resizeLog) SetActuatedPodLevel(_ types.UID, r *v1.ResourceRequirements) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.podLevel = r.DeepCopy()
 }
 
 type updateRecorder struct {
@@ -135,5 +148,26 @@ func TestResizePodCgroupOnly(t *testing.T) {
 	want := []string{"pod memory grow=true", "pod memory grow=false", "pod cpu grow=true", "pod cpu grow=false"}
 	if !reflect.DeepEqual(log.calls, want) {
 		t.Errorf("calls %q, want %q", log.calls, want)
+	}
+}
+
+// A pod-level resize: the pod cgroup follows both resources, and the
+// allocated pod-level resources are recorded as applied only then.
+func TestResizePodLevel(t *testing.T) {
+	e := newEnv(t)
+	log := &resizeLog{set: map[string]v1.ResourceRequirements{}}
+	e.m.opts.PodCgroupResizer = log
+	e.m.opts.Resources = log
+	level := &v1.ResourceRequirements{Limits: v1.ResourceList{v1.ResourceCPU: resource.MustParse("400m"), v1.ResourceMemory: resource.MustParse("128Mi")}}
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u"}, Spec: v1.PodSpec{Resources: level}}
+	if err := e.m.resizePod(context.Background(), updateRecorder{e.rs, log, 0}, pod, &plan.Resize{Pod: true, PodLevel: true}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"pod memory grow=true", "pod memory grow=false", "pod cpu grow=true", "pod cpu grow=false"}
+	if !reflect.DeepEqual(log.calls, want) {
+		t.Errorf("calls %q, want %q", log.calls, want)
+	}
+	if got, ok := log.ActuatedPodLevel("u"); !ok || !got.Limits.Cpu().Equal(resource.MustParse("400m")) {
+		t.Errorf("pod-level resources recorded as %v (%v), want %v", got, ok, level)
 	}
 }

@@ -115,6 +115,7 @@ func (m *Manager) SyncPod(ctx context.Context, pod *v1.Pod, st *container.PodSta
 			res.Err = fmt.Errorf("failed to ensure that the pod: %v cgroups exist and are correctly applied: %w", pod.UID, err)
 			return res
 		}
+		m.recordPodLevel(pod, false)
 	}
 	if a.CreateSandbox {
 		sandboxID, ips, err := m.runSandbox(ctx, rs, pod, cfg, handler)

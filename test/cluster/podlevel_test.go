@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +10,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // TestPodLevelResources: a pod's spec.resources (PodLevelResources, on by
@@ -62,6 +66,45 @@ func TestPodLevelResources(t *testing.T) {
 			apiequality.Semantic.DeepEqual(p.Status.AllocatedResources, want.Requests)
 		return ok, "status resources " + p.Status.Resources.String() + ", allocated " + resourceListString(p.Status.AllocatedResources)
 	})
+
+	// Resized in place (InPlacePodLevelResourcesVerticalScaling, beta and
+	// on in v1.37; the node declares it): the pod cgroup and the
+	// container without limits of its own follow, nothing restarts.
+	node, err := env.kube.CoreV1().Nodes().Get(t.Context(), nodeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(node.Status.DeclaredFeatures, "InPlacePodLevelResourcesVerticalScaling") {
+		t.Errorf("node declares %v, want InPlacePodLevelResourcesVerticalScaling", node.Status.DeclaredFeatures)
+	}
+	before := *containerStatus(got, "main")
+	ctx, cancel := apiContext()
+	defer cancel()
+	patch := `{"spec":{"resources":{"requests":{"cpu":"100m","memory":"64Mi"},"limits":{"cpu":"300m","memory":"160Mi"}}}}`
+	if _, err := env.kube.CoreV1().Pods(ns).Patch(ctx, "podlevel", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}, "resize"); err != nil {
+		t.Fatalf("pod-level resize: %v", err)
+	}
+	want = v1.ResourceRequirements{
+		Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse("100m"), v1.ResourceMemory: resource.MustParse("64Mi")},
+		Limits:   v1.ResourceList{v1.ResourceCPU: resource.MustParse("300m"), v1.ResourceMemory: resource.MustParse("160Mi")},
+	}
+	took = env.eventually(t, 60*time.Second, func() (bool, string) {
+		p, err := env.getPod(ns, "podlevel")
+		if err != nil || p == nil {
+			return false, "get pod: " + errString(err)
+		}
+		got = p
+		ok := p.Status.Resources != nil && apiequality.Semantic.DeepEqual(*p.Status.Resources, want) &&
+			apiequality.Semantic.DeepEqual(p.Status.AllocatedResources, want.Requests) &&
+			podCondition(p, v1.PodResizeInProgress) == nil && podCondition(p, v1.PodResizePending) == nil
+		return ok, "status resources " + p.Status.Resources.String() + ", conditions " + fmt.Sprint(p.Status.Conditions)
+	})
+	t.Logf("pod-level resize reported in %s", took)
+	if after := containerStatus(got, "main"); after.ContainerID != before.ContainerID || after.RestartCount != before.RestartCount {
+		t.Errorf("container restarted: %s (restarts %d) -> %s (restarts %d)", before.ContainerID, before.RestartCount, after.ContainerID, after.RestartCount)
+	}
+	checkCgroups(t, env, got, 30000, 160<<20)
+	env.eventually(t, 10*time.Second, env.eventReasons(ns, "podlevel", "ResizeStarted", "ResizeCompleted"))
 }
 
 func errString(err error) string {
