@@ -39,7 +39,11 @@ type driverVolumeSnap struct {
 }
 
 // sampleDriverVolumes asks the drivers at most once per
-// VolumeStatsAggPeriod per pod, as upstream's volume stat calculator.
+// VolumeStatsAggPeriod per pod, as upstream's volume stat calculator. An
+// empty answer is not kept: a pod without driver volumes costs the
+// provider a lookup per round, and one whose volumes are published after
+// it was first sampled (berth restarted before its driver registered)
+// is measured at the next round rather than a period later.
 func (c *Collector) sampleDriverVolumes(ctx context.Context, r *podRound, uid types.UID) []DriverVolume {
 	if c.opts.DriverVolumes == nil {
 		return nil
@@ -51,7 +55,9 @@ func (c *Collector) sampleDriverVolumes(ctx context.Context, r *podRound, uid ty
 		snap = driverVolumeSnap{time: now, vols: c.opts.DriverVolumes.PodVolumeStats(cctx, uid)}
 		cancel()
 	}
-	r.driverVols[uid] = snap
+	if len(snap.vols) > 0 {
+		r.driverVols[uid] = snap
+	}
 	return snap.vols
 }
 

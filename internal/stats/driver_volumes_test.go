@@ -16,13 +16,14 @@ import (
 type fakeDriverVolumes struct {
 	mu    sync.Mutex
 	calls int
+	none  bool // no volumes published (yet)
 }
 
 func (f *fakeDriverVolumes) PodVolumeStats(_ context.Context, uid types.UID) []DriverVolume {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
-	if uid != podUID {
+	if uid != podUID || f.none {
 		return nil
 	}
 	n := func(v uint64) *uint64 { return &v }
@@ -44,6 +45,14 @@ func TestDriverVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newCollector(opts, v1)
+	// Before the volumes are published, every round asks.
+	fd.none = true
+	c.housekeep(testCtx(t))
+	c.housekeep(testCtx(t))
+	if fd.calls != 2 {
+		t.Fatalf("no volumes yet: drivers asked %d times in two rounds, want 2", fd.calls)
+	}
+	fd.none, fd.calls = false, 0
 	twoRounds(t, e, c, false)
 	if fd.calls != 1 {
 		t.Errorf("drivers asked %d times in two rounds within volumeStatsAggPeriod, want 1", fd.calls)
