@@ -69,8 +69,9 @@ type Manager struct {
 	// complete: the API server has listed the pods at least once.
 	complete atomic.Bool
 	// offline: berth runs checkpointed pods and the API has not listed
-	// yet.
-	offline atomic.Bool
+	// yet. startedOffline stays true once it was.
+	offline        atomic.Bool
+	startedOffline atomic.Bool
 
 	mu      sync.Mutex
 	pending pending
@@ -253,6 +254,7 @@ func (m *Manager) offlinePods(logger klog.Logger) []*v1.Pod {
 		logger.Error(err, "Checkpointed pod left out")
 	}
 	m.offline.Store(true)
+	m.startedOffline.Store(true)
 	logger.Info("API server has not listed the node's pods; running the checkpointed pods until it does",
 		"waited", m.opts.Wait, "pods", len(pods))
 	return stampSeen(pods, m.opts.Clock.Now())

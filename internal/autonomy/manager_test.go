@@ -243,6 +243,9 @@ func TestRunPodsOffline(t *testing.T) {
 	if _, ok := m.RestoredToken("a", "tok", 0); ok {
 		t.Fatal("a checkpointed token served online: a new one must be requested")
 	}
+	if !m.Services(nil).HasSynced() {
+		t.Fatal("Services not synced after an offline start, before the informer listed")
+	}
 }
 
 func TestRunPodsOnline(t *testing.T) {

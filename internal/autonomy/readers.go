@@ -110,9 +110,10 @@ type Services struct {
 // Services wraps inner (nil standalone) with the checkpoint.
 func (m *Manager) Services(inner ServiceLister) *Services { return &Services{inner: inner, m: m} }
 
-// HasSynced: listed, or offline (the checkpoint is what there is).
+// HasSynced: listed, or berth started offline: the checkpoint serves
+// until the informer has listed (its reconnect may lag behind the pods').
 func (s *Services) HasSynced() bool {
-	return (s.inner != nil && s.inner.HasSynced()) || s.m.Offline()
+	return (s.inner != nil && s.inner.HasSynced()) || s.m.startedOffline.Load()
 }
 
 // List returns a namespace's Services.

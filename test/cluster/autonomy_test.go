@@ -157,6 +157,10 @@ func TestNodeAutonomyReboot(t *testing.T) {
 	if ok, msg := env.runsOnce(keeper.UID)(); !ok {
 		t.Fatal(msg)
 	}
+	// Reconciling restarted nothing that had not changed.
+	if now := env.runningContainer(t, keeper.UID); now != id {
+		t.Errorf("keeper's container %s was replaced by %s when the API server came back", shortID(id), shortID(now))
+	}
 	env.eventually(t, 10*time.Second, func() (bool, string) {
 		_, err := os.Stat(filepath.Join(checkpoint, "pods", string(doomed.UID)))
 		return errors.Is(err, os.ErrNotExist), fmt.Sprintf("checkpoint of the deleted pod: %v", err)
