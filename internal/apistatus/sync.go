@@ -49,9 +49,10 @@ func (s *Syncer) sync(ctx context.Context, uid types.UID) error {
 	api = s.latest(uid, api)
 
 	if haveStatus {
+		name := api.Name
 		api, err = s.patch(ctx, uid, api, ours)
 		if err != nil {
-			if apierrors.IsNotFound(err) {
+			if podGone(err, name) {
 				logger.V(3).Info("Pod is gone from the API server; status dropped", "pod", klog.KObj(pod))
 				s.forget(uid)
 				return nil
@@ -143,7 +144,7 @@ func (s *Syncer) deleteIfDone(ctx context.Context, uid types.UID, api *v1.Pod, h
 	case err == nil:
 		s.noteAPIAnswered(ctx)
 		logger.V(2).Info("Deleted terminated pod from the API server", "pod", klog.KObj(api))
-	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+	case podGone(err, api.Name), apierrors.IsConflict(err):
 		// Gone already, or the name now belongs to another pod.
 		logger.V(3).Info("Pod already deleted from the API server", "pod", klog.KObj(api), "reason", err)
 	default:
@@ -152,6 +153,20 @@ func (s *Syncer) deleteIfDone(ctx context.Context, uid types.UID, api *v1.Pod, h
 	}
 	s.doneDeleting(uid)
 	return nil
+}
+
+// podGone reports an answer that the pod itself does not exist. A 404
+// without the pod's name in its details is not one: an API server that is
+// starting answers 404 for handlers it has not installed yet, and taking
+// that for the pod's deletion would drop the pod's final status and
+// leave its API object behind for good.
+func podGone(err error, name string) bool {
+	var status apierrors.APIStatus
+	if !apierrors.IsNotFound(err) || !errors.As(err, &status) {
+		return false
+	}
+	d := status.Status().Details
+	return d != nil && d.Name == name && d.Kind == "pods"
 }
 
 // report logs a sync failure: an API server outage once until it answers
@@ -199,6 +214,9 @@ func (s *Syncer) noteAPIAnswered(ctx context.Context) {
 	s.mu.Unlock()
 	if was {
 		klog.FromContext(ctx).Info("API server reachable again; pod status updates resume")
+		// Every pod now, not when its back-off (up to 30 s) ends: the
+		// statuses of the outage catch up at once.
+		s.requeueAll()
 	}
 }
 

@@ -3,6 +3,7 @@ package apistatus
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
@@ -191,6 +193,34 @@ func TestNotFoundIsDropped(t *testing.T) {
 	}
 	if _, known := e.syncer.known[pod.UID]; known {
 		t.Errorf("pod still known after NotFound")
+	}
+}
+
+// A 404 that does not name the pod (an API server that is starting and
+// has not installed its handlers yet) is not the pod's deletion: the
+// status is retried, the pod kept and, once written, deleted.
+func TestGeneric404IsRetried(t *testing.T) {
+	pod := apiPod("web", "uid-1", running(t0))
+	pod.DeletionTimestamp = &t0
+	e := newEnv(t, []runtime.Object{pod})
+	e.desired.set(pod)
+	e.syncer.PodTerminated(pod)
+	e.store.Set(pod.UID, v1.PodStatus{Phase: v1.PodSucceeded, StartTime: &t0})
+	e.fail = func(call) error {
+		return apierrors.NewGenericServerResponse(http.StatusNotFound, "patch", schema.GroupResource{}, "", "the server could not find the requested resource", 0, false)
+	}
+	if err := e.sync(pod.UID); err == nil {
+		t.Fatal("sync after a generic 404 = nil, want it retried")
+	}
+	if _, known := e.syncer.known[pod.UID]; !known {
+		t.Fatal("pod forgotten after a 404 that did not name it")
+	}
+	e.fail = nil
+	if err := e.sync(pod.UID); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.serverPod("default", "web"); ok {
+		t.Errorf("pod left in the API server after its final status: %+v", e.writes())
 	}
 }
 

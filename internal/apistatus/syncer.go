@@ -191,6 +191,19 @@ func (s *Syncer) resyncAll() {
 	}
 }
 
+// requeueAll queues every known pod, those waiting out a back-off too.
+func (s *Syncer) requeueAll() {
+	s.mu.Lock()
+	uids := make([]types.UID, 0, len(s.known))
+	for uid := range s.known {
+		uids = append(uids, uid)
+	}
+	s.mu.Unlock()
+	for _, uid := range uids {
+		s.queue.Add(uid)
+	}
+}
+
 // processNext syncs one pod; false once the queue is shut down.
 func (s *Syncer) processNext(ctx context.Context) bool {
 	uid, shutdown := s.queue.Get()
