@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +13,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/berth-dev/berth/internal/devicemanager/checkpoint"
 )
 
 const sampleDeviceResource = "example.com/resource"
@@ -23,7 +26,7 @@ const sampleDeviceResource = "example.com/resource"
 // runs with the plugin's mount; a pod bound to the node asking for two
 // while one is taken is refused with upstream's UnexpectedAdmissionError;
 // once the first pod is gone its device is free again and a pod asking for
-// two runs with both.
+// two runs with both; across a berth restart that pod keeps them.
 func TestSampleDevicePlugin(t *testing.T) {
 	env := requireSuite(t)
 	env.startSampleDevicePlugin(t)
@@ -87,7 +90,59 @@ func TestSampleDevicePlugin(t *testing.T) {
 	if logs, err := env.podLogs(ns, both.Name, &v1.PodLogOptions{}); err != nil || strings.Join(lines(logs), " ") != "/tmp/Dev-1 /tmp/Dev-2" {
 		t.Errorf("pod with both devices sees %q (%v), want /tmp/Dev-1 /tmp/Dev-2", logs, err)
 	}
+
+	// berth restarts: the allocation is in upstream's checkpoint, the
+	// plugin registers again (it watches kubelet.sock), the pod keeps its
+	// container and its devices: a new pod asking for one is refused.
+	env.devicesCheckpointed(t, both, "Dev-1", "Dev-2")
+	offset := env.berth.logSize()
+	if err := env.berth.stop(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := time.Now()
+	if err := env.berth.start(); err != nil {
+		t.Fatal(err)
+	}
+	env.eventually(t, 30*time.Second, func() (bool, string) {
+		return strings.Contains(env.berth.logTail(offset, 1<<20), "Device plugin connected"), "the sample device plugin has not registered again since the restart"
+	})
+	t.Logf("sample device plugin registered again %s after berth restarted", since(restarted))
+	late := env.createPod(t, ns, shellPod("late", "exec sleep 3600", withDevices(1), onNode()))
+	env.eventually(t, 30*time.Second, func() (bool, string) {
+		p, err := env.getPod(ns, late.Name)
+		if err != nil || p == nil {
+			return false, fmt.Sprintf("get pod: %v", err)
+		}
+		return p.Status.Phase == v1.PodFailed && p.Status.Reason == "UnexpectedAdmissionError" && strings.Contains(p.Status.Message, "Requested: 1, Available: 0"),
+			"want Failed, UnexpectedAdmissionError, none available: " + describePod(p)
+	})
+	p, err := env.getPod(ns, both.Name)
+	if err != nil || p == nil || p.Status.Phase != v1.PodRunning || len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].RestartCount != 0 {
+		t.Errorf("pod with both devices after the restart: %v %s", err, describePod(p))
+	}
 	env.deletePod(t, both)
+}
+
+// devicesCheckpointed checks berth's device checkpoint (upstream's format,
+// read with berth's reader of it) for pod's devices.
+func (env *environment) devicesCheckpointed(t *testing.T, pod *v1.Pod, want ...string) {
+	t.Helper()
+	cp, err := checkpoint.Read(filepath.Join(env.nodeDir, "root", "device-plugins"))
+	if err != nil || cp == nil {
+		t.Fatalf("device checkpoint: %v (exists %v)", err, cp != nil)
+	}
+	var got []string
+	for _, e := range cp.Entries() {
+		if e.PodUID == string(pod.UID) && e.ResourceName == sampleDeviceResource {
+			for _, ids := range e.DeviceIDs {
+				got = append(got, ids...)
+			}
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("checkpointed devices of %s = %v, want %v", pod.Name, got, want)
+	}
 }
 
 func withDevices(n int64) podOption {
