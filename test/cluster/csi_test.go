@@ -147,6 +147,33 @@ func TestCSIDriverVolumes(t *testing.T) {
 		return ok, fmt.Sprintf("summary volumes %s", describeVolumeStats(vols))
 	})
 
+	// A berth killed and started again finds its drivers registered anew
+	// and the pod's volumes as they were: nothing restarts, nothing is
+	// unmounted; the teardown below works from what the disk records.
+	env.ensureBerthRuns(t)
+	if err := env.berth.kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.berth.start(); err != nil {
+		t.Fatal(err)
+	}
+	env.eventually(t, 30*time.Second, func() (bool, string) {
+		cn, err := env.kube.StorageV1().CSINodes().Get(ctx, nodeName, metav1.GetOptions{})
+		if err != nil || len(cn.Spec.Drivers) == 0 {
+			return false, fmt.Sprintf("CSINode after the restart: %v", err)
+		}
+		vols := env.summaryVolumes(t, ns, "csi")
+		return vols["data"].PVCRef != nil, "the restarted berth reports the claim's volume: " + describeVolumeStats(vols)
+	})
+	if p2, err := env.getPod(ns, "csi"); err != nil || p2 == nil {
+		t.Errorf("pod after berth's restart: %v", err)
+	} else if cs := p2.Status.ContainerStatuses; len(cs) != 1 || cs[0].RestartCount != 0 || cs[0].State.Running == nil {
+		t.Errorf("after berth's restart the pod changed: %s", describePod(p2))
+	}
+	if mounts, _ := hostMountsUnder(filepath.Join(env.podDir(p.UID), "volumes", "kubernetes.io~csi")); len(mounts) != 3 {
+		t.Errorf("pod's CSI mounts after the restart: %v, want 3", mounts)
+	}
+
 	// Teardown: unpublished, unstaged, nothing left mounted.
 	start = time.Now()
 	env.deletePod(t, p)
